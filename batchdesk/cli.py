@@ -1,0 +1,444 @@
+"""The ``batchdesk`` command line (click).
+
+User mistakes print one clear line on stderr and exit 2; a job with failed or cancelled items
+exits 1; success exits 0. ``--json`` gives machine-readable output where scripts want it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from batchdesk import defaults
+from batchdesk.config import BROKER_MODES, Settings, load_settings
+from batchdesk.errors import BatchdeskError
+from batchdesk.session import Session
+from batchdesk.submit import JobRequest
+from data.models import JOB_ENDED, Job, WorkerRow
+from data.store import StoreError, open_store
+
+
+def _settings(ctx: click.Context) -> Settings:
+    return ctx.obj["settings"]
+
+
+class Group(click.Group):
+    """Turns BatchdeskError (and store errors) into one line on stderr and a non-zero exit."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (BatchdeskError, StoreError) as exc:
+            click.echo(f"batchdesk: error: {exc}", err=True)
+            sys.exit(getattr(exc, "exit_code", 2))
+
+
+@click.group(cls=Group, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Data folder [env BATCHDESK_DATA_DIR].")
+@click.option("--broker", type=click.Choice(BROKER_MODES), help="Broker mode [env BATCHDESK_BROKER; default auto].")
+@click.option("--redis-url", help="Use an external Redis instead [env BATCHDESK_REDIS_URL].")
+@click.option("--workers", type=int, help="Worker processes, overriding the planner [env BATCHDESK_WORKERS].")
+@click.option("--config", "config_file", type=click.Path(path_type=Path), help="Config file [env BATCHDESK_CONFIG].")
+@click.version_option(package_name="batchdesk")
+@click.pass_context
+def main(ctx: click.Context, data_dir: Path | None, broker: str | None, redis_url: str | None,
+         workers: int | None, config_file: Path | None) -> None:
+    """batchdesk: push folders of files through processing tasks, in batches, in the background."""
+    try:
+        settings = load_settings(
+            {"data_dir": data_dir, "broker": broker, "redis_url": redis_url, "workers": workers}, config_file
+        )
+    except BatchdeskError as exc:
+        click.echo(f"batchdesk: error: {exc}", err=True)
+        sys.exit(2)
+    ctx.obj = {"settings": settings}
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
+
+
+def _parse_opts(pairs: tuple[str, ...]) -> dict[str, str]:
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise BatchdeskError(f"--opt takes key=value, not {pair!r}")
+        options[key.strip()] = value
+    return options
+
+
+job_options = [
+    click.option("--task", "-t", default="checksum", show_default=True, help="Task to run on each file."),
+    click.option("--opt", "-o", "opts", multiple=True, metavar="KEY=VALUE", help="Task option (repeatable)."),
+    click.option("--priority", "--queue", "queue", type=click.Choice(defaults.QUEUES), help="Queue (default: task route)."),
+    click.option("--include", multiple=True, metavar="GLOB", help="Only files matching (repeatable)."),
+    click.option("--exclude", multiple=True, metavar="GLOB", help="Skip files matching (repeatable)."),
+    click.option("--hidden", is_flag=True, help="Include dotfiles."),
+    click.option("--name", help="Job name (default: the folder's name)."),
+    click.option("--output", type=click.Path(path_type=Path), help="Output folder (default: in the data dir)."),
+]
+
+
+def with_job_options(func):
+    for option in reversed(job_options):
+        func = option(func)
+    return func
+
+
+def _request(folder: Path, task: str, opts: tuple[str, ...], queue: str | None, include: tuple[str, ...],
+             exclude: tuple[str, ...], hidden: bool, name: str | None, output: Path | None) -> JobRequest:
+    return JobRequest(folder=folder, task=task, options=_parse_opts(opts), queue=queue, include=include,
+                      exclude=exclude, hidden=hidden, name=name, output_dir=output)
+
+
+@main.command()
+@click.argument("folder", type=click.Path(path_type=Path))
+@with_job_options
+@click.option("--new", "new_job", is_flag=True, help="Start a new job even if one for this folder is unfinished.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.pass_context
+def run(ctx: click.Context, folder: Path, task: str, opts: tuple[str, ...], queue: str | None,
+        include: tuple[str, ...], exclude: tuple[str, ...], hidden: bool, name: str | None, output: Path | None,
+        new_job: bool, as_json: bool, quiet: bool) -> None:
+    """Process every file in FOLDER and wait, showing progress; then print a summary."""
+    from batchdesk.progress import wait_with_progress
+
+    session = Session(_settings(ctx))
+    request = _request(folder, task, opts, queue, include, exclude, hidden, name, output)
+    _stop_on_sigterm()
+    try:
+        session.ensure_desk()
+        job, scan, resumed = session.submit(request, resume=not new_job)
+        if not as_json:
+            if resumed:
+                click.echo(f"resuming job {job.id} ({job.items_ended}/{job.items_total} already ended)", err=True)
+            for warning in (scan.warnings if scan else [])[:20]:
+                click.echo(f"warning: {warning}", err=True)
+        job = wait_with_progress(session, job.id, show=not (quiet or as_json))
+    except KeyboardInterrupt:
+        click.echo("\ninterrupted: stopping workers; run the same command again to resume", err=True)
+        session.close()
+        sys.exit(130)
+    session.close()
+    summary = job_summary(job)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        _print_summary(summary)
+    sys.exit(0 if job.items_failed == 0 and job.items_cancelled == 0 and job.status == "done" else 1)
+
+
+def _stop_on_sigterm() -> None:
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def job_summary(job: Job) -> dict[str, Any]:
+    elapsed = ((job.finished_at or time.time()) - job.started_at) if job.started_at else 0.0
+    return {
+        "job": job.id, "name": job.name, "task": job.task, "status": job.status, "source": job.source,
+        "total": job.items_total, "done": job.items_done, "failed": job.items_failed,
+        "cancelled": job.items_cancelled, "bytes": job.bytes_total,
+        "duration_s": round(elapsed, 3),
+        "items_per_s": round(job.items_ended / elapsed, 1) if elapsed > 0 else None,
+        "output": job.output_dir, "batch_config": job.batch_config,
+    }
+
+
+def _print_summary(s: dict[str, Any]) -> None:
+    rate = f"{s['items_per_s']:,.0f} files/s" if s["items_per_s"] else "-"
+    click.echo(
+        f"job {s['job']} {s['status']}: {s['done']} done, {s['failed']} failed, {s['cancelled']} cancelled "
+        f"of {s['total']} in {s['duration_s']:.2f} s ({rate})"
+    )
+    click.echo(f"output: {s['output']}")
+    if s["failed"]:
+        click.echo(f"failed items: batchdesk show {s['job']} --failed", err=True)
+
+
+@main.command()
+@click.argument("folder", type=click.Path(path_type=Path))
+@with_job_options
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def submit(ctx: click.Context, folder: Path, task: str, opts: tuple[str, ...], queue: str | None,
+           include: tuple[str, ...], exclude: tuple[str, ...], hidden: bool, name: str | None,
+           output: Path | None, as_json: bool) -> None:
+    """Submit FOLDER to the running desk (started by `serve` or the TUI) and return at once."""
+    session = Session(_settings(ctx))
+    if not session.desk_alive():
+        raise BatchdeskError("no desk is running for this data dir: start one with `batchdesk serve` "
+                             "(or use `batchdesk run`)")
+    job, scan, _ = session.submit(_request(folder, task, opts, queue, include, exclude, hidden, name, output),
+                                  resume=False)
+    if as_json:
+        click.echo(json.dumps({"job": job.id, "items": job.items_total}))
+    else:
+        click.echo(f"job {job.id}: {job.items_total} file(s) queued")
+
+
+@main.command()
+@click.pass_context
+def serve(ctx: click.Context) -> None:
+    """Run a headless desk (broker, workers, watches) until Ctrl-C or SIGTERM."""
+    session = Session(_settings(ctx))
+    if session.desk_alive():
+        raise BatchdeskError("a desk is already running for this data dir")
+    _stop_on_sigterm()
+    session.ensure_desk()
+    assert session.desk is not None and session.desk.broker is not None
+    click.echo(f"desk running ({session.desk.broker.mode} broker); Ctrl-C to stop", err=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        click.echo("stopping: workers finish the batch in hand", err=True)
+    finally:
+        session.close()
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--limit", default=50, show_default=True)
+@click.pass_context
+def jobs(ctx: click.Context, as_json: bool, limit: int) -> None:
+    """List jobs, newest first."""
+    open_store(_settings(ctx).store_path)
+    rows = [job_summary(j) for j in Job.select().order_by(Job.id.desc()).limit(limit)]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no jobs yet: try `batchdesk run FOLDER`")
+        return
+    click.echo(f"{'ID':>4}  {'STATUS':<9} {'TASK':<13} {'DONE':>8} {'FAILED':>6} {'TOTAL':>8}  NAME")
+    for r in rows:
+        click.echo(f"{r['job']:>4}  {r['status']:<9} {r['task']:<13} {r['done']:>8} {r['failed']:>6} {r['total']:>8}  {r['name']}")
+
+
+@main.command()
+@click.argument("job_id", type=int)
+@click.option("--failed", "only_failed", is_flag=True, help="List the failed items and their reasons.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def show(ctx: click.Context, job_id: int, only_failed: bool, as_json: bool) -> None:
+    """Show one job: counters, timing, batch plan, and failed items."""
+    from batchdesk.jobs import get_job
+    from data.models import Item
+
+    open_store(_settings(ctx).store_path)
+    job = get_job(job_id)
+    summary = job_summary(job)
+    failed = [
+        {"path": i.path, "error": i.error}
+        for i in Item.select(Item.path, Item.error).where((Item.job == job_id) & (Item.status == "failed")).limit(1000)
+    ]
+    if as_json:
+        click.echo(json.dumps({**summary, "failed_items": failed}, indent=2))
+        return
+    if not only_failed:
+        for key, value in summary.items():
+            click.echo(f"{key:>13}: {value}")
+    for row in failed:
+        click.echo(f"FAILED {row['path']}: {row['error']}")
+
+
+@main.command()
+@click.argument("job_id", type=int)
+@click.option("--format", "fmt", type=click.Choice(["csv", "json", "xlsx"]), default="csv", show_default=True)
+@click.option("-o", "--out", type=click.Path(path_type=Path), help="Output file (default: in the job's output folder).")
+@click.pass_context
+def report(ctx: click.Context, job_id: int, fmt: str, out: Path | None) -> None:
+    """Write a report of every item of JOB_ID with a summary."""
+    from batchdesk.jobs import get_job
+    from batchdesk.report import write_report
+
+    open_store(_settings(ctx).store_path)
+    job = get_job(job_id)
+    target = out or Path(job.output_dir) / f"report-job-{job_id}.{fmt}"
+    click.echo(str(write_report(job_id, fmt, target)))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def info(ctx: click.Context, as_json: bool) -> None:
+    """Where things are: store, broker URL and the `rq info` command, workers."""
+    from batchdesk.desk import read_desk_info
+
+    settings = _settings(ctx)
+    open_store(settings.store_path)
+    desk = read_desk_info(settings.data_dir)
+    workers = [
+        {"name": w.name, "pid": w.pid, "state": w.state, "host": w.host}
+        for w in WorkerRow.select().where(WorkerRow.state.in_(["idle", "busy"]))
+    ] if desk else []
+    data = {
+        "data_dir": str(settings.data_dir), "store": str(settings.store_path),
+        "desk": {"pid": desk.pid, "broker": desk.mode, "url": desk.url} if desk else None,
+        "rq_info": f"rq info --url '{desk.url}' --serializer rq.serializers.JSONSerializer" if desk else None,
+        "workers": workers,
+    }
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    click.echo(f"data dir: {data['data_dir']}\nstore:    {data['store']}")
+    if desk is None:
+        click.echo("desk:     not running (start one with `batchdesk serve`, the TUI, or `batchdesk run`)")
+        return
+    click.echo(f"desk:     pid {desk.pid}, {desk.mode} broker at {desk.url}")
+    click.echo(f"inspect:  {data['rq_info']}")
+    for w in workers:
+        click.echo(f"worker:   {w['name']} pid {w['pid']} {w['state']}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def tasks(ctx: click.Context, as_json: bool) -> None:
+    """List every task with its options."""
+    from workers import registry
+
+    specs = registry.load(_settings(ctx).plugins)
+    data = [
+        {"name": s.name, "description": s.description,
+         "options": [{"name": o.name, "type": o.type.__name__, "default": o.default, "help": o.help,
+                      "choices": list(o.choices)} for o in s.options]}
+        for s in sorted(specs.values(), key=lambda s: s.name)
+    ]
+    if as_json:
+        click.echo(json.dumps(data, indent=2, default=str))
+        return
+    for t in data:
+        click.echo(f"{t['name']}: {t['description']}")
+        for o in t["options"]:
+            click.echo(f"    --opt {o['name']}=<{o['type']}>  {o['help']} (default: {o['default']})")
+
+
+@main.command()
+@click.option("--redis-url", "redis_url", envvar="BATCHDESK_REDIS_URL", help="Broker URL [env BATCHDESK_REDIS_URL].")
+@click.option("--store", type=click.Path(path_type=Path), help="Store file (default: the data dir's).")
+@click.option("--name", help="Worker name.")
+@click.option("--queue", "queues", multiple=True, type=click.Choice(defaults.QUEUES), help="Queues, in order.")
+@click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
+@click.pass_context
+def worker(ctx: click.Context, redis_url: str | None, store: Path | None, name: str | None,
+           queues: tuple[str, ...], burst: bool) -> None:
+    """Run one worker process (the desk starts these; run more on other machines to scale out)."""
+    from workers.worker import run_worker
+
+    settings = _settings(ctx)
+    url = redis_url or settings.redis_url
+    if not url:
+        from batchdesk.desk import read_desk_info
+
+        desk = read_desk_info(settings.data_dir)
+        if desk is None:
+            raise BatchdeskError("no broker: give --redis-url, or start a desk for this data dir")
+        url = desk.url
+    plugins = tuple(p for p in os.environ.get("BATCHDESK_PLUGINS", "").split(",") if p) or settings.plugins
+    run_worker(url, store or settings.store_path, name=name, queues=queues or defaults.QUEUES,
+               plugins=plugins, burst=burst)
+
+
+def _control(ctx: click.Context, action: str, job_id: int) -> None:
+    from batchdesk import jobs as control
+
+    open_store(_settings(ctx).store_path)
+    job = getattr(control, action)(job_id)
+    click.echo(f"job {job.id} is now {job.status}")
+
+
+@main.command()
+@click.argument("job_id", type=int)
+@click.pass_context
+def cancel(ctx: click.Context, job_id: int) -> None:
+    """Cancel a job: queued batches are dropped, running ones stop between items."""
+    _control(ctx, "cancel", job_id)
+
+
+@main.command()
+@click.argument("job_id", type=int)
+@click.pass_context
+def pause(ctx: click.Context, job_id: int) -> None:
+    """Pause a job: no new batch of it starts until resumed."""
+    _control(ctx, "pause", job_id)
+
+
+@main.command()
+@click.argument("job_id", type=int)
+@click.option("--wait/--no-wait", default=True, help="For a job with no desk running: run it here and wait.")
+@click.pass_context
+def resume(ctx: click.Context, job_id: int, wait: bool) -> None:
+    """Resume a paused or interrupted job."""
+    from batchdesk import jobs as control
+    from batchdesk.progress import wait_with_progress
+
+    session = Session(_settings(ctx))
+    job = control.get_job(job_id)
+    if job.status == "paused":
+        job = control.resume(job_id)
+        click.echo(f"job {job.id} is now {job.status}")
+    elif job.status in JOB_ENDED:
+        raise BatchdeskError(f"job {job_id} already ended ({job.status})")
+    if not wait:
+        return
+    _stop_on_sigterm()
+    try:
+        session.ensure_desk()
+        session.wake()
+        job = wait_with_progress(session, job_id, show=True)
+    except KeyboardInterrupt:
+        session.close()
+        sys.exit(130)
+    session.close()
+    _print_summary(job_summary(job))
+    sys.exit(0 if job.items_failed == 0 and job.status == "done" else 1)
+
+
+@main.command()
+@click.argument("job_id", type=int)
+@click.option("--failed", "failed_only", is_flag=True, default=True, help="Re-run the failed items (the default).")
+@click.pass_context
+def retry(ctx: click.Context, job_id: int, failed_only: bool) -> None:
+    """Re-run a job's failed items as new batches."""
+    from batchdesk import jobs as control
+
+    open_store(_settings(ctx).store_path)
+    count = control.retry_failed(job_id)
+    click.echo(f"job {job_id}: {count} failed item(s) queued again")
+
+
+@main.command()
+@click.option("--retry", "retry_batch", type=int, metavar="BATCH", help="Retry one dead batch.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def failed(ctx: click.Context, retry_batch: int | None, as_json: bool) -> None:
+    """The dead-letter list: batches that used up their retries."""
+    from batchdesk import jobs as control
+
+    open_store(_settings(ctx).store_path)
+    if retry_batch is not None:
+        click.echo(f"batch {retry_batch}: {control.retry_dead(retry_batch)} item(s) queued again")
+        return
+    rows = [{"batch": b.id, "job": b.job_id, "seq": b.seq, "attempts": b.attempts, "items": b.items_count,
+             "error": b.error} for b in control.dead_batches()]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+    elif not rows:
+        click.echo("no dead batches")
+    for r in rows if not as_json else []:
+        click.echo(f"batch {r['batch']} (job {r['job']} #{r['seq']}, {r['items']} items, {r['attempts']} attempts): {r['error']}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

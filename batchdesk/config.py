@@ -1,0 +1,120 @@
+"""One settings object: command-line options over BATCHDESK_* environment over the config file over defaults.
+
+The config file is TOML (``$BATCHDESK_CONFIG`` or the per-user config path from
+:mod:`batchdesk.locations`); every key below may appear at its top level, e.g.::
+
+    data_dir = "~/batchdesk-data"
+    broker = "embedded"          # auto | embedded | managed
+    redis_url = "redis://:secret@10.0.0.5:6379/0"
+    workers = 4
+    plugins = ["mypkg.tasks:ocr"]
+    retention_days = 30
+    [routes]                     # task -> queue
+    command = "low"
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from batchdesk import defaults, locations
+from batchdesk.errors import BatchdeskError
+
+ENV_PREFIX = "BATCHDESK_"
+BROKER_MODES = ("auto", "embedded", "managed")
+
+
+class ConfigError(BatchdeskError):
+    """A bad setting; the message names the setting and where it came from."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = field(default_factory=locations.default_data_dir)
+    broker: str = defaults.BROKER_MODE
+    redis_url: str | None = None
+    workers: int | None = None  # None: the planner decides
+    store: Path | None = None  # store file; default <data_dir>/batchdesk.sqlite3
+    plugins: tuple[str, ...] = ()
+    routes: Mapping[str, str] = field(default_factory=dict)
+    retries: int = defaults.BATCH_RETRIES
+    retry_backoff: tuple[float, ...] = defaults.RETRY_BACKOFF
+    batch_timeout: int = defaults.BATCH_HARD_TIMEOUT
+    item_timeout: float = defaults.ITEM_SOFT_TIMEOUT
+    stale_seconds: float = defaults.BATCH_STALE_SECONDS
+    retention_days: int = defaults.RETENTION_DAYS
+    settle_seconds: float = 1.0
+
+    @property
+    def store_path(self) -> Path:
+        return self.store or locations.store_path(self.data_dir)
+
+
+_ENV_KEYS = {f.name: ENV_PREFIX + f.name.upper() for f in fields(Settings)}
+
+
+def load_settings(overrides: Mapping[str, Any] | None = None, config_file: Path | None = None) -> Settings:
+    """Build the settings: ``overrides`` (CLI options; None values ignored) > env > file > defaults."""
+    values: dict[str, Any] = {}
+    path = config_file or _config_path()
+    if path.is_file():
+        values.update(_read_file(path))
+    for name, env_key in _ENV_KEYS.items():
+        if env_key in os.environ and os.environ[env_key] != "":
+            values[name] = os.environ[env_key]
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return _coerce(values, source=str(path))
+
+
+def _config_path() -> Path:
+    env = os.environ.get(ENV_PREFIX + "CONFIG")
+    return Path(env).expanduser() if env else locations.default_config_file()
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+    known = {f.name for f in fields(Settings)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"config file {path}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return data
+
+
+def _coerce(values: dict[str, Any], source: str) -> Settings:
+    out: dict[str, Any] = {}
+    try:
+        for name, raw in values.items():
+            if name in ("data_dir", "store"):
+                out[name] = Path(str(raw)).expanduser().resolve()
+            elif name in ("workers", "retries", "batch_timeout", "retention_days"):
+                out[name] = int(raw)
+            elif name in ("item_timeout", "stale_seconds", "settle_seconds"):
+                out[name] = float(raw)
+            elif name == "plugins":
+                out[name] = tuple(raw.split(",") if isinstance(raw, str) else raw)
+            elif name == "retry_backoff":
+                out[name] = tuple(float(x) for x in (raw.split(",") if isinstance(raw, str) else raw))
+            elif name == "routes":
+                out[name] = dict(raw) if not isinstance(raw, str) else dict(
+                    pair.split("=", 1) for pair in raw.split(",") if pair
+                )
+            else:
+                out[name] = raw
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"bad value for {name!r} ({raw!r}, from {source} or the environment): {exc}") from exc
+    settings = Settings(**out)
+    if settings.broker not in BROKER_MODES:
+        raise ConfigError(f"broker must be one of {', '.join(BROKER_MODES)}, not {settings.broker!r}")
+    if settings.workers is not None and not 0 <= settings.workers <= defaults.MAX_WORKERS:
+        raise ConfigError(f"workers must be between 0 and {defaults.MAX_WORKERS}, not {settings.workers}")
+    bad_routes = {q for q in settings.routes.values() if q not in defaults.QUEUES}
+    if bad_routes:
+        raise ConfigError(f"routes name unknown queue(s) {', '.join(sorted(bad_routes))}; use {', '.join(defaults.QUEUES)}")
+    return settings

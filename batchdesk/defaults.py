@@ -1,0 +1,41 @@
+"""Named defaults, in one place, so the CLI help, the config docs and the code agree."""
+
+from __future__ import annotations
+
+BROKER_MODE = "auto"
+QUEUES = ("high", "default", "low")  # workers drain them in this order
+DEFAULT_QUEUE = "default"
+
+# Batches: aim for this much work per batch, learned from measured item times.
+BATCH_TARGET_SECONDS = 1.0
+BATCH_MIN_ITEMS = 1
+BATCH_MAX_ITEMS = 5000
+BATCH_MAX_BYTES = 512 * 1024 * 1024
+# Batches kept queued ahead of the workers, per worker, so no worker waits for the feeder.
+QUEUE_AHEAD_PER_WORKER = 2
+
+# Worker processes
+MAX_WORKERS = 32
+WORKER_RAM_BUDGET = 200 * 1024 * 1024  # free RAM each worker should have before we add one
+
+# Results are committed at least this often (seconds) or every CHUNK_ITEMS items.
+RESULT_FLUSH_SECONDS = 0.5
+RESULT_CHUNK_ITEMS = 1000
+
+# Liveness
+BATCH_HEARTBEAT_SECONDS = 2.0
+BATCH_STALE_SECONDS = 30.0  # a running batch with no heartbeat for this long is re-queued
+DESK_TICK_SECONDS = 0.2
+
+# Failure handling
+BATCH_RETRIES = 3
+RETRY_BACKOFF = (60.0, 300.0, 600.0)  # about 1 -> 5 -> 10 minutes, with jitter
+RETRY_JITTER = 0.2
+RETRY_CAP_SECONDS = 1800.0
+BATCH_HARD_TIMEOUT = 3600  # seconds; the work-horse is killed and the batch retried
+ITEM_SOFT_TIMEOUT = 0  # seconds; 0 = no per-item limit
+CANCEL_GRACE_SECONDS = 10.0
+
+# Housekeeping
+RETENTION_DAYS = 30
+MONITOR_INTERVAL = 2.0

@@ -1,0 +1,266 @@
+"""The desk: broker + worker pool + scheduler + monitor (+ watches), composed and supervised.
+
+One desk runs per data dir, guarded by a lock file; its broker URL is written to ``desk.json``
+(mode 0600) so a second ``batchdesk`` (CLI or TUI) attaches to it instead of starting another.
+Starting a desk recovers: every batch the store says is unfinished is put back in line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import psutil
+
+from batchdesk import broker as broker_mod
+from batchdesk import locations
+from batchdesk.config import Settings
+from batchdesk.errors import BatchdeskError
+from batchdesk.finalize import run_finalize
+from batchdesk.monitor import Monitor
+from batchdesk.planner import Readings, plan_workers
+from batchdesk.pool import WorkerPool
+from batchdesk.scheduler import Scheduler
+from data.models import RUNNING, Batch, Job, Setting, WorkerRow
+from data.store import close_store, open_store, write
+from workers import registry
+
+try:
+    import fcntl
+except ImportError:  # Windows: a single desk is assumed
+    fcntl = None  # type: ignore[assignment]
+
+log = logging.getLogger("batchdesk.desk")
+
+RECONCILE_SECONDS = 1.0
+RESIZE_SECONDS = 5.0
+MONITOR_SECONDS = 2.0
+DESIRED_WORKERS_KEY = "workers.desired"
+POOL_KEY = "pool"
+
+
+class DeskError(BatchdeskError):
+    """The desk cannot start (its broker, its store or its lock)."""
+
+
+@dataclass(frozen=True)
+class DeskInfo:
+    pid: int
+    url: str
+    mode: str
+    started_at: float
+
+
+def read_desk_info(data_dir: Path) -> DeskInfo | None:
+    """The running desk for this data dir, or None if no desk holds the lock."""
+    lock_path = locations.desk_lock_path(data_dir)
+    if fcntl is None or not lock_path.exists():
+        return None
+    with open(lock_path, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pass
+        else:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            return None
+    try:
+        return DeskInfo(**json.loads(locations.desk_info_path(data_dir).read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def broker_password(data_dir: Path) -> str:
+    """The broker password for this data dir: random, made once, kept in a 0600 file."""
+    path = locations.broker_password_path(data_dir)
+    if path.exists():
+        return path.read_text().strip()
+    password = secrets.token_urlsafe(24)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(password)
+    return password
+
+
+class Desk:
+    """Runs the embedded machinery in this process; ``start`` and ``stop`` bracket its life."""
+
+    def __init__(self, settings: Settings, on_tick: Callable[["Desk"], None] | None = None) -> None:
+        self.settings = settings
+        self.data_dir = settings.data_dir
+        self.broker: broker_mod.BrokerHandle | None = None
+        self.pool: WorkerPool | None = None
+        self.scheduler: Scheduler | None = None
+        self.monitor = Monitor(self.data_dir)
+        self.extensions: list[Callable[["Desk"], None]] = [on_tick] if on_tick else []
+        self._lock_file = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._last = {"reconcile": 0.0, "resize": 0.0, "monitor": 0.0}
+        self.pool_reason = ""
+
+    # -- life cycle ------------------------------------------------------------------------
+    def start(self) -> "Desk":
+        locations.ensure_private_dir(self.data_dir)
+        self._take_lock()
+        try:
+            open_store(self.settings.store_path)
+            registry.load(self.settings.plugins)
+            password = broker_password(self.data_dir)
+            self.broker = broker_mod.start_broker(
+                self.settings.broker, locations.broker_run_dir(self.data_dir), password, self.settings.redis_url
+            )
+            self._write_info()
+            self.scheduler = Scheduler(self.settings, self.broker.connection())
+            self.pool = WorkerPool(self.broker.url, self.settings.store_path, self.data_dir, self.settings.plugins)
+            self.resize()
+            self.scheduler.reconcile(self._gone_workers())
+        except BaseException:
+            self.stop()
+            raise
+        self._thread = threading.Thread(target=self._run, name="desk", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, grace: float = 10.0) -> None:
+        """Stop cleanly: workers finish the batch in hand (or it returns to the queue), then the broker."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join()
+        if self.pool is not None:
+            self.pool.stop(grace)
+        if self.broker is not None:
+            self.broker.stop()
+            self.broker = None
+        self._release_lock()
+
+    def wake(self) -> None:
+        """Run a tick now (after a submit) instead of at the next interval."""
+        self._wake.set()
+
+    def _run(self) -> None:
+        open_store(self.settings.store_path)
+        try:
+            while not self._stop.is_set():
+                try:
+                    self.tick()
+                except Exception:
+                    log.exception("desk tick failed; continuing")
+                self._wake.wait(0.2)
+                self._wake.clear()
+        finally:
+            close_store()
+
+    def tick(self) -> None:
+        """One round: reap workers, reconcile, feed, sample, resize, run extensions."""
+        assert self.pool is not None and self.scheduler is not None
+        now = time.monotonic()
+        deaths = self.pool.reap()
+        if deaths or now - self._last["reconcile"] >= RECONCILE_SECONDS:
+            self._last["reconcile"] = now
+            self.scheduler.reconcile({d.name: d.reason for d in deaths})
+            for death in deaths:
+                self.scheduler.alert("worker", f"{death.reason}; restarted", level="error")
+        self.scheduler.feed()
+        if now - self._last["monitor"] >= MONITOR_SECONDS:
+            self._last["monitor"] = now
+            queued = Batch.select().where(Batch.status == "queued").count()
+            health = self.monitor.sample(self.pool.size, queued)
+            self._update_worker_rows()
+            if now - self._last["resize"] >= RESIZE_SECONDS:
+                self._last["resize"] = now
+                self.resize(under_pressure=health.under_pressure)
+        self._finalize_finished_jobs()
+        for extension in self.extensions:
+            extension(self)
+
+    # -- workers ---------------------------------------------------------------------------
+    def resize(self, under_pressure: bool = False) -> None:
+        """Size the pool: the user's desired count, else the planner; one fewer under pressure."""
+        assert self.pool is not None and self.scheduler is not None
+        desired = Setting.get_or_none(Setting.key == DESIRED_WORKERS_KEY)
+        override = desired.value if desired is not None and desired.value is not None else self.settings.workers
+        busy = Batch.select().where(Batch.status == RUNNING).count()
+        plan = plan_workers(Readings.now(), override, own_busy_workers=busy)
+        target, reason = plan.count, plan.reason
+        if under_pressure and override is None and self.pool.target > 1:
+            target, reason = self.pool.target - 1, "machine under CPU/RAM pressure: one worker fewer"
+        if target != self.pool.target or reason != self.pool_reason:
+            self.pool.resize(target)
+            self.scheduler.workers = max(1, target)
+            self.pool_reason = reason
+            with write():
+                Setting.insert(key=POOL_KEY, value={"target": target, "reason": reason}).on_conflict_replace().execute()
+
+    def _update_worker_rows(self) -> None:
+        assert self.pool is not None
+        now = time.time()
+        with write():
+            for name, pid in self.pool.pids().items():
+                try:
+                    proc = psutil.Process(pid)
+                    rss = proc.memory_info().rss + sum(c.memory_info().rss for c in proc.children())
+                except psutil.Error:
+                    continue
+                WorkerRow.update(rss=rss, heartbeat_at=now).where(WorkerRow.name == name).execute()
+
+    def _gone_workers(self) -> dict[str, str]:
+        """Workers of earlier desks on this host that are no longer alive (their batches go back in line)."""
+        gone = {}
+        for row in WorkerRow.select().where(WorkerRow.state != "dead"):
+            if (row.host == socket.gethostname() and not psutil.pid_exists(row.pid)) or row.state == "stopped":
+                gone[row.name] = f"worker {row.name} is gone (desk restarted)"
+        with write():
+            WorkerRow.update(state="dead").where(WorkerRow.name.in_(list(gone))).execute()
+        return gone
+
+    # -- job reports -----------------------------------------------------------------------
+    def _finalize_finished_jobs(self) -> None:
+        for job in Job.select().where((Job.status == "done") & (Job.finalized == False)):  # noqa: E712
+            with write():
+                claimed = Job.update(finalized=True).where((Job.id == job.id) & (Job.finalized == False)).execute()  # noqa: E712
+            spec = registry.load(self.settings.plugins).get(job.task)
+            if claimed and spec is not None and spec.finalize is not None:
+                threading.Thread(target=self._finalize, args=(job.id, spec), daemon=True).start()
+
+    def _finalize(self, job_id: int, spec: registry.TaskSpec) -> None:
+        run_finalize(self.settings.store_path, job_id, spec)
+
+    # -- lock and info ---------------------------------------------------------------------
+    def _take_lock(self) -> None:
+        if fcntl is None:
+            return
+        fh = open(locations.desk_lock_path(self.data_dir), "a+")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.close()
+            raise DeskError(f"another batchdesk desk is running for {self.data_dir}; attach to it instead") from None
+        self._lock_file = fh
+
+    def _release_lock(self) -> None:
+        if self._lock_file is not None:
+            try:
+                locations.desk_info_path(self.data_dir).unlink(missing_ok=True)
+            finally:
+                fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+                self._lock_file.close()
+                self._lock_file = None
+
+    def _write_info(self) -> None:
+        assert self.broker is not None
+        info = DeskInfo(pid=os.getpid(), url=self.broker.url, mode=self.broker.mode, started_at=time.time())
+        path = locations.desk_info_path(self.data_dir)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(asdict(info), fh)

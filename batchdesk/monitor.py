@@ -1,0 +1,90 @@
+"""The monitor: psutil readings sampled into the store, and health alerts when thresholds trip.
+
+The TUI's resource panel and ``batchdesk health`` read these rows; the desk shrinks the pool
+and the planner shrinks batches when a sample says the machine is under pressure.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from data.models import Alert, ResourceSample
+from data.store import write
+
+CPU_HIGH = 95.0
+RAM_FREE_LOW = 1 * 2**30
+IOWAIT_HIGH = 50.0
+DISK_FREE_LOW = 1 * 2**30
+REALERT_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class Health:
+    cpu: float
+    ram_used: int
+    ram_free: int
+    iowait: float
+    disk_free: int
+    load1: float
+
+    def problems(self) -> list[tuple[str, str]]:
+        """(kind, message) for every threshold this sample trips."""
+        found = []
+        if self.cpu > CPU_HIGH:
+            found.append(("cpu", f"CPU at {self.cpu:.0f}% (> {CPU_HIGH:.0f}%)"))
+        if self.ram_free < RAM_FREE_LOW:
+            found.append(("ram", f"free RAM {self.ram_free / 2**20:.0f} MiB (< {RAM_FREE_LOW / 2**30:.0f} GiB)"))
+        if self.iowait > IOWAIT_HIGH:
+            found.append(("iowait", f"disk I/O wait {self.iowait:.0f}% (> {IOWAIT_HIGH:.0f}%)"))
+        if self.disk_free < DISK_FREE_LOW:
+            found.append(("disk", f"free disk {self.disk_free / 2**30:.1f} GiB (< {DISK_FREE_LOW / 2**30:.0f} GiB)"))
+        return found
+
+    @property
+    def under_pressure(self) -> bool:
+        return any(kind in ("cpu", "ram") for kind, _ in self.problems())
+
+
+def read_health(data_dir: Path) -> Health:
+    """One reading. cpu_percent is measured since the previous call (non-blocking)."""
+    memory = psutil.virtual_memory()
+    times = psutil.cpu_times_percent(interval=None)
+    try:
+        disk_free = psutil.disk_usage(str(data_dir)).free
+    except OSError:
+        disk_free = 0
+    load1 = psutil.getloadavg()[0] if hasattr(psutil, "getloadavg") else 0.0
+    return Health(
+        cpu=psutil.cpu_percent(interval=None), ram_used=memory.used, ram_free=memory.available,
+        iowait=getattr(times, "iowait", 0.0), disk_free=disk_free, load1=load1,
+    )
+
+
+class Monitor:
+    """Samples on an interval and raises each kind of alert at most once a minute."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self._last_alert: dict[str, float] = {}
+        self.latest: Health | None = None
+        psutil.cpu_percent(interval=None)  # prime the counters
+        psutil.cpu_times_percent(interval=None)
+
+    def sample(self, workers: int, queued: int) -> Health:
+        health = read_health(self.data_dir)
+        self.latest = health
+        now = time.time()
+        with write():
+            ResourceSample.create(
+                ts=now, cpu=health.cpu, ram_used=health.ram_used, ram_free=health.ram_free, iowait=health.iowait,
+                disk_free=health.disk_free, load1=health.load1, workers=workers, queued=queued,
+            )
+            for kind, message in health.problems():
+                if now - self._last_alert.get(kind, 0) >= REALERT_SECONDS:
+                    self._last_alert[kind] = now
+                    Alert.create(ts=now, level="warning", kind=kind, message=message)
+        return health

@@ -1,0 +1,108 @@
+"""The planner: how many worker processes, and how many items per batch, and why.
+
+Per-item queue overhead is what kills throughput (one RQ job per file runs hundreds of times
+slower than a process pool), so batches are sized by expected *work*: about
+``BATCH_TARGET_SECONDS`` of it, first from the task's cost model and the file sizes, then from
+the item times measured on the job's finished batches. Worker count follows cores, load and
+free RAM. Every decision carries a one-line reason that the job and the UI show.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+import psutil
+
+from batchdesk import defaults
+
+
+@dataclass(frozen=True)
+class Readings:
+    """What the planner looks at; taken from psutil, or made up in tests."""
+
+    cores: int
+    load1: float
+    ram_available: int
+    cpu_percent: float = 0.0
+
+    @classmethod
+    def now(cls) -> "Readings":
+        load1 = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+        return cls(
+            cores=psutil.cpu_count(logical=True) or 1,
+            load1=load1,
+            ram_available=psutil.virtual_memory().available,
+            cpu_percent=psutil.cpu_percent(interval=None),
+        )
+
+
+@dataclass(frozen=True)
+class WorkerPlan:
+    count: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    size: int
+    max_bytes: int
+    seconds_per_item: float
+    reason: str
+
+
+def plan_workers(readings: Readings, override: int | None = None, own_busy_workers: int = 0) -> WorkerPlan:
+    """One worker per core not already busy with other programs, as far as free RAM allows.
+
+    ``own_busy_workers`` is subtracted from the load so our own workers don't shrink the pool.
+    """
+    if override is not None:
+        return WorkerPlan(override, f"{override} worker(s) as configured")
+    foreign_load = max(0.0, readings.load1 - own_busy_workers)
+    by_cpu = max(1, readings.cores - math.floor(foreign_load))
+    by_ram = max(1, readings.ram_available // defaults.WORKER_RAM_BUDGET)
+    count = int(min(by_cpu, by_ram, defaults.MAX_WORKERS))
+    reason = f"{readings.cores} cores, load {readings.load1:.1f}, {readings.ram_available / 2**30:.1f} GiB free"
+    if count == by_ram and by_ram < by_cpu:
+        reason += f" -> {count} (limited by free RAM)"
+    elif count < readings.cores:
+        reason += f" -> {count} (other programs keep {readings.cores - count} core(s) busy)"
+    else:
+        reason += f" -> {count} (one per core)"
+    return WorkerPlan(count, reason)
+
+
+def plan_batch(
+    pending_items: int,
+    avg_item_bytes: float,
+    workers: int,
+    cost_per_item: float,
+    cost_per_byte: float,
+    measured_seconds_per_item: float | None = None,
+    ram_available: int | None = None,
+) -> BatchPlan:
+    """Items per batch for about ``BATCH_TARGET_SECONDS`` of work, spread over all workers."""
+    if measured_seconds_per_item is not None and measured_seconds_per_item > 0:
+        per_item = measured_seconds_per_item
+        basis = f"measured {per_item * 1000:.2f} ms/item"
+    else:
+        per_item = cost_per_item + cost_per_byte * avg_item_bytes
+        basis = f"estimated {per_item * 1000:.2f} ms/item from the task's cost and {avg_item_bytes / 1024:.0f} KiB avg size"
+    size = max(1, int(defaults.BATCH_TARGET_SECONDS / max(per_item, 1e-7)))
+    limits = []
+    # Small jobs: give every worker a share rather than one worker the whole job.
+    spread = max(1, math.ceil(pending_items / max(1, workers)))
+    if spread < size:
+        size, limits = spread, [f"split over {workers} worker(s)"]
+    if size > defaults.BATCH_MAX_ITEMS:
+        size, limits = defaults.BATCH_MAX_ITEMS, [f"capped at {defaults.BATCH_MAX_ITEMS} items"]
+    max_bytes = defaults.BATCH_MAX_BYTES
+    if ram_available is not None:
+        # A batch never needs more than a small share of free RAM even if a task reads whole files.
+        max_bytes = int(max(16 * 2**20, min(max_bytes, ram_available // (8 * max(1, workers)))))
+    size = max(defaults.BATCH_MIN_ITEMS, size)
+    reason = f"{size} items/batch: ~{defaults.BATCH_TARGET_SECONDS:g} s of work at {basis}"
+    if limits:
+        reason += f" ({'; '.join(limits)})"
+    return BatchPlan(size=size, max_bytes=max_bytes, seconds_per_item=per_item, reason=reason)

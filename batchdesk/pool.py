@@ -1,0 +1,138 @@
+"""The worker pool: local ``batchdesk worker`` processes that it starts, reaps, respawns and stops.
+
+Workers are separate processes started from this program's own command (the frozen executable
+re-runs itself with ``worker``). The broker URL, password included, travels in the environment,
+not on the command line, so ``ps`` does not show it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from batchdesk import locations
+
+log = logging.getLogger("batchdesk.pool")
+
+STOP_GRACE_SECONDS = 10.0
+
+
+@dataclass
+class WorkerProcess:
+    name: str
+    process: subprocess.Popen
+    started_at: float = field(default_factory=time.time)
+    retiring: bool = False
+
+
+@dataclass(frozen=True)
+class Death:
+    """A worker that ended without being asked to."""
+
+    name: str
+    pid: int
+    returncode: int
+
+    @property
+    def reason(self) -> str:
+        if self.returncode < 0:
+            return f"worker {self.name} (pid {self.pid}) was killed by {signal.Signals(-self.returncode).name}"
+        return f"worker {self.name} (pid {self.pid}) exited with code {self.returncode}"
+
+
+class WorkerPool:
+    """Keeps ``target`` worker processes alive."""
+
+    def __init__(self, redis_url: str, store: Path, data_dir: Path, plugins: tuple[str, ...] = ()) -> None:
+        self.redis_url = redis_url
+        self.store = store
+        self.data_dir = data_dir
+        self.plugins = plugins
+        self.target = 0
+        self.workers: dict[str, WorkerProcess] = {}
+        self._seq = 0
+        self._host = socket.gethostname()
+
+    @property
+    def size(self) -> int:
+        return sum(1 for w in self.workers.values() if not w.retiring)
+
+    def pids(self) -> dict[str, int]:
+        return {name: w.process.pid for name, w in self.workers.items()}
+
+    def resize(self, target: int) -> None:
+        """Start or retire workers until ``target`` are running. Retiring is a warm stop (SIGTERM)."""
+        self.target = max(0, target)
+        while self.size < self.target:
+            self._spawn()
+        active = [w for w in self.workers.values() if not w.retiring]
+        for worker in active[self.target:]:
+            worker.retiring = True
+            self._signal(worker, signal.SIGTERM)
+
+    def reap(self) -> list[Death]:
+        """Collect ended workers; respawn the ones that died unexpectedly. Returns those deaths."""
+        deaths = []
+        for name, worker in list(self.workers.items()):
+            code = worker.process.poll()
+            if code is None:
+                continue
+            del self.workers[name]
+            if not worker.retiring:
+                deaths.append(Death(name, worker.process.pid, code))
+                log.warning(deaths[-1].reason)
+        if deaths:
+            self.resize(self.target)
+        return deaths
+
+    def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
+        """Warm-stop every worker (the batch in hand finishes), then kill what is left after ``grace``."""
+        self.target = 0
+        for worker in self.workers.values():
+            worker.retiring = True
+            self._signal(worker, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for worker in self.workers.values():
+            try:
+                worker.process.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("worker %s did not stop in %.0f s; killing it", worker.name, grace)
+                self._kill_group(worker)
+                worker.process.wait()
+        self.workers.clear()
+
+    def _spawn(self) -> WorkerProcess:
+        self._seq += 1
+        name = f"bd-{self._host}-{os.getpid()}-{self._seq}"
+        logs = locations.logs_dir(self.data_dir)
+        logs.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ, BATCHDESK_REDIS_URL=self.redis_url, BATCHDESK_PLUGINS=",".join(self.plugins))
+        command = [*locations.self_command(), "worker", "--store", str(self.store), "--name", name]
+        with open(logs / "workers.log", "ab") as log_file:
+            process = subprocess.Popen(
+                command, env=env, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C in the terminal goes to the desk, which stops workers warmly
+            )
+        worker = WorkerProcess(name, process)
+        self.workers[name] = worker
+        return worker
+
+    @staticmethod
+    def _signal(worker: WorkerProcess, sig: signal.Signals) -> None:
+        try:
+            worker.process.send_signal(sig)
+        except ProcessLookupError:
+            pass
+
+    @staticmethod
+    def _kill_group(worker: WorkerProcess) -> None:
+        try:
+            os.killpg(worker.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass

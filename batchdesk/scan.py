@@ -1,0 +1,104 @@
+"""Scanning a folder for the files a job will process.
+
+Recursive, fast (``os.scandir``), never following a symlink out of the root, skipping dotfiles
+unless asked, with include/exclude globs matched against the relative path and the file name.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from batchdesk.errors import BatchdeskError
+
+
+class ScanError(BatchdeskError):
+    """The folder cannot be scanned (missing, not a folder, unreadable, nothing to process)."""
+
+
+@dataclass
+class ScanResult:
+    root: Path
+    files: list[tuple[str, int, float]] = field(default_factory=list)  # (rel posix path, size, mtime)
+    skipped: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def bytes(self) -> int:
+        return sum(size for _, size, _ in self.files)
+
+
+def matches(rel: str, include: tuple[str, ...], exclude: tuple[str, ...]) -> bool:
+    """Whether a relative path passes the include and exclude globs (against path or file name)."""
+    name = rel.rsplit("/", 1)[-1]
+
+    def hit(patterns: tuple[str, ...]) -> bool:
+        return any(fnmatch.fnmatch(rel, p) or fnmatch.fnmatch(name, p) for p in patterns)
+
+    return (not include or hit(include)) and not hit(exclude)
+
+
+def check_folder(folder: Path) -> Path:
+    """Resolve ``folder`` and fail with a clear message if it cannot be a job's source."""
+    folder = Path(folder).expanduser()
+    if not folder.exists():
+        raise ScanError(f"folder not found: {folder}")
+    if not folder.is_dir():
+        raise ScanError(f"not a folder: {folder} (give the folder that holds the files)")
+    if not os.access(folder, os.R_OK | os.X_OK):
+        raise ScanError(f"cannot read folder {folder}: permission denied")
+    return folder.resolve()
+
+
+def scan_folder(
+    folder: Path,
+    include: tuple[str, ...] = (),
+    exclude: tuple[str, ...] = (),
+    hidden: bool = False,
+) -> ScanResult:
+    """List the files under ``folder`` that a job should process; errors if there are none."""
+    root = check_folder(folder)
+    result = ScanResult(root=root)
+    for rel, size, mtime in _walk(root, root, "", hidden, result):
+        if matches(rel, include, exclude):
+            result.files.append((rel, size, mtime))
+        else:
+            result.skipped += 1
+    if not result.files:
+        detail = f" ({result.skipped} file(s) filtered out)" if result.skipped else ""
+        raise ScanError(f"no files to process in {root}{detail}")
+    return result
+
+
+def _walk(root: Path, directory: Path, prefix: str, hidden: bool, result: ScanResult) -> Iterator[tuple[str, int, float]]:
+    try:
+        entries = sorted(os.scandir(directory), key=lambda e: e.name)
+    except OSError as exc:
+        if directory == root:
+            raise ScanError(f"cannot read folder {root}: {exc.strerror}") from exc
+        result.warnings.append(f"skipped unreadable folder {prefix or '.'}: {exc.strerror}")
+        return
+    for entry in entries:
+        if not hidden and entry.name.startswith("."):
+            result.skipped += 1
+            continue
+        rel = prefix + entry.name
+        try:
+            if entry.is_symlink():
+                target = Path(entry.path).resolve()
+                if not target.is_relative_to(root) or not target.is_file():
+                    result.skipped += 1
+                    result.warnings.append(f"skipped symlink {rel}: it points outside the folder or not to a file")
+                    continue
+                stat = target.stat()
+                yield rel, stat.st_size, stat.st_mtime
+            elif entry.is_dir(follow_symlinks=False):
+                yield from _walk(root, Path(entry.path), rel + "/", hidden, result)
+            elif entry.is_file(follow_symlinks=False):
+                stat = entry.stat(follow_symlinks=False)
+                yield rel, stat.st_size, stat.st_mtime
+        except OSError as exc:  # vanished between listing and stat, or unreadable
+            result.warnings.append(f"skipped {rel}: {exc.strerror}")

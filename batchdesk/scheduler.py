@@ -1,0 +1,280 @@
+"""The desk's scheduler: cuts batches, enqueues them, and reconciles the store with the broker.
+
+Feeding: each active job keeps a few batches queued ahead of the workers; batch size comes from
+the planner, learned from the job's finished batches. Paused jobs get no new batches.
+
+Reconciling (the store is the truth, the queue only transport):
+- a batch the store calls queued/running whose RQ job is gone (the embedded broker died with
+  the last desk), failed, or stopped is re-queued or retried;
+- a running batch whose worker died, or whose heartbeat went stale, is re-queued at once;
+- a batch that failed gets exponential backoff with jitter, and after its retries it is dead
+  (the dead-letter list) and its unfinished items fail with the batch's last error.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import signal
+import socket
+import time
+from dataclasses import dataclass
+
+import psutil
+import redis
+from rq import Queue
+from rq.command import send_stop_job_command
+from rq.exceptions import NoSuchJobError
+from rq.job import Job as RQJob
+from rq.job import JobStatus
+from rq.serializers import JSONSerializer
+
+from batchdesk import defaults
+from batchdesk.config import Settings
+from batchdesk.planner import plan_batch
+from data import queries
+from data.models import (
+    CANCELLED,
+    DEAD,
+    FAILED,
+    HELD,
+    PAUSED,
+    QUEUED,
+    RETRY_WAIT,
+    RUNNING,
+    Alert,
+    Batch,
+    Job,
+    db,
+)
+from data.store import write
+from workers import registry
+from workers.runner import RUNNER
+
+log = logging.getLogger("batchdesk.scheduler")
+
+RESULT_TTL = 600
+FAILURE_TTL = 7 * 24 * 3600
+
+
+@dataclass
+class Policy:
+    retries: int
+    backoff: tuple[float, ...]
+    timeout: int
+
+    @classmethod
+    def for_job(cls, job: Job, settings: Settings) -> "Policy":
+        config = job.batch_config or {}
+        return cls(
+            retries=int(config.get("retries", settings.retries)),
+            backoff=tuple(config.get("backoff", settings.retry_backoff)),
+            timeout=int(config.get("timeout", settings.batch_timeout)),
+        )
+
+    def delay(self, attempt: int) -> float:
+        """Backoff before retry number ``attempt`` (1-based), with ±jitter, capped."""
+        base = self.backoff[min(attempt, len(self.backoff)) - 1] if self.backoff else 0.0
+        jitter = 1 + random.uniform(-defaults.RETRY_JITTER, defaults.RETRY_JITTER)
+        return min(defaults.RETRY_CAP_SECONDS, base * jitter)
+
+
+def queue_for(name: str, connection: redis.Redis) -> Queue:
+    return Queue(name, connection=connection, serializer=JSONSerializer)
+
+
+class Scheduler:
+    def __init__(self, settings: Settings, connection: redis.Redis) -> None:
+        self.settings = settings
+        self.connection = connection
+        self.queues = {name: queue_for(name, connection) for name in defaults.QUEUES}
+        self.workers = 1
+
+    # -- feeding ---------------------------------------------------------------------------
+    def feed(self) -> int:
+        """Enqueue held and due batches and cut new ones; returns how many were enqueued."""
+        enqueued = 0
+        now = time.time()
+        for batch in Batch.select().where(
+            ((Batch.status == HELD) | ((Batch.status == RETRY_WAIT) & (Batch.retry_at <= now)))
+        ):
+            job = Job.get_by_id(batch.job_id)
+            if job.status in (QUEUED, RUNNING):
+                self.enqueue(batch, job)
+                enqueued += 1
+        for job in queries.active_jobs():
+            if job.status == PAUSED:
+                continue
+            ahead = self.workers * defaults.QUEUE_AHEAD_PER_WORKER + self.workers
+            outstanding = Batch.select().where((Batch.job == job.id) & (Batch.status.in_([QUEUED, RUNNING]))).count()
+            plan = None
+            while outstanding < ahead:
+                plan = plan or self.plan(job)
+                batch = queries.cut_batch(job, plan.size, plan.max_bytes)
+                if batch is None:
+                    break
+                self.enqueue(batch, job)
+                outstanding += 1
+                enqueued += 1
+            if plan is not None:
+                self._remember_plan(job, plan)
+            if outstanding == 0 and not job.status == PAUSED:
+                with write():
+                    queries.finish_job_if_complete(job.id)
+        return enqueued
+
+    def plan(self, job: Job):
+        spec = registry.get(job.task, self.settings.plugins)
+        row = db.execute_sql(
+            "SELECT SUM(items_count), SUM(finished_at - started_at) FROM batch "
+            "WHERE job_id=? AND status='done' AND started_at IS NOT NULL",
+            (job.id,),
+        ).fetchone()
+        measured = (row[1] / row[0]) if row and row[0] else None
+        left = max(0, job.items_total - job.items_done - job.items_failed - job.items_cancelled)
+        avg = job.bytes_total / max(1, job.items_total)
+        return plan_batch(left, avg, self.workers, spec.cost_per_item, spec.cost_per_byte,
+                          measured_seconds_per_item=measured,
+                          ram_available=psutil.virtual_memory().available)
+
+    @staticmethod
+    def _remember_plan(job: Job, plan) -> None:
+        config = dict(job.batch_config or {})
+        if config.get("batch_size") != plan.size:
+            config.update(batch_size=plan.size, batch_reason=plan.reason)
+            Job.update(batch_config=config).where(Job.id == job.id).execute()
+            job.batch_config = config
+
+    def enqueue(self, batch: Batch, job: Job) -> None:
+        """Put one batch on its job's queue as an RQ job carrying only the batch id."""
+        rq_id = f"bd-{batch.id}-{batch.attempts}-{int(time.time() * 1000) % 100000}"
+        policy = Policy.for_job(job, self.settings)
+        queue = self.queues.get(job.queue, self.queues[defaults.DEFAULT_QUEUE])
+        with write():
+            Batch.update(status=QUEUED, rq_job_id=rq_id, queued_at=time.time(), retry_at=None).where(
+                Batch.id == batch.id
+            ).execute()
+        queue.enqueue_call(
+            func=RUNNER, args=(batch.id,), job_id=rq_id, timeout=policy.timeout,
+            result_ttl=RESULT_TTL, failure_ttl=FAILURE_TTL, description=f"{job.name} batch {batch.seq}",
+        )
+
+    # -- reconciling -----------------------------------------------------------------------
+    def reconcile(self, dead_workers: dict[str, str] | None = None) -> None:
+        """Bring every unfinished batch in line with what the broker and the workers say."""
+        dead_workers = dead_workers or {}
+        now = time.time()
+        cancelled_jobs = {j.id for j in Job.select(Job.id).where(Job.status == CANCELLED)}
+        for batch in Batch.select().where(Batch.status.in_([QUEUED, RUNNING])):
+            if batch.job_id in cancelled_jobs and self._settle_cancelled(batch, now):
+                continue
+            if batch.status == RUNNING and batch.worker in dead_workers:
+                self._kill_orphan(batch)
+                self.requeue(batch, f"{dead_workers[batch.worker]}; batch re-queued")
+                continue
+            if batch.status == RUNNING and (batch.heartbeat_at or 0) < now - self.settings.stale_seconds:
+                self._kill_orphan(batch)
+                self.requeue(batch, f"no heartbeat for {self.settings.stale_seconds:g} s; batch re-queued")
+                continue
+            status, error = self._rq_state(batch)
+            if status is None:
+                # The broker lost it (embedded broker restarted). If it never started, put it back.
+                if batch.status == QUEUED:
+                    job = Job.get_by_id(batch.job_id)
+                    self.enqueue(batch, job)
+            elif status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
+                self.fail(batch, error or f"RQ job {status.value}")
+            elif status == JobStatus.FINISHED and Batch.get_by_id(batch.id).status in (QUEUED, RUNNING):
+                self.requeue(batch, "worker finished without closing the batch; re-queued")
+
+    def _rq_state(self, batch: Batch) -> tuple[JobStatus | None, str | None]:
+        if not batch.rq_job_id:
+            return None, None
+        try:
+            rq_job = RQJob.fetch(batch.rq_job_id, connection=self.connection, serializer=JSONSerializer)
+        except NoSuchJobError:
+            return None, None
+        status = rq_job.get_status(refresh=False)
+        error = None
+        if status in (JobStatus.FAILED, JobStatus.STOPPED):
+            result = rq_job.latest_result()
+            text = (result.exc_string if result is not None else None) or ""
+            error = text.strip().splitlines()[-1] if text.strip() else None
+        return status, error
+
+    def requeue(self, batch: Batch, why: str) -> None:
+        """Re-queue at once: the worker, not the batch, failed. Attempts still count toward the limit."""
+        job = Job.get_by_id(batch.job_id)
+        policy = Policy.for_job(job, self.settings)
+        if batch.attempts > policy.retries:
+            self._bury(batch, job, why)
+            return
+        log.warning("batch %s: %s", batch.id, why)
+        self.alert("worker", f"job {job.id} batch {batch.seq}: {why}", job.id)
+        self.enqueue(batch, job)
+
+    def fail(self, batch: Batch, error: str) -> None:
+        """The batch failed: retry after backoff, or bury it in the dead-letter list."""
+        job = Job.get_by_id(batch.job_id)
+        policy = Policy.for_job(job, self.settings)
+        attempts = max(1, batch.attempts)
+        if job.status == CANCELLED:
+            queries.end_pending(job.id, CANCELLED, first=batch.first_item, last=batch.last_item)
+            queries.finish_batch(batch.id, CANCELLED)
+            return
+        if attempts > policy.retries:
+            self._bury(batch, job, error)
+            return
+        delay = policy.delay(attempts)
+        with write():
+            Batch.update(status=RETRY_WAIT, retry_at=time.time() + delay, error=error, rq_job_id=None).where(
+                Batch.id == batch.id
+            ).execute()
+        self.alert("job", f"job {job.id} batch {batch.seq} failed ({error}); retry {attempts} in {delay:.0f} s", job.id)
+
+    def _bury(self, batch: Batch, job: Job, error: str) -> None:
+        reason = f"batch failed after {batch.attempts} attempt(s): {error}"
+        queries.end_pending(job.id, FAILED, reason, first=batch.first_item, last=batch.last_item)
+        with write():
+            Batch.update(status=DEAD, finished_at=time.time(), error=error).where(Batch.id == batch.id).execute()
+            Job.update(batches_done=Job.batches_done + 1).where(Job.id == job.id).execute()
+            queries.finish_job_if_complete(job.id)
+        self.alert("job", f"job {job.id} batch {batch.seq} is dead: {reason}", job.id, level="error")
+
+    def _settle_cancelled(self, batch: Batch, now: float) -> bool:
+        """Take a cancelled job's batch off the queue, or stop it if it is stuck past the grace period."""
+        if batch.status == QUEUED:
+            queue = self.queues.get(Job.get_by_id(batch.job_id).queue)
+            if queue is not None and batch.rq_job_id:
+                queue.remove(batch.rq_job_id)
+        elif now - (batch.heartbeat_at or now) < defaults.CANCEL_GRACE_SECONDS and \
+                now - (batch.started_at or now) < defaults.CANCEL_GRACE_SECONDS:
+            return True  # the runner sees the cancel between items; give it the grace period
+        elif batch.rq_job_id:
+            try:
+                send_stop_job_command(self.connection, batch.rq_job_id, serializer=JSONSerializer)
+            except Exception as exc:  # already ended, or its worker is gone
+                log.info("stop-job for batch %s: %s", batch.id, exc)
+            self._kill_orphan(batch)
+        queries.end_pending(batch.job_id, CANCELLED, first=batch.first_item, last=batch.last_item)
+        queries.finish_batch(batch.id, CANCELLED)
+        return True
+
+    @staticmethod
+    def _kill_orphan(batch: Batch) -> None:
+        """Kill the local work-horse of a batch whose worker died, so two runs never overlap for long."""
+        local = (batch.worker or "").startswith(f"bd-{socket.gethostname()}-")
+        if not local or not batch.pid or batch.pid == os.getpid():
+            return
+        try:
+            proc = psutil.Process(batch.pid)
+            if "worker" in proc.cmdline():
+                proc.send_signal(signal.SIGKILL)
+        except (psutil.Error, OSError):
+            pass
+
+    @staticmethod
+    def alert(kind: str, message: str, job_id: int | None = None, level: str = "warning") -> None:
+        with write():
+            Alert.create(ts=time.time(), level=level, kind=kind, message=message, job=job_id)

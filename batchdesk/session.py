@@ -1,0 +1,83 @@
+"""The core API the CLI and the TUI share: open the store, own a desk or attach to the running one.
+
+Submitting and controlling jobs are store writes, so an attached session works exactly like the
+one that owns the desk; only the owner runs the broker and the workers. If the desk a session
+attached to goes away (killed), :meth:`Session.ensure_desk` takes over and recovers its work.
+"""
+
+from __future__ import annotations
+
+from batchdesk import locations
+from batchdesk.config import Settings
+from batchdesk.desk import Desk, DeskError, DeskInfo, read_desk_info
+from batchdesk.submit import JobRequest, find_resumable, submit_folder
+from batchdesk.scan import ScanResult
+from data.models import Job
+from data.store import open_store
+
+
+class Session:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        locations.ensure_private_dir(settings.data_dir)
+        open_store(settings.store_path)
+        self.desk: Desk | None = None
+        self.attached: DeskInfo | None = None
+
+    @property
+    def broker_url(self) -> str | None:
+        if self.desk is not None and self.desk.broker is not None:
+            return self.desk.broker.url
+        return self.attached.url if self.attached else None
+
+    @property
+    def broker_mode(self) -> str | None:
+        if self.desk is not None and self.desk.broker is not None:
+            return self.desk.broker.mode
+        return self.attached.mode if self.attached else None
+
+    def ensure_desk(self) -> None:
+        """Attach to the running desk for this data dir, or start one here (recovering unfinished work)."""
+        if self.desk is not None:
+            return
+        info = read_desk_info(self.settings.data_dir)
+        if info is not None:
+            self.attached = info
+            return
+        self.attached = None
+        try:
+            self.desk = Desk(self.settings).start()
+        except DeskError:
+            # Lost a race with another starting desk: attach to it instead.
+            self.attached = read_desk_info(self.settings.data_dir)
+            if self.attached is None:
+                raise
+
+    def desk_alive(self) -> bool:
+        """False once the desk we attached to has gone away."""
+        if self.desk is not None:
+            return True
+        return read_desk_info(self.settings.data_dir) is not None
+
+    def submit(self, request: JobRequest, resume: bool = True) -> tuple[Job, ScanResult | None, bool]:
+        """Submit a folder; an unfinished job for the same folder and task is resumed instead.
+
+        Returns (job, scan or None when resumed, resumed).
+        """
+        if resume:
+            existing = find_resumable(request.folder, request.task)
+            if existing is not None:
+                self.wake()
+                return existing, None, True
+        job, scan = submit_folder(self.settings, request)
+        self.wake()
+        return job, scan, False
+
+    def wake(self) -> None:
+        if self.desk is not None:
+            self.desk.wake()
+
+    def close(self, grace: float = 10.0) -> None:
+        if self.desk is not None:
+            self.desk.stop(grace)
+            self.desk = None

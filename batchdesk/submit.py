@@ -1,0 +1,122 @@
+"""Submitting work: a folder becomes a Job with one pending Item per file.
+
+Submission only writes the store. The running desk's feeder cuts batches and enqueues them, so a
+submit works the same from the CLI, the TUI, a watch or a second process attached to the desk.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from batchdesk import defaults, locations
+from batchdesk.config import Settings
+from batchdesk.errors import BatchdeskError
+from batchdesk.planner import Readings, plan_batch, plan_workers
+from batchdesk.scan import ScanResult, scan_folder
+from data import queries
+from data.models import JOB_ACTIVE, Job
+from data.store import write
+from workers import registry
+
+
+class SubmitError(BatchdeskError):
+    """The job cannot be submitted (bad task, bad options, bad queue)."""
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """Everything a user chooses when starting a job from a folder."""
+
+    folder: Path
+    task: str
+    options: Mapping[str, Any] | None = None
+    queue: str | None = None
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    hidden: bool = False
+    name: str | None = None
+    output_dir: Path | None = None
+
+
+def resolve_task(settings: Settings, name: str, options: Mapping[str, Any] | None) -> tuple[registry.TaskSpec, dict]:
+    """Look the task up and validate its options; errors name what to fix."""
+    try:
+        spec = registry.get(name, settings.plugins)
+        return spec, spec.parse_options(dict(options or {}))
+    except registry.TaskError as exc:
+        raise SubmitError(str(exc)) from exc
+
+
+def route(settings: Settings, task: str, queue: str | None) -> str:
+    """The queue for a job: the one asked for, else the task's configured route, else default."""
+    chosen = queue or settings.routes.get(task) or defaults.DEFAULT_QUEUE
+    if chosen not in defaults.QUEUES:
+        raise SubmitError(f"unknown queue/priority {chosen!r}; use one of {', '.join(defaults.QUEUES)}")
+    return chosen
+
+
+def submit_folder(settings: Settings, request: JobRequest) -> tuple[Job, ScanResult]:
+    """Scan the folder and record the job and its items. The store must be open."""
+    spec, options = resolve_task(settings, request.task, request.options)
+    queue = route(settings, request.task, request.queue)
+    scan = scan_folder(request.folder, request.include, request.exclude, request.hidden)
+    job = create_job(settings, spec, options, queue, source=scan.root, name=request.name or scan.root.name,
+                     output_dir=request.output_dir, files=scan.files)
+    return job, scan
+
+
+def create_job(
+    settings: Settings,
+    spec: registry.TaskSpec,
+    options: dict,
+    queue: str,
+    source: Path,
+    name: str,
+    output_dir: Path | None = None,
+    files: list[tuple[str, int, float]] | None = None,
+    source_kind: str = "folder",
+    watch_id: int | None = None,
+) -> Job:
+    """Create the Job row, its output folder and (when given) its items, with the planner's first plan."""
+    now = time.time()
+    files = files or []
+    readings = Readings.now()
+    workers = plan_workers(readings, settings.workers)
+    total_bytes = sum(size for _, size, _ in files)
+    batch = plan_batch(len(files), total_bytes / max(1, len(files)), workers.count,
+                       spec.cost_per_item, spec.cost_per_byte, ram_available=readings.ram_available)
+    with write():
+        job = Job.create(
+            name=name, source=str(source), source_kind=source_kind, watch=watch_id, task=spec.name,
+            options=options, queue=queue, output_dir="", created_at=now,
+            batch_config={
+                "batch_size": batch.size, "max_bytes": batch.max_bytes, "workers": workers.count,
+                "reason": f"{batch.reason}; workers: {workers.reason}",
+                "retries": settings.retries, "timeout": settings.batch_timeout,
+                "item_timeout": settings.item_timeout,
+            },
+        )
+        out = Path(output_dir).expanduser().resolve() if output_dir else locations.outputs_dir(settings.data_dir) / f"job-{job.id}"
+        job.output_dir = str(out)
+        job.save(only=[Job.output_dir])
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SubmitError(f"cannot create output folder {out}: {exc.strerror}") from exc
+    if files:
+        queries.insert_items(job.id, files)
+    return Job.get_by_id(job.id)
+
+
+def find_resumable(source: Path, task: str) -> Job | None:
+    """An unfinished job for the same folder and task: running the folder again resumes it."""
+    return (
+        Job.select()
+        .where((Job.source == str(Path(source).expanduser().resolve())) & (Job.task == task)
+               & (Job.status.in_(JOB_ACTIVE)) & (Job.source_kind == "folder"))
+        .order_by(Job.id.desc())
+        .first()
+    )

@@ -1,0 +1,213 @@
+"""Peewee models: the store is the single source of truth and the control plane.
+
+Times are Unix seconds (floats): cheap to compare, sort and subtract in SQL and in Python.
+Statuses are plain strings, listed here once.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from peewee import (
+    AutoField,
+    BigIntegerField,
+    BooleanField,
+    CharField,
+    DatabaseProxy,
+    FloatField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    TextField,
+)
+
+db = DatabaseProxy()
+
+# Job statuses
+QUEUED, RUNNING, PAUSED, DONE, FAILED, CANCELLED = "queued", "running", "paused", "done", "failed", "cancelled"
+JOB_ACTIVE = (QUEUED, RUNNING, PAUSED)
+JOB_ENDED = (DONE, FAILED, CANCELLED)
+
+# Batch statuses (besides QUEUED, RUNNING, DONE, FAILED, CANCELLED): waiting for a retry's backoff,
+# or dead (retries exhausted: the dead-letter list).
+# held: its job was paused before it could start; the feeder enqueues it again on resume.
+RETRY_WAIT, DEAD, HELD = "retry_wait", "dead", "held"
+BATCH_UNFINISHED = (QUEUED, RUNNING, RETRY_WAIT, HELD)
+
+# Item statuses
+PENDING = "pending"
+ITEM_ENDED = (DONE, FAILED, CANCELLED)
+
+
+class JSONField(TextField):
+    """A small JSON document stored as text."""
+
+    def db_value(self, value: Any) -> str | None:
+        return None if value is None else json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+    def python_value(self, value: str | None) -> Any:
+        return None if value is None else json.loads(value)
+
+
+class BaseModel(Model):
+    class Meta:
+        database = db
+
+
+class Watch(BaseModel):
+    """An inbox folder whose dropped files feed a rolling job."""
+
+    id = AutoField()
+    path = TextField(unique=True)
+    task = CharField()
+    options = JSONField(default=dict)
+    recursive = BooleanField(default=False)
+    include = JSONField(default=list)
+    exclude = JSONField(default=list)
+    on_done = CharField(default="keep")  # keep | move | delete
+    on_fail = CharField(default="keep")  # keep | move
+    queue = CharField(default="default")
+    polling = BooleanField(default=False)
+    status = CharField(default="active")  # active | paused | error
+    error = TextField(null=True)
+    created_at = FloatField()
+
+
+class Job(BaseModel):
+    id = AutoField()
+    name = CharField()
+    source = TextField()  # absolute root folder; item paths are relative to it
+    source_kind = CharField(default="folder")  # folder | watch
+    watch = ForeignKeyField(Watch, null=True, backref="jobs", on_delete="SET NULL")
+    task = CharField()
+    options = JSONField(default=dict)
+    queue = CharField(default="default")
+    status = CharField(default=QUEUED, index=True)
+    items_total = IntegerField(default=0)
+    items_done = IntegerField(default=0)
+    items_failed = IntegerField(default=0)
+    items_cancelled = IntegerField(default=0)
+    bytes_total = BigIntegerField(default=0)
+    bytes_done = BigIntegerField(default=0)
+    batches_total = IntegerField(default=0)
+    batches_done = IntegerField(default=0)
+    # Planner's choice and why, plus retry/timeout policy: {"batch_size":…, "workers":…, "reason":…}
+    batch_config = JSONField(default=dict)
+    # Highest item id already cut into a batch: batches are id ranges, cut lazily by the feeder.
+    cut_cursor = IntegerField(default=0)
+    output_dir = TextField()
+    created_at = FloatField(index=True)
+    started_at = FloatField(null=True)
+    finished_at = FloatField(null=True)
+    error = TextField(null=True)
+    finalized = BooleanField(default=False)  # the task's job-level report hook has run
+
+    @property
+    def items_ended(self) -> int:
+        return self.items_done + self.items_failed + self.items_cancelled
+
+
+class Batch(BaseModel):
+    """A contiguous range of one job's item ids; one RQ job carries one batch id."""
+
+    id = AutoField()
+    job = ForeignKeyField(Job, backref="batches", on_delete="CASCADE")
+    seq = IntegerField()
+    first_item = IntegerField()
+    last_item = IntegerField()
+    items_count = IntegerField()
+    bytes_count = BigIntegerField(default=0)
+    status = CharField(default=QUEUED, index=True)
+    attempts = IntegerField(default=0)
+    rq_job_id = CharField(null=True)
+    queued_at = FloatField(null=True)
+    retry_at = FloatField(null=True)
+    started_at = FloatField(null=True)
+    heartbeat_at = FloatField(null=True)
+    finished_at = FloatField(null=True)
+    worker = CharField(null=True)
+    pid = IntegerField(null=True)  # the work-horse process running it
+    error = TextField(null=True)
+
+    class Meta:
+        indexes = ((("job", "seq"), True),)
+
+
+class Item(BaseModel):
+    id = AutoField()
+    job = ForeignKeyField(Job, backref="items", on_delete="CASCADE")
+    batch = IntegerField(null=True)  # the batch that ended it (plain int: no FK check on the hot path)
+    path = TextField()  # relative to job.source
+    size = BigIntegerField(default=0)
+    mtime = FloatField(default=0)
+    hash = CharField(null=True)
+    status = CharField(default=PENDING)
+    attempts = IntegerField(default=0)
+    result = JSONField(null=True)
+    error = TextField(null=True)
+    duration = FloatField(null=True)
+    started_at = FloatField(null=True)
+    finished_at = FloatField(null=True)
+
+    class Meta:
+        indexes = ((("job", "status"), False),)
+
+
+class WorkerRow(BaseModel):
+    """A worker process as last reported by itself (heartbeat) and by the pool."""
+
+    name = CharField(primary_key=True)
+    host = CharField()
+    pid = IntegerField()
+    state = CharField(default="idle")  # idle | busy | stopped | dead
+    job = IntegerField(null=True)
+    batch = IntegerField(null=True)
+    rss = BigIntegerField(default=0)
+    started_at = FloatField()
+    heartbeat_at = FloatField()
+
+
+class ResourceSample(BaseModel):
+    ts = FloatField(index=True)
+    cpu = FloatField()
+    ram_used = BigIntegerField()
+    ram_free = BigIntegerField()
+    iowait = FloatField(default=0)
+    disk_free = BigIntegerField(default=0)
+    load1 = FloatField(default=0)
+    workers = IntegerField(default=0)
+    queued = IntegerField(default=0)
+
+
+class Alert(BaseModel):
+    ts = FloatField(index=True)
+    level = CharField(default="warning")  # info | warning | error
+    kind = CharField()  # cpu | ram | iowait | disk | breaker | worker | watch | job
+    message = TextField()
+    job = IntegerField(null=True)
+    acked = BooleanField(default=False)
+
+
+class Setting(BaseModel):
+    """Key/value control rows: desired worker count, pool target and reason, and so on."""
+
+    key = CharField(primary_key=True)
+    value = JSONField(null=True)
+
+
+class SeenFile(BaseModel):
+    """A file a watch has taken (path, size, mtime), so it is never processed twice."""
+
+    watch = ForeignKeyField(Watch, backref="seen", on_delete="CASCADE")
+    path = TextField()
+    size = BigIntegerField()
+    mtime = FloatField()
+    item = IntegerField(null=True)
+    taken_at = FloatField()
+
+    class Meta:
+        indexes = ((("watch", "path"), True),)
+
+
+ALL_MODELS = [Watch, Job, Batch, Item, WorkerRow, ResourceSample, Alert, Setting, SeenFile]

@@ -1,0 +1,269 @@
+"""Store operations shared by the desk and the workers, written for the hot path.
+
+Item rows change only here, and always together with the job counters that count them, in one
+IMMEDIATE transaction: a crash can never leave counters disagreeing with item rows. Every item
+update is guarded by ``status = 'pending'`` so an item is counted exactly once even when two
+runs of the same batch race (a re-queued batch whose first worker was not quite dead).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from data.models import (
+    BATCH_UNFINISHED,
+    CANCELLED,
+    DONE,
+    FAILED,
+    JOB_ACTIVE,
+    QUEUED,
+    RUNNING,
+    Batch,
+    Job,
+    db,
+)
+from data.store import write
+
+INSERT_CHUNK = 5000
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one item ended in a worker."""
+
+    item_id: int
+    status: str  # done | failed
+    result: dict | None
+    error: str | None
+    started_at: float
+    finished_at: float
+    size: int = 0
+
+
+def insert_items(job_id: int, rows: Iterable[tuple[str, int, float]]) -> tuple[int, int]:
+    """Bulk-insert ``(rel_path, size, mtime)`` rows as pending items and count them on the job.
+
+    Returns ``(items, bytes)`` added. Runs in chunks inside one transaction.
+    """
+    count = total = 0
+    sql = "INSERT INTO item (job_id, path, size, mtime, status, attempts) VALUES (?, ?, ?, ?, 'pending', 0)"
+    with write():
+        cursor = db.cursor()
+        chunk: list[tuple] = []
+        for path, size, mtime in rows:
+            chunk.append((job_id, path, size, mtime))
+            count += 1
+            total += size
+            if len(chunk) >= INSERT_CHUNK:
+                cursor.executemany(sql, chunk)
+                chunk.clear()
+        if chunk:
+            cursor.executemany(sql, chunk)
+        Job.update(
+            items_total=Job.items_total + count,
+            bytes_total=Job.bytes_total + total,
+            finished_at=None,
+        ).where(Job.id == job_id).execute()
+    return count, total
+
+
+def finish_items(job_id: int, batch_id: int, outcomes: Sequence[Outcome]) -> tuple[int, int]:
+    """Record ended items and bump the job's counters in the same transaction.
+
+    Returns ``(done, failed)`` actually applied (items no longer pending are left alone).
+    """
+    done_rows = [
+        (json.dumps(o.result, separators=(",", ":")) if o.result is not None else None,
+         o.finished_at - o.started_at, o.started_at, o.finished_at, batch_id, o.item_id)
+        for o in outcomes if o.status == DONE
+    ]
+    failed_rows = [
+        (o.error, o.finished_at - o.started_at, o.started_at, o.finished_at, batch_id, o.item_id)
+        for o in outcomes if o.status == FAILED
+    ]
+    done_bytes = {o.item_id: o.size for o in outcomes if o.status == DONE}
+    with write():
+        cursor = db.cursor()
+        done = failed = 0
+        if done_rows:
+            cursor.executemany(
+                "UPDATE item SET status='done', result=?, error=NULL, duration=?, started_at=?, finished_at=?, "
+                "batch=?, attempts=attempts+1 WHERE id=? AND status='pending'",
+                done_rows,
+            )
+            done = cursor.rowcount
+        if failed_rows:
+            cursor.executemany(
+                "UPDATE item SET status='failed', error=?, duration=?, started_at=?, finished_at=?, "
+                "batch=?, attempts=attempts+1 WHERE id=? AND status='pending'",
+                failed_rows,
+            )
+            failed = cursor.rowcount
+        # When every row applied (the normal case) the byte count is exact; after a race we
+        # recount the bytes of what this call really ended.
+        bytes_done = sum(done_bytes.values())
+        if done != len(done_rows):
+            bytes_done = _bytes_ended_by(batch_id, list(done_bytes))
+        cursor.execute(
+            "UPDATE job SET items_done=items_done+?, items_failed=items_failed+?, bytes_done=bytes_done+? WHERE id=?",
+            (done, failed, bytes_done, job_id),
+        )
+    return done, failed
+
+
+def _bytes_ended_by(batch_id: int, item_ids: list[int]) -> int:
+    total = 0
+    for start in range(0, len(item_ids), 500):
+        part = item_ids[start : start + 500]
+        marks = ",".join("?" * len(part))
+        row = db.execute_sql(
+            f"SELECT COALESCE(SUM(size),0) FROM item WHERE batch=? AND status='done' AND id IN ({marks})",
+            [batch_id, *part],
+        ).fetchone()
+        total += row[0]
+    return total
+
+
+def end_pending(job_id: int, status: str, error: str | None = None,
+                first: int | None = None, last: int | None = None, skip_running: bool = False) -> int:
+    """End the job's pending items (optionally only ids in ``first..last``) as cancelled or failed.
+
+    ``skip_running`` leaves items inside running batches to their runner, which stops between items.
+    """
+    assert status in (CANCELLED, FAILED)
+    where = "job_id=? AND status='pending'"
+    params: list = [job_id]
+    if first is not None and last is not None:
+        where += " AND id BETWEEN ? AND ?"
+        params += [first, last]
+    if skip_running:
+        where += (" AND NOT EXISTS (SELECT 1 FROM batch b WHERE b.job_id=item.job_id AND b.status='running'"
+                  " AND item.id BETWEEN b.first_item AND b.last_item)")
+    column = "items_cancelled" if status == CANCELLED else "items_failed"
+    with write():
+        cursor = db.execute_sql(
+            f"UPDATE item SET status=?, error=?, finished_at=? WHERE {where}", [status, error, time.time(), *params]
+        )
+        changed = cursor.rowcount
+        if changed:
+            db.execute_sql(f"UPDATE job SET {column}={column}+? WHERE id=?", (changed, job_id))
+    return changed
+
+
+def reset_failed(job_id: int) -> int:
+    """Put the job's failed items back to pending (for ``retry --failed``); returns how many."""
+    with write():
+        changed = db.execute_sql(
+            "UPDATE item SET status='pending', error=NULL WHERE job_id=? AND status='failed'", (job_id,)
+        ).rowcount
+        if changed:
+            db.execute_sql(
+                "UPDATE job SET items_failed=items_failed-?, status=?, finished_at=NULL, finalized=0 WHERE id=?",
+                (changed, QUEUED, job_id),
+            )
+    return changed
+
+
+def cut_batch(job: Job, max_items: int, max_bytes: int, after: int | None = None) -> Batch | None:
+    """Cut the next batch of ``job``: the next pending ids after ``after`` (default: the cut cursor).
+
+    A batch is an id range; nothing is written to the item rows, so cutting costs one indexed read.
+    """
+    start = job.cut_cursor if after is None else after
+    rows = db.execute_sql(
+        "SELECT id, size FROM item WHERE job_id=? AND id>? AND status='pending' ORDER BY id LIMIT ?",
+        (job.id, start, max(1, max_items)),
+    ).fetchall()
+    if not rows:
+        return None
+    taken, size = [], 0
+    for item_id, item_size in rows:
+        if taken and size + item_size > max_bytes:
+            break
+        taken.append(item_id)
+        size += item_size
+    with write():
+        seq = (Batch.select(Batch.seq).where(Batch.job == job.id).order_by(Batch.seq.desc()).scalar() or 0) + 1
+        batch = Batch.create(
+            job=job.id, seq=seq, first_item=taken[0], last_item=taken[-1], items_count=len(taken),
+            bytes_count=size, status=QUEUED, queued_at=time.time(),
+        )
+        update = {Job.batches_total: Job.batches_total + 1}
+        if after is None:
+            update[Job.cut_cursor] = taken[-1]
+        Job.update(update).where(Job.id == job.id).execute()
+    if after is None:
+        job.cut_cursor = taken[-1]
+    return batch
+
+
+def pending_in(batch: Batch) -> list[tuple[int, str, int]]:
+    """The batch's items still pending, as ``(id, rel_path, size)``."""
+    return db.execute_sql(
+        "SELECT id, path, size FROM item WHERE job_id=? AND id BETWEEN ? AND ? AND status='pending' ORDER BY id",
+        (batch.job_id, batch.first_item, batch.last_item),
+    ).fetchall()
+
+
+def finish_batch(batch_id: int, status: str = DONE, error: str | None = None) -> bool:
+    """Close a batch and, when its job has nothing left, the job. True when this call closed the batch."""
+    now = time.time()
+    with write():
+        changed = (
+            Batch.update(status=status, finished_at=now, error=error)
+            .where((Batch.id == batch_id) & (Batch.status.in_(BATCH_UNFINISHED)))
+            .execute()
+        )
+        if changed:
+            job_id = Batch.get_by_id(batch_id).job_id
+            Job.update(batches_done=Job.batches_done + 1).where(Job.id == job_id).execute()
+            finish_job_if_complete(job_id)
+    return bool(changed)
+
+
+def finish_job_if_complete(job_id: int) -> bool:
+    """Mark a folder job done once every item has ended and no batch is unfinished."""
+    open_batches = Batch.select().where((Batch.job == job_id) & (Batch.status.in_(BATCH_UNFINISHED))).exists()
+    if open_batches:
+        return False
+    query = Job.update(status=DONE, finished_at=time.time()).where(
+        (Job.id == job_id)
+        & (Job.source_kind == "folder")
+        & (Job.status.in_([QUEUED, RUNNING]))
+        & (Job.items_done + Job.items_failed + Job.items_cancelled >= Job.items_total)
+    )
+    return bool(query.execute())
+
+
+def mark_job_running(job_id: int) -> None:
+    """A batch of the job has started: a queued job becomes running (its start time is kept once set)."""
+    db.execute_sql(
+        "UPDATE job SET status=?, started_at=COALESCE(started_at, ?) WHERE id=? AND status=?",
+        (RUNNING, time.time(), job_id, QUEUED),
+    )
+
+
+def active_jobs() -> list[Job]:
+    return list(Job.select().where(Job.status.in_(JOB_ACTIVE)).order_by(Job.id))
+
+
+def unfinished_batches(job_id: int | None = None) -> list[Batch]:
+    query = Batch.select().where(Batch.status.in_(BATCH_UNFINISHED))
+    if job_id is not None:
+        query = query.where(Batch.job == job_id)
+    return list(query.order_by(Batch.id))
+
+
+def running_batches() -> list[Batch]:
+    return list(Batch.select().where(Batch.status == RUNNING))
+
+
+def item_counts(job_id: int) -> dict[str, int]:
+    """Counts per status straight from the item rows (for checks and reports, not for UI refreshes)."""
+    rows = db.execute_sql(
+        "SELECT status, COUNT(*) FROM item WHERE job_id=? GROUP BY status", (job_id,)
+    ).fetchall()
+    return {status: count for status, count in rows}

@@ -1,0 +1,209 @@
+"""The batch runner: the one function a batchdesk worker executes for an RQ job.
+
+It takes a batch id (JSON-serialisable), loads the batch's pending items from the store and runs
+the job's registered task on each. Per-item errors are recorded on the item and the batch goes
+on; results are committed in chunks together with the job counters; between items it notices
+cancel and pause (read from the store, at most every ``CONTROL_CHECK_SECONDS``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from data import queries
+from data.models import CANCELLED, DEAD, DONE, FAILED, HELD, PAUSED, RUNNING, Batch, Job, WorkerRow, db
+from data.queries import Outcome
+from data.store import open_store, write
+from workers import registry
+from workers.timeouts import ItemTimeout, item_limit
+
+RUNNER = "workers.runner.run_batch"
+CONTROL_CHECK_SECONDS = 0.2
+FLUSH_SECONDS = 0.5
+FLUSH_ITEMS = 1000
+HEARTBEAT_SECONDS = 2.0
+
+log = logging.getLogger("batchdesk.runner")
+
+
+@dataclass
+class RunnerConfig:
+    """Set once per worker process (before forking work-horses)."""
+
+    store: Path | None = None
+    plugins: tuple[str, ...] = ()
+    worker_name: str = ""
+
+
+CONFIG = RunnerConfig()
+
+
+def configure(store: Path, plugins: tuple[str, ...] = (), worker_name: str = "") -> None:
+    CONFIG.store, CONFIG.plugins, CONFIG.worker_name = Path(store), tuple(plugins), worker_name
+
+
+def run_batch(batch_id: int) -> dict:
+    """Process one batch; returns a small summary that RQ keeps as the job result."""
+    if not isinstance(batch_id, int) or isinstance(batch_id, bool):
+        raise TypeError("run_batch takes one integer batch id")
+    if CONFIG.store is None:
+        raise RuntimeError("worker not configured with a store")
+    open_store(CONFIG.store)  # a fresh connection: never reuse one across fork()
+    batch = Batch.get_or_none(Batch.id == batch_id)
+    if batch is None:
+        return {"batch": batch_id, "skipped": "no such batch in this store"}
+    job = Job.get_by_id(batch.job_id)
+    if batch.status in (DONE, CANCELLED, DEAD):
+        return {"batch": batch_id, "skipped": f"batch already {batch.status}"}
+    if job.status == CANCELLED:
+        queries.end_pending(job.id, CANCELLED, first=batch.first_item, last=batch.last_item)
+        queries.finish_batch(batch_id, CANCELLED)
+        return {"batch": batch_id, "cancelled": True}
+    if job.status == PAUSED:
+        _hold(batch_id)
+        return {"batch": batch_id, "held": True}
+    spec = registry.get(job.task, CONFIG.plugins)
+    _start(batch, job)
+    stop = threading.Event()
+    beat = threading.Thread(target=_heartbeat, args=(batch_id, stop), daemon=True, name="batch-heartbeat")
+    beat.start()
+    try:
+        summary = _process(batch, job, spec)
+    finally:
+        stop.set()
+        beat.join()
+        _set_worker_state("idle", None, None)
+    return summary
+
+
+def _start(batch: Batch, job: Job) -> None:
+    now = time.time()
+    with write():
+        Batch.update(
+            status=RUNNING, started_at=now, heartbeat_at=now, attempts=Batch.attempts + 1,
+            worker=CONFIG.worker_name, pid=os.getpid(), error=None,
+        ).where(Batch.id == batch.id).execute()
+        queries.mark_job_running(job.id)
+    _set_worker_state("busy", job.id, batch.id)
+
+
+def _process(batch: Batch, job: Job, spec: registry.TaskSpec) -> dict:
+    root = Path(job.source)
+    out_dir = Path(job.output_dir)
+    options = job.options or {}
+    soft_limit = float((job.batch_config or {}).get("item_timeout") or 0)
+    items = queries.pending_in(batch)
+    guard = _PathGuard(root)
+    pending: list[Outcome] = []
+    done = failed = 0
+    last_flush = last_check = time.monotonic()
+    interrupted = None
+    for item_id, rel, size in items:
+        now = time.monotonic()
+        if now - last_check >= CONTROL_CHECK_SECONDS:
+            last_check = now
+            interrupted = _control_state(job.id)
+            if interrupted:
+                break
+        started = time.time()
+        try:
+            path = guard.resolve(rel)
+            ctx = registry.TaskContext(options=options, output_dir=out_dir, rel_path=rel, source_root=root)
+            with item_limit(soft_limit):
+                result = spec.func(path, ctx)
+            pending.append(Outcome(item_id, DONE, result, None, started, time.time(), size))
+        except Exception as exc:  # every item ends, with a reason a person can read
+            pending.append(Outcome(item_id, FAILED, None, describe_error(exc, rel), started, time.time(), size))
+        if len(pending) >= FLUSH_ITEMS or now - last_flush >= FLUSH_SECONDS:
+            d, f = queries.finish_items(job.id, batch.id, pending)
+            done, failed = done + d, failed + f
+            pending.clear()
+            last_flush = now
+    if pending:
+        d, f = queries.finish_items(job.id, batch.id, pending)
+        done, failed = done + d, failed + f
+    if interrupted == CANCELLED:
+        queries.end_pending(job.id, CANCELLED, first=batch.first_item, last=batch.last_item)
+        queries.finish_batch(batch.id, CANCELLED)
+    elif interrupted == PAUSED:
+        _hold(batch.id)
+    else:
+        queries.finish_batch(batch.id, DONE)
+    return {"batch": batch.id, "done": done, "failed": failed, "interrupted": interrupted}
+
+
+def describe_error(exc: BaseException, rel: str) -> str:
+    """A one-line reason for a failed item, without a traceback for the expected cases."""
+    if isinstance(exc, (registry.ItemError, ItemTimeout)):
+        return str(exc)
+    if isinstance(exc, FileNotFoundError):
+        return "file vanished before it could be processed"
+    if isinstance(exc, PermissionError):
+        return "permission denied reading the file"
+    if isinstance(exc, IsADirectoryError):
+        return "is a folder, not a file"
+    if isinstance(exc, OSError):
+        return f"cannot read the file: {exc.strerror or exc}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+class _PathGuard:
+    """Joins item paths to the job root, refusing any that could escape it (``..``, absolute, symlinks)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = os.path.realpath(root)
+        self._dirs: dict[str, bool] = {}
+
+    def resolve(self, rel: str) -> Path:
+        if rel.startswith(("/", "\\")) or ".." in rel.replace("\\", "/").split("/"):
+            raise registry.ItemError(f"refused path {rel!r}: it leaves the job's folder")
+        full = os.path.join(self.root, rel)
+        directory = os.path.dirname(full)
+        ok = self._dirs.get(directory)
+        if ok is None:
+            real = os.path.realpath(directory)
+            ok = self._dirs[directory] = real == self.root or real.startswith(self.root + os.sep)
+        if not ok or (os.path.islink(full) and not os.path.realpath(full).startswith(self.root + os.sep)):
+            raise registry.ItemError(f"refused path {rel!r}: a symlink leads out of the job's folder")
+        return Path(full)
+
+
+def _control_state(job_id: int) -> str | None:
+    status = db.execute_sql("SELECT status FROM job WHERE id=?", (job_id,)).fetchone()
+    if status and status[0] in (CANCELLED, PAUSED):
+        return status[0]
+    return None
+
+
+def _hold(batch_id: int) -> None:
+    """Give a batch back because its job is paused: the desk re-enqueues it on resume."""
+    with write():
+        Batch.update(status=HELD, rq_job_id=None).where(Batch.id == batch_id).execute()
+
+
+def _heartbeat(batch_id: int, stop: threading.Event) -> None:
+    """Tell the desk this batch is alive, even while one item runs for minutes."""
+    try:
+        while not stop.wait(HEARTBEAT_SECONDS):
+            with write():
+                Batch.update(heartbeat_at=time.time()).where(
+                    (Batch.id == batch_id) & (Batch.status == RUNNING)
+                ).execute()
+    except Exception as exc:  # the store went away: the desk's stale check will notice
+        log.warning("heartbeat for batch %s stopped: %s", batch_id, exc)
+    finally:
+        db.close()
+
+
+def _set_worker_state(state: str, job_id: int | None, batch_id: int | None) -> None:
+    if not CONFIG.worker_name:
+        return
+    with write():
+        WorkerRow.update(state=state, job=job_id, batch=batch_id, heartbeat_at=time.time()).where(
+            WorkerRow.name == CONFIG.worker_name
+        ).execute()
