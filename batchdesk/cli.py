@@ -19,7 +19,6 @@ import click
 from batchdesk import defaults
 from batchdesk.config import BROKER_MODES, Settings, load_settings
 from batchdesk.errors import BatchdeskError
-from batchdesk.session import Session
 from batchdesk.submit import JobRequest
 from data.models import JOB_ENDED, Job, WorkerRow
 from data.store import StoreError, open_store
@@ -27,6 +26,13 @@ from data.store import StoreError, open_store
 
 def _settings(ctx: click.Context) -> Settings:
     return ctx.obj["settings"]
+
+
+def _session(ctx: click.Context):
+    """The desk-owning or desk-attached session (imported here: `worker` must start light)."""
+    from batchdesk.session import Session
+
+    return Session(_settings(ctx))
 
 
 class Group(click.Group):
@@ -110,7 +116,7 @@ def run(ctx: click.Context, folder: Path, task: str, opts: tuple[str, ...], queu
     """Process every file in FOLDER and wait, showing progress; then print a summary."""
     from batchdesk.progress import wait_with_progress
 
-    session = Session(_settings(ctx))
+    session = _session(ctx)
     request = _request(folder, task, opts, queue, include, exclude, hidden, name, output)
     _stop_on_sigterm()
     try:
@@ -174,7 +180,7 @@ def submit(ctx: click.Context, folder: Path, task: str, opts: tuple[str, ...], q
            include: tuple[str, ...], exclude: tuple[str, ...], hidden: bool, name: str | None,
            output: Path | None, as_json: bool) -> None:
     """Submit FOLDER to the running desk (started by `serve` or the TUI) and return at once."""
-    session = Session(_settings(ctx))
+    session = _session(ctx)
     if not session.desk_alive():
         raise BatchdeskError("no desk is running for this data dir: start one with `batchdesk serve` "
                              "(or use `batchdesk run`)")
@@ -190,7 +196,7 @@ def submit(ctx: click.Context, folder: Path, task: str, opts: tuple[str, ...], q
 @click.pass_context
 def serve(ctx: click.Context) -> None:
     """Run a headless desk (broker, workers, watches) until Ctrl-C or SIGTERM."""
-    session = Session(_settings(ctx))
+    session = _session(ctx)
     if session.desk_alive():
         raise BatchdeskError("a desk is already running for this data dir")
     _stop_on_sigterm()
@@ -330,9 +336,10 @@ def tasks(ctx: click.Context, as_json: bool) -> None:
 @click.option("--name", help="Worker name.")
 @click.option("--queue", "queues", multiple=True, type=click.Choice(defaults.QUEUES), help="Queues, in order.")
 @click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
+@click.option("--desk-pid", type=int, hidden=True, help="Stop when this process (the desk) dies.")
 @click.pass_context
 def worker(ctx: click.Context, redis_url: str | None, store: Path | None, name: str | None,
-           queues: tuple[str, ...], burst: bool) -> None:
+           queues: tuple[str, ...], burst: bool, desk_pid: int | None) -> None:
     """Run one worker process (the desk starts these; run more on other machines to scale out)."""
     from workers.worker import run_worker
 
@@ -347,7 +354,7 @@ def worker(ctx: click.Context, redis_url: str | None, store: Path | None, name: 
         url = desk.url
     plugins = tuple(p for p in os.environ.get("BATCHDESK_PLUGINS", "").split(",") if p) or settings.plugins
     run_worker(url, store or settings.store_path, name=name, queues=queues or defaults.QUEUES,
-               plugins=plugins, burst=burst)
+               plugins=plugins, burst=burst, parent_pid=desk_pid)
 
 
 def _control(ctx: click.Context, action: str, job_id: int) -> None:
@@ -383,7 +390,7 @@ def resume(ctx: click.Context, job_id: int, wait: bool) -> None:
     from batchdesk import jobs as control
     from batchdesk.progress import wait_with_progress
 
-    session = Session(_settings(ctx))
+    session = _session(ctx)
     job = control.get_job(job_id)
     if job.status == "paused":
         job = control.resume(job_id)

@@ -16,7 +16,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Protocol
 
 import psutil
 
@@ -90,17 +90,33 @@ def broker_password(data_dir: Path) -> str:
     return password
 
 
+class Service(Protocol):
+    """Something the desk runs beside its workers (the drop-folder watcher): started after the
+    broker and pool, ticked on the desk thread, stopped before the pool."""
+
+    def start(self, desk: "Desk") -> None: ...
+
+    def tick(self, desk: "Desk") -> None: ...
+
+    def stop(self) -> None: ...
+
+
+def default_services(settings: Settings) -> list[Service]:
+    """The services every desk runs."""
+    return []
+
+
 class Desk:
     """Runs the embedded machinery in this process; ``start`` and ``stop`` bracket its life."""
 
-    def __init__(self, settings: Settings, on_tick: Callable[["Desk"], None] | None = None) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.data_dir = settings.data_dir
         self.broker: broker_mod.BrokerHandle | None = None
         self.pool: WorkerPool | None = None
         self.scheduler: Scheduler | None = None
         self.monitor = Monitor(self.data_dir)
-        self.extensions: list[Callable[["Desk"], None]] = [on_tick] if on_tick else []
+        self.services: list[Service] = default_services(settings)
         self._lock_file = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -124,6 +140,8 @@ class Desk:
             self.pool = WorkerPool(self.broker.url, self.settings.store_path, self.data_dir, self.settings.plugins)
             self.resize()
             self.scheduler.reconcile(self._gone_workers())
+            for service in self.services:
+                service.start(self)
         except BaseException:
             self.stop()
             raise
@@ -137,6 +155,11 @@ class Desk:
         self._wake.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()
+        for service in self.services:
+            try:
+                service.stop()
+            except Exception:
+                log.exception("stopping %s failed", type(service).__name__)
         if self.pool is not None:
             self.pool.stop(grace)
         if self.broker is not None:
@@ -162,7 +185,7 @@ class Desk:
             close_store()
 
     def tick(self) -> None:
-        """One round: reap workers, reconcile, feed, sample, resize, run extensions."""
+        """One round: reap workers, reconcile, feed, sample, resize, tick the services."""
         assert self.pool is not None and self.scheduler is not None
         now = time.monotonic()
         deaths = self.pool.reap()
@@ -181,8 +204,8 @@ class Desk:
                 self._last["resize"] = now
                 self.resize(under_pressure=health.under_pressure)
         self._finalize_finished_jobs()
-        for extension in self.extensions:
-            extension(self)
+        for service in self.services:
+            service.tick(self)
 
     # -- workers ---------------------------------------------------------------------------
     def resize(self, under_pressure: bool = False) -> None:

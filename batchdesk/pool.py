@@ -113,7 +113,8 @@ class WorkerPool:
         logs = locations.logs_dir(self.data_dir)
         logs.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, BATCHDESK_REDIS_URL=self.redis_url, BATCHDESK_PLUGINS=",".join(self.plugins))
-        command = [*locations.self_command(), "worker", "--store", str(self.store), "--name", name]
+        command = [*locations.self_command(), "worker", "--store", str(self.store), "--name", name,
+                   "--desk-pid", str(os.getpid())]
         with open(logs / "workers.log", "ab") as log_file:
             process = subprocess.Popen(
                 command, env=env, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,

@@ -73,58 +73,52 @@ def insert_items(job_id: int, rows: Iterable[tuple[str, int, float]]) -> tuple[i
 def finish_items(job_id: int, batch_id: int, outcomes: Sequence[Outcome]) -> tuple[int, int]:
     """Record ended items and bump the job's counters in the same transaction.
 
-    Returns ``(done, failed)`` actually applied (items no longer pending are left alone).
+    Returns ``(done, failed)`` actually applied: items no longer pending (ended by a racing run
+    of the same batch, or cancelled meanwhile) are left alone and not counted again.
     """
-    done_rows = [
-        (json.dumps(o.result, separators=(",", ":")) if o.result is not None else None,
-         o.finished_at - o.started_at, o.started_at, o.finished_at, batch_id, o.item_id)
-        for o in outcomes if o.status == DONE
-    ]
-    failed_rows = [
-        (o.error, o.finished_at - o.started_at, o.started_at, o.finished_at, batch_id, o.item_id)
-        for o in outcomes if o.status == FAILED
-    ]
-    done_bytes = {o.item_id: o.size for o in outcomes if o.status == DONE}
     with write():
+        still_pending = _pending_among([o.item_id for o in outcomes])
+        live = [o for o in outcomes if o.item_id in still_pending]
+        done_rows = [
+            (json.dumps(o.result, separators=(",", ":")) if o.result is not None else None,
+             o.finished_at - o.started_at, o.started_at, o.finished_at, batch_id, o.item_id)
+            for o in live if o.status == DONE
+        ]
+        failed_rows = [
+            (o.error, o.finished_at - o.started_at, o.started_at, o.finished_at, batch_id, o.item_id)
+            for o in live if o.status == FAILED
+        ]
         cursor = db.cursor()
-        done = failed = 0
         if done_rows:
             cursor.executemany(
                 "UPDATE item SET status='done', result=?, error=NULL, duration=?, started_at=?, finished_at=?, "
-                "batch=?, attempts=attempts+1 WHERE id=? AND status='pending'",
+                "batch=?, attempts=attempts+1 WHERE id=?",
                 done_rows,
             )
-            done = cursor.rowcount
         if failed_rows:
             cursor.executemany(
                 "UPDATE item SET status='failed', error=?, duration=?, started_at=?, finished_at=?, "
-                "batch=?, attempts=attempts+1 WHERE id=? AND status='pending'",
+                "batch=?, attempts=attempts+1 WHERE id=?",
                 failed_rows,
             )
-            failed = cursor.rowcount
-        # When every row applied (the normal case) the byte count is exact; after a race we
-        # recount the bytes of what this call really ended.
-        bytes_done = sum(done_bytes.values())
-        if done != len(done_rows):
-            bytes_done = _bytes_ended_by(batch_id, list(done_bytes))
+        bytes_done = sum(o.size for o in live if o.status == DONE)
         cursor.execute(
             "UPDATE job SET items_done=items_done+?, items_failed=items_failed+?, bytes_done=bytes_done+? WHERE id=?",
-            (done, failed, bytes_done, job_id),
+            (len(done_rows), len(failed_rows), bytes_done, job_id),
         )
-    return done, failed
+    return len(done_rows), len(failed_rows)
 
 
-def _bytes_ended_by(batch_id: int, item_ids: list[int]) -> int:
-    total = 0
-    for start in range(0, len(item_ids), 500):
-        part = item_ids[start : start + 500]
+def _pending_among(item_ids: list[int]) -> set[int]:
+    """Which of these items are still pending (call inside the write transaction)."""
+    found: set[int] = set()
+    for start in range(0, len(item_ids), 900):
+        part = item_ids[start : start + 900]
         marks = ",".join("?" * len(part))
-        row = db.execute_sql(
-            f"SELECT COALESCE(SUM(size),0) FROM item WHERE batch=? AND status='done' AND id IN ({marks})",
-            [batch_id, *part],
-        ).fetchone()
-        total += row[0]
-    return total
+        found.update(
+            row[0] for row in db.execute_sql(f"SELECT id FROM item WHERE status='pending' AND id IN ({marks})", part)
+        )
+    return found
 
 
 def end_pending(job_id: int, status: str, error: str | None = None,

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
+import threading
 import time
 from pathlib import Path
 
@@ -63,6 +65,24 @@ def connect(redis_url: str) -> redis.Redis:
     return redis.Redis.from_url(redis_url, socket_connect_timeout=10, health_check_interval=30)
 
 
+def follow_parent(parent_pid: int, grace: float = 60.0) -> None:
+    """Stop this worker when the desk that started it dies (its embedded broker died with it).
+
+    The batch in hand may finish (its items are recorded in the store); the restarted desk
+    re-queues whatever is left.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(1.0)
+        log.warning("desk (pid %s) is gone; stopping", parent_pid)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(grace)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="follow-desk", daemon=True).start()
+
+
 def run_worker(
     redis_url: str,
     store: Path,
@@ -70,9 +90,12 @@ def run_worker(
     queues: tuple[str, ...] = QUEUES,
     plugins: tuple[str, ...] = (),
     burst: bool = False,
+    parent_pid: int | None = None,
 ) -> bool:
     """Run a worker until stopped (SIGTERM: finish the current batch; twice: kill it)."""
     name = name or f"bd-{socket.gethostname()}-{os.getpid()}"
+    if parent_pid:
+        follow_parent(parent_pid)
     runner.configure(store, plugins, name)
     open_store(store)
     now = time.time()

@@ -1,0 +1,36 @@
+"""Tasks for tests, enabled as plugins (``fixture_tasks:slow`` ...) with tests/ on PYTHONPATH.
+
+They let tests hold a batch open long enough to kill things mid-flight, and fail on purpose.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+
+from workers.registry import ItemError, Option, TaskContext, TaskSpec
+
+
+def _slow(path: Path, ctx: TaskContext) -> dict:
+    time.sleep(ctx.options["ms"] / 1000)
+    return {"sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+
+
+def _flaky(path: Path, ctx: TaskContext) -> dict:
+    # Deterministic per file: fails the share of files given by 'rate'.
+    digest = hashlib.sha256(path.name.encode()).digest()
+    if digest[0] / 256 < ctx.options["rate"]:
+        raise ItemError(f"flaky failure on {path.name}")
+    return {"ok": True}
+
+
+def _hang(path: Path, ctx: TaskContext) -> dict:
+    if path.name.startswith(ctx.options["prefix"]):
+        time.sleep(3600)
+    return {"ok": True}
+
+
+slow = TaskSpec("slow", _slow, "sleeps per item", options=(Option("ms", float, 5.0),))
+flaky = TaskSpec("flaky", _flaky, "fails a share of items", options=(Option("rate", float, 0.6),))
+hang = TaskSpec("hang", _hang, "hangs on some items", options=(Option("prefix", str, "hang"),))

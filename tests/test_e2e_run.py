@@ -1,0 +1,91 @@
+"""`batchdesk run` end to end: a real subprocess, real worker processes, a real broker over TCP.
+
+Each test names the broker mode it tests (``auto`` depends on the machine).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from conftest import batchdesk_env, make_files, require_redis_server
+
+pytestmark = pytest.mark.slow
+
+
+def run_cli(data_dir, *args, env=None, timeout=240):
+    return subprocess.run(
+        [sys.executable, "-m", "batchdesk", "--data-dir", str(data_dir), *args],
+        capture_output=True, text=True, env=env or batchdesk_env(), timeout=timeout,
+    )
+
+
+def assert_every_hash(data_dir, files):
+    con = sqlite3.connect(data_dir / "batchdesk.sqlite3")
+    rows = con.execute("SELECT path, status, result, attempts FROM item").fetchall()
+    assert len(rows) == len(files)
+    for path, status, result, attempts in rows:
+        assert status == "done", (path, status)
+        assert json.loads(result)["sha256"] == hashlib.sha256(files[path]).hexdigest()
+        assert attempts == 1
+    job = con.execute("SELECT items_done, items_failed, items_total, status FROM job").fetchone()
+    assert job == (len(files), 0, len(files), "done")
+
+
+@pytest.mark.parametrize("mode", ["embedded", "managed"])
+def test_run_hashes_every_file(tmp_path, mode):
+    if mode == "managed":
+        require_redis_server()
+    files = make_files(tmp_path / "in", 3000, 1, 8192, nested=7)
+    result = run_cli(tmp_path / "data", "--broker", mode, "--workers", "2", "run", str(tmp_path / "in"), "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert (summary["done"], summary["failed"], summary["status"]) == (3000, 0, "done")
+    assert_every_hash(tmp_path / "data", files)
+    workers = sqlite3.connect(tmp_path / "data" / "batchdesk.sqlite3").execute(
+        "SELECT COUNT(DISTINCT worker) FROM batch").fetchone()[0]
+    assert workers == 2, "both worker processes took batches"
+
+
+def test_run_against_external_redis(tmp_path, redis_url):
+    files = make_files(tmp_path / "in", 1500, 1, 4096)
+    result = run_cli(tmp_path / "data", "--redis-url", redis_url, "--workers", "2", "run", str(tmp_path / "in"), "--json")
+    assert result.returncode == 0, result.stderr
+    assert_every_hash(tmp_path / "data", files)
+
+
+def test_failed_items_give_exit_code_1_and_reasons(tmp_path):
+    (tmp_path / "in").mkdir()
+    for i in range(20):
+        (tmp_path / "in" / f"f{i}.txt").write_text(str(i))
+    env = batchdesk_env(BATCHDESK_PLUGINS="fixture_tasks:flaky")
+    result = run_cli(tmp_path / "data", "--broker", "embedded", "--workers", "1", "run", str(tmp_path / "in"),
+                     "--task", "fixture_tasks:flaky", "--opt", "rate=0.5", "--json", env=env)
+    assert result.returncode == 1, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["failed"] > 0 and summary["done"] + summary["failed"] == 20
+    shown = run_cli(tmp_path / "data", "show", str(summary["job"]), "--json", env=env)
+    failed = json.loads(shown.stdout)["failed_items"]
+    assert len(failed) == summary["failed"] and all("flaky failure on" in f["error"] for f in failed)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["run", "/definitely/not/here"], "folder not found"),
+    (["run", "{empty}"], "no files to process"),
+    (["run", "{empty}", "--task", "nope"], "unknown task 'nope'"),
+    (["run", "{empty}", "--opt", "novalue"], "--opt takes key=value"),
+    (["show", "999"], "no job 999"),
+])
+def test_user_mistakes_print_one_line_and_exit_2(tmp_path, args, message):
+    (tmp_path / "empty").mkdir()
+    args = [a.replace("{empty}", str(tmp_path / "empty")) for a in args]
+    result = run_cli(tmp_path / "data", "--broker", "embedded", *args, timeout=60)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -1,0 +1,44 @@
+"""The planner's choices and the reasons it gives."""
+
+from __future__ import annotations
+
+from batchdesk import defaults
+from batchdesk.planner import Readings, plan_batch, plan_workers
+
+GIB = 2**30
+
+
+def test_one_worker_per_free_core():
+    plan = plan_workers(Readings(cores=8, load1=0.2, ram_available=16 * GIB))
+    assert plan.count == 8 and "one per core" in plan.reason
+
+
+def test_foreign_load_takes_cores_but_our_own_workers_do_not():
+    assert plan_workers(Readings(cores=8, load1=3.5, ram_available=16 * GIB)).count == 5
+    assert plan_workers(Readings(cores=8, load1=3.5, ram_available=16 * GIB), own_busy_workers=3).count == 8
+
+
+def test_free_ram_limits_workers():
+    plan = plan_workers(Readings(cores=16, load1=0, ram_available=3 * defaults.WORKER_RAM_BUDGET))
+    assert plan.count == 3 and "RAM" in plan.reason
+
+
+def test_override_wins():
+    assert plan_workers(Readings(cores=2, load1=9, ram_available=GIB), override=6).count == 6
+
+
+def test_batches_sized_by_work_not_count():
+    tiny = plan_batch(100_000, 4096, 2, cost_per_item=2e-5, cost_per_byte=1.5e-9)
+    big = plan_batch(2_000, 2**20, 2, cost_per_item=2e-5, cost_per_byte=1.5e-9)
+    assert tiny.size > 5 * big.size
+    assert 0.5 <= big.size * big.seconds_per_item <= 2.0
+
+
+def test_measured_times_override_the_estimate():
+    plan = plan_batch(100_000, 4096, 2, cost_per_item=1.0, cost_per_byte=0, measured_seconds_per_item=0.002)
+    assert plan.size == 500 and "measured" in plan.reason
+
+
+def test_small_jobs_spread_over_workers():
+    plan = plan_batch(10, 100, 4, cost_per_item=1e-6, cost_per_byte=0)
+    assert plan.size == 3 and "split" in plan.reason

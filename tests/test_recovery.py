@@ -1,0 +1,114 @@
+"""Faults injected for real: a worker killed with SIGKILL mid-batch, the whole desk killed,
+and a hostile queue entry. The store must end with every item done exactly once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+from rq import Queue
+from rq.serializers import JSONSerializer
+
+from batchdesk.desk import Desk, read_desk_info
+from batchdesk.submit import JobRequest, submit_folder
+from conftest import TESTS, batchdesk_env, make_files, wait_for
+from data.models import Alert, Batch, Job
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def plugin_path(monkeypatch):
+    """Worker subprocesses import the test tasks from tests/."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.syspath_prepend(str(TESTS))
+
+
+def assert_exactly_once(job_id: int, total: int) -> None:
+    job = Job.get_by_id(job_id)
+    assert (job.items_done, job.items_failed, job.items_cancelled, job.items_total) == (total, 0, 0, total)
+    rows = Job._meta.database.execute_sql(
+        "SELECT status, COUNT(*), SUM(attempts) FROM item WHERE job_id=? GROUP BY status", (job_id,)).fetchall()
+    assert rows == [("done", total, total)], "each item recorded done exactly once"
+
+
+def test_worker_killed_mid_batch_job_still_completes(tmp_path, settings, plugin_path):
+    from dataclasses import replace
+
+    settings = replace(settings, plugins=("fixture_tasks:slow",))
+    make_files(tmp_path / "in", 600, 1, 64)
+    desk = Desk(settings).start()
+    try:
+        job, _ = submit_folder(settings, JobRequest(tmp_path / "in", "fixture_tasks:slow", {"ms": "4"}))
+        desk.wake()
+        running = wait_for(lambda: Batch.get_or_none((Batch.job == job.id) & (Batch.status == "running")
+                                                     & (Batch.pid.is_null(False))), 30, message="a running batch")
+        victim = running.worker
+        pid = desk.pool.pids()[victim]
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: Job.get_by_id(job.id).status == "done", 120, 0.1, "job to finish after the kill")
+        assert_exactly_once(job.id, 600)
+        assert Batch.get_by_id(running.id).attempts >= 2, "the killed batch ran again"
+        assert Alert.select().where(Alert.message.contains("killed by SIGKILL")).exists()
+        assert victim not in desk.pool.pids() and desk.pool.size == 2, "a replacement worker was started"
+    finally:
+        desk.stop()
+
+
+def test_desk_killed_then_restarted_completes_job(tmp_path, plugin_path):
+    make_files(tmp_path / "in", 400, 1, 64)
+    data = tmp_path / "data"
+    env = batchdesk_env(BATCHDESK_PLUGINS="fixture_tasks:slow")
+    args = [sys.executable, "-m", "batchdesk", "--data-dir", str(data), "--broker", "embedded", "--workers", "2",
+            "run", str(tmp_path / "in"), "--task", "fixture_tasks:slow", "--opt", "ms=10", "-q", "--json"]
+    first = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def some_done():
+        try:
+            con = sqlite3.connect(data / "batchdesk.sqlite3")
+            return (con.execute("SELECT items_done FROM job").fetchone() or (0,))[0] >= 50
+        except sqlite3.Error:
+            return False
+
+    wait_for(some_done, 60, 0.1, "some items done")
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    wait_for(lambda: read_desk_info(data) is None, 10, message="the lock to be released")
+    second = subprocess.run(args, env=env, capture_output=True, text=True, timeout=180)
+    assert second.returncode == 0, second.stderr
+    con = sqlite3.connect(data / "batchdesk.sqlite3")
+    assert con.execute("SELECT COUNT(*) FROM job").fetchone()[0] == 1, "the second run resumed the same job"
+    assert con.execute("SELECT status, items_done, items_failed FROM job").fetchone() == ("done", 400, 0)
+    assert con.execute("SELECT status, COUNT(*), SUM(attempts) FROM item GROUP BY status").fetchall() == [("done", 400, 400)]
+    # The killed desk's workers noticed and stopped by themselves.
+    pids = [row[0] for row in con.execute("SELECT pid FROM workerrow")]
+    wait_for(lambda: not any(_alive(p) for p in pids), 90, 0.2, "orphaned workers to exit")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as fh:
+        return fh.read().split()[2] != "Z"
+
+
+def test_hostile_queue_entry_never_runs(tmp_path, settings):
+    marker = tmp_path / "pwned"
+    desk = Desk(settings).start()
+    try:
+        queue = Queue("default", connection=desk.broker.connection(), serializer=JSONSerializer)
+        hostile = queue.enqueue_call(func="os.system", args=(f"touch {marker}",))
+        wrong_args = queue.enqueue_call(func="workers.runner.run_batch", args=("1; rm -rf /",))
+        wait_for(lambda: hostile.get_status(refresh=True).value == "failed"
+                 and wrong_args.get_status(refresh=True).value == "failed", 30, message="the jobs to be refused")
+        assert "is not batchdesk's batch runner" in hostile.latest_result().exc_string
+        assert "exactly one integer batch id" in wrong_args.latest_result().exc_string
+        assert not marker.exists()
+    finally:
+        desk.stop()

@@ -1,0 +1,68 @@
+"""Scanning folders: filters, dotfiles, symlinks, odd names and clear errors."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from batchdesk.scan import ScanError, scan_folder
+
+
+def test_nested_unicode_spaces_zero_byte(tmp_path):
+    (tmp_path / "a b").mkdir()
+    (tmp_path / "a b" / "résumé ü.txt").write_text("hé")
+    (tmp_path / "deep" / "er").mkdir(parents=True)
+    (tmp_path / "deep" / "er" / "empty.bin").write_bytes(b"")
+    (tmp_path / ".hidden").write_text("x")
+    result = scan_folder(tmp_path)
+    assert sorted(rel for rel, _, _ in result.files) == ["a b/résumé ü.txt", "deep/er/empty.bin"]
+    assert dict((rel, size) for rel, size, _ in result.files)["deep/er/empty.bin"] == 0
+    assert result.skipped == 1
+    assert len(scan_folder(tmp_path, hidden=True).files) == 3
+
+
+def test_include_exclude(tmp_path):
+    for name in ("a.pdf", "b.csv", "sub/c.pdf", "sub/d.tmp"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(name)
+    files = lambda **kw: sorted(rel for rel, _, _ in scan_folder(tmp_path, **kw).files)  # noqa: E731
+    assert files(include=("*.pdf",)) == ["a.pdf", "sub/c.pdf"]
+    assert files(exclude=("sub/*",)) == ["a.pdf", "b.csv"]
+
+
+def test_symlink_out_of_root_is_skipped_inside_is_kept(tmp_path):
+    outside = tmp_path / "outside.txt"
+    outside.write_text("secret")
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "real.txt").write_text("ok")
+    os.symlink(outside, root / "leak.txt")
+    os.symlink(root / "real.txt", root / "alias.txt")
+    os.symlink(tmp_path, root / "loop")
+    result = scan_folder(root)
+    assert sorted(rel for rel, _, _ in result.files) == ["alias.txt", "real.txt"]
+    assert any("leak.txt" in w for w in result.warnings)
+
+
+@pytest.mark.parametrize("setup,message", [
+    (lambda p: p / "missing", "folder not found"),
+    (lambda p: (p / "f.txt").write_text("x") and p / "f.txt", "not a folder"),
+    (lambda p: (p / "empty").mkdir() or p / "empty", "no files to process"),
+])
+def test_clear_errors(tmp_path, setup, message):
+    with pytest.raises(ScanError, match=message):
+        scan_folder(setup(tmp_path))
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads everything; permission errors cannot be provoked")
+def test_unreadable_folder(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (locked / "x").write_text("x")
+    locked.chmod(0)
+    try:
+        with pytest.raises(ScanError, match="permission denied"):
+            scan_folder(locked)
+    finally:
+        locked.chmod(0o700)

@@ -1,0 +1,60 @@
+"""The store: WAL pragmas, schema version, refusing a newer schema, counters kept with items."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from data import queries
+from data.models import CANCELLED, DONE, FAILED, Job
+from data.queries import Outcome
+from data.store import SCHEMA_VERSION, StoreError, close_store, open_store
+
+
+def _job(**kw) -> Job:
+    return Job.create(name="j", source="/tmp", task="checksum", output_dir="/tmp/out", created_at=0, **kw)
+
+
+def test_pragmas_and_schema_version(store):
+    assert store.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.execute_sql("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert store.execute_sql("PRAGMA busy_timeout").fetchone()[0] == 30000
+
+
+def test_newer_schema_is_refused_with_advice(tmp_path):
+    path = tmp_path / "s.db"
+    open_store(path)
+    close_store()
+    con = sqlite3.connect(path)
+    con.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    con.close()
+    open_store(tmp_path / "other.db")  # rebind so the next open really opens the file
+    with pytest.raises(StoreError, match="newer batchdesk"):
+        open_store(path)
+
+
+def test_counters_follow_item_rows_exactly_once(store):
+    job = _job()
+    count, total = queries.insert_items(job.id, [(f"f{i}", 10, 0.0) for i in range(5)])
+    assert (count, total) == (5, 50)
+    ids = [r[0] for r in store.execute_sql("SELECT id FROM item ORDER BY id")]
+    outcomes = [Outcome(ids[0], DONE, {"x": 1}, None, 1.0, 2.0, 10), Outcome(ids[1], FAILED, None, "bad", 1.0, 2.0, 10)]
+    assert queries.finish_items(job.id, 1, outcomes) == (1, 1)
+    # The same outcomes again (a racing second run of the batch) change nothing.
+    assert queries.finish_items(job.id, 1, outcomes) == (0, 0)
+    assert queries.end_pending(job.id, CANCELLED) == 3
+    job = Job.get_by_id(job.id)
+    assert (job.items_done, job.items_failed, job.items_cancelled, job.bytes_done) == (1, 1, 3, 10)
+    assert queries.item_counts(job.id) == {"done": 1, "failed": 1, "cancelled": 3}
+
+
+def test_cut_batch_takes_ranges_in_order_and_respects_bytes(store):
+    job = _job()
+    queries.insert_items(job.id, [(f"f{i}", 100, 0.0) for i in range(10)])
+    first = queries.cut_batch(job, max_items=4, max_bytes=10_000)
+    second = queries.cut_batch(job, max_items=4, max_bytes=250)
+    assert (first.items_count, second.items_count) == (4, 2)
+    assert second.first_item == first.last_item + 1
+    assert [row[1] for row in queries.pending_in(first)] == ["f0", "f1", "f2", "f3"]
+    assert Job.get_by_id(job.id).batches_total == 2
