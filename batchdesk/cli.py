@@ -291,7 +291,7 @@ def info(ctx: click.Context, as_json: bool) -> None:
     data = {
         "data_dir": str(settings.data_dir), "store": str(settings.store_path),
         "desk": {"pid": desk.pid, "broker": desk.mode, "url": desk.url} if desk else None,
-        "rq_info": f"rq info --url '{desk.url}' --serializer rq.serializers.JSONSerializer" if desk else None,
+        "rq_info": f"rq info --url '{desk.url}' --serializer json" if desk else None,
         "workers": workers,
     }
     if as_json:
