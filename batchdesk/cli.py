@@ -66,7 +66,16 @@ def main(ctx: click.Context, data_dir: Path | None, broker: str | None, redis_ur
         sys.exit(2)
     ctx.obj = {"settings": settings}
     if ctx.invoked_subcommand is None:
-        click.echo(ctx.get_help())
+        ctx.invoke(ui_command)
+
+
+@main.command("ui")
+@click.pass_context
+def ui_command(ctx: click.Context) -> None:
+    """Open the terminal UI: a live desk for jobs, workers and resources (the default command)."""
+    from ui.app import run_app
+
+    sys.exit(run_app(_settings(ctx)))
 
 
 def _parse_opts(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -445,6 +454,64 @@ def failed(ctx: click.Context, retry_batch: int | None, as_json: bool) -> None:
         click.echo("no dead batches")
     for r in rows if not as_json else []:
         click.echo(f"batch {r['batch']} (job {r['job']} #{r['seq']}, {r['items']} items, {r['attempts']} attempts): {r['error']}")
+
+
+@main.command()
+@click.option("--days", type=float, help="Retention in days (default: the retention_days setting).")
+@click.pass_context
+def cleanup(ctx: click.Context, days: float | None) -> None:
+    """Forget ended jobs, samples and alerts older than the retention (outputs on disk are kept)."""
+    from batchdesk.housekeeping import cleanup as purge
+
+    settings = _settings(ctx)
+    open_store(settings.store_path)
+    purged = purge(settings.retention_days if days is None else days)
+    click.echo(f"removed {purged.jobs} job(s), {purged.samples} sample(s), {purged.alerts} alert(s)")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def stats(ctx: click.Context, as_json: bool) -> None:
+    """Throughput, success rate, average item and batch duration, per task and overall."""
+    from batchdesk.housekeeping import stats as job_stats
+
+    open_store(_settings(ctx).store_path)
+    rows = job_stats()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    click.echo(f"{'TASK':<22} {'JOBS':>5} {'DONE':>9} {'FAILED':>7} {'SUCCESS':>8} {'ITEMS/S':>9} {'ITEM ms':>8} {'BATCH s':>8}")
+    for r in rows:
+        fmt = lambda v, spec: format(v, spec) if v is not None else "-"  # noqa: E731
+        click.echo(f"{r['task']:<22} {r['jobs']:>5} {r['done']:>9} {r['failed']:>7} {fmt(r['success_rate'], '>8.1%')} "
+                   f"{fmt(r['items_per_s'], '>9,.0f')} {fmt(r['avg_item_ms'], '>8.2f')} {fmt(r['avg_batch_s'], '>8.2f')}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def health(ctx: click.Context, as_json: bool) -> None:
+    """Machine health now and recent alerts; exits 1 when a threshold is tripped."""
+    from batchdesk.monitor import read_health
+    from data.models import Alert
+
+    settings = _settings(ctx)
+    open_store(settings.store_path)
+    now = read_health(settings.data_dir)
+    alerts = [{"ts": a.ts, "level": a.level, "kind": a.kind, "message": a.message}
+              for a in Alert.select().order_by(Alert.ts.desc()).limit(20)]
+    problems = [message for _, message in now.problems()]
+    if as_json:
+        click.echo(json.dumps({"health": now.__dict__, "problems": problems, "alerts": alerts}, indent=2))
+    else:
+        click.echo(f"CPU {now.cpu:.0f}%  RAM free {now.ram_free / 2**30:.1f} GiB  iowait {now.iowait:.0f}%  "
+                   f"disk free {now.disk_free / 2**30:.1f} GiB  load {now.load1:.2f}")
+        for message in problems:
+            click.echo(f"ALERT {message}")
+        for a in alerts:
+            click.echo(f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(a['ts']))} {a['level']:<7} {a['kind']:<8} {a['message']}")
+    sys.exit(1 if problems else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,6 +11,8 @@ The config file is TOML (``$BATCHDESK_CONFIG`` or the per-user config path from
     retention_days = 30
     [routes]                     # task -> queue
     command = "low"
+    [rate_limits]                # items per second/minute/hour, shared by all workers
+    command = "10/m"             # a task's name, or "queue:NAME"
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any, Mapping
 
 from batchdesk import defaults, locations
 from batchdesk.errors import BatchdeskError
+from workers.throttle import RateLimit, RateLimitError
 
 ENV_PREFIX = "BATCHDESK_"
 BROKER_MODES = ("auto", "embedded", "managed")
@@ -48,6 +51,9 @@ class Settings:
     stale_seconds: float = defaults.BATCH_STALE_SECONDS
     retention_days: int = defaults.RETENTION_DAYS
     settle_seconds: float = 1.0
+    rate_limits: Mapping[str, str] = field(default_factory=dict)
+    breaker_threshold: float = defaults.BREAKER_FAILURE_RATE
+    breaker_min_items: int = defaults.BREAKER_MIN_ITEMS
 
     @property
     def store_path(self) -> Path:
@@ -93,15 +99,15 @@ def _coerce(values: dict[str, Any], source: str) -> Settings:
         for name, raw in values.items():
             if name in ("data_dir", "store"):
                 out[name] = Path(str(raw)).expanduser().resolve()
-            elif name in ("workers", "retries", "batch_timeout", "retention_days"):
+            elif name in ("workers", "retries", "batch_timeout", "retention_days", "breaker_min_items"):
                 out[name] = int(raw)
-            elif name in ("item_timeout", "stale_seconds", "settle_seconds"):
+            elif name in ("item_timeout", "stale_seconds", "settle_seconds", "breaker_threshold"):
                 out[name] = float(raw)
             elif name == "plugins":
                 out[name] = tuple(raw.split(",") if isinstance(raw, str) else raw)
             elif name == "retry_backoff":
                 out[name] = tuple(float(x) for x in (raw.split(",") if isinstance(raw, str) else raw))
-            elif name == "routes":
+            elif name in ("routes", "rate_limits"):
                 out[name] = dict(raw) if not isinstance(raw, str) else dict(
                     pair.split("=", 1) for pair in raw.split(",") if pair
                 )
@@ -117,4 +123,9 @@ def _coerce(values: dict[str, Any], source: str) -> Settings:
     bad_routes = {q for q in settings.routes.values() if q not in defaults.QUEUES}
     if bad_routes:
         raise ConfigError(f"routes name unknown queue(s) {', '.join(sorted(bad_routes))}; use {', '.join(defaults.QUEUES)}")
+    for scope, text in settings.rate_limits.items():
+        try:
+            RateLimit.parse(scope, text)
+        except RateLimitError as exc:
+            raise ConfigError(str(exc)) from exc
     return settings

@@ -35,6 +35,9 @@ RETRY_CAP_SECONDS = 1800.0
 BATCH_HARD_TIMEOUT = 3600  # seconds; the work-horse is killed and the batch retried
 ITEM_SOFT_TIMEOUT = 0  # seconds; 0 = no per-item limit
 CANCEL_GRACE_SECONDS = 10.0
+# Circuit breaker: a job whose failure rate passes this after at least this many items pauses itself.
+BREAKER_FAILURE_RATE = 0.5
+BREAKER_MIN_ITEMS = 20
 
 # Housekeeping
 RETENTION_DAYS = 30

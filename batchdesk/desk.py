@@ -25,6 +25,7 @@ from batchdesk import locations
 from batchdesk.config import Settings
 from batchdesk.errors import BatchdeskError
 from batchdesk.finalize import run_finalize
+from batchdesk.housekeeping import cleanup
 from batchdesk.monitor import Monitor
 from batchdesk.planner import Readings, plan_workers
 from batchdesk.pool import WorkerPool
@@ -42,6 +43,7 @@ log = logging.getLogger("batchdesk.desk")
 
 RECONCILE_SECONDS = 1.0
 RESIZE_SECONDS = 5.0
+CLEANUP_SECONDS = 3600.0
 MONITOR_SECONDS = 2.0
 DESIRED_WORKERS_KEY = "workers.desired"
 POOL_KEY = "pool"
@@ -121,7 +123,7 @@ class Desk:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._wake = threading.Event()
-        self._last = {"reconcile": 0.0, "resize": 0.0, "monitor": 0.0}
+        self._last = {"reconcile": 0.0, "resize": 0.0, "monitor": 0.0, "cleanup": 0.0}
         self.pool_reason = ""
 
     # -- life cycle ------------------------------------------------------------------------
@@ -204,6 +206,9 @@ class Desk:
                 self._last["resize"] = now
                 self.resize(under_pressure=health.under_pressure)
         self._finalize_finished_jobs()
+        if now - self._last["cleanup"] >= CLEANUP_SECONDS:
+            self._last["cleanup"] = now
+            cleanup(self.settings.retention_days)
         for service in self.services:
             service.tick(self)
 

@@ -63,12 +63,16 @@ def pause(job_id: int) -> Job:
 
 
 def resume(job_id: int) -> Job:
-    """Resume a paused job where it stopped (held batches go back on the queue)."""
+    """Resume a paused job where it stopped (held batches go back on the queue).
+
+    The circuit breaker counts failures from here on, so a resumed job is not paused again at once.
+    """
     job = get_job(job_id)
     if job.status != PAUSED:
         raise JobError(f"job {job_id} is {job.status}, not paused")
+    config = dict(job.batch_config or {}, breaker_from=[job.items_done, job.items_failed])
     with write():
-        Job.update(status=RUNNING if job.started_at else QUEUED).where(Job.id == job_id).execute()
+        Job.update(status=RUNNING if job.started_at else QUEUED, batch_config=config).where(Job.id == job_id).execute()
     return get_job(job_id)
 
 

@@ -20,6 +20,7 @@ from data import queries
 from data.models import JOB_ACTIVE, Job
 from data.store import write
 from workers import registry
+from workers.throttle import RateLimit
 
 
 class SubmitError(BatchdeskError):
@@ -96,7 +97,9 @@ def create_job(
                 "batch_size": batch.size, "max_bytes": batch.max_bytes, "workers": workers.count,
                 "reason": f"{batch.reason}; workers: {workers.reason}",
                 "retries": settings.retries, "timeout": settings.batch_timeout,
-                "item_timeout": settings.item_timeout,
+                "backoff": list(settings.retry_backoff), "item_timeout": settings.item_timeout,
+                "rate_limit": rate_limit_for(settings, spec.name, queue),
+                "breaker": {"threshold": settings.breaker_threshold, "min_items": settings.breaker_min_items},
             },
         )
         out = Path(output_dir).expanduser().resolve() if output_dir else locations.outputs_dir(settings.data_dir) / f"job-{job.id}"
@@ -109,6 +112,14 @@ def create_job(
     if files:
         queries.insert_items(job.id, files)
     return Job.get_by_id(job.id)
+
+
+def rate_limit_for(settings: Settings, task: str, queue: str) -> dict | None:
+    """The configured shared rate limit for this task (else its queue), as the runner reads it."""
+    for scope, key in ((f"task:{task}", task), (f"queue:{queue}", f"queue:{queue}")):
+        if key in settings.rate_limits:
+            return RateLimit.parse(scope, settings.rate_limits[key]).to_json()
+    return None
 
 
 def find_resumable(source: Path, task: str) -> Job | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -37,9 +37,12 @@ class Option:
     default: Any = None
     help: str = ""
     choices: tuple[str, ...] = ()
+    required: bool = False  # no default: leaving it out (or empty) is an error naming the option
 
     def parse(self, raw: Any) -> Any:
         """Convert a raw value (usually a string from the command line) to this option's type."""
+        if self.required and (raw is None or (isinstance(raw, str) and not raw.strip())):
+            raise TaskError(f"option {self.name!r} is required" + (f": {self.help}" if self.help else ""))
         if raw is None:
             return self.default
         if self.type is bool and isinstance(raw, str):
@@ -183,7 +186,7 @@ def _spec_from_ref(ref: str) -> TaskSpec:
     except (ImportError, AttributeError) as exc:
         raise TaskError(f"cannot load task {ref!r}: {exc}") from exc
     if isinstance(obj, TaskSpec):
-        return obj
+        return replace(obj, name=ref)  # jobs record the name they were asked for
     if not callable(obj):
         raise TaskError(f"task {ref!r} is not callable")
     return TaskSpec(name=ref, func=obj, description=_first_line(obj.__doc__))

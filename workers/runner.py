@@ -8,6 +8,7 @@ cancel and pause (read from the store, at most every ``CONTROL_CHECK_SECONDS``).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -15,11 +16,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from rq import get_current_job
+from rq.timeouts import JobTimeoutException
+
 from data import queries
-from data.models import CANCELLED, DEAD, DONE, FAILED, HELD, PAUSED, RUNNING, Batch, Job, WorkerRow, db
+from data.models import CANCELLED, DEAD, DONE, FAILED, HELD, PAUSED, QUEUED, RUNNING, Alert, Batch, Job, WorkerRow, db
 from data.queries import Outcome
 from data.store import open_store, write
 from workers import registry
+from workers.throttle import Breaker, Limiter, RateLimit
 from workers.timeouts import ItemTimeout, item_limit
 
 RUNNER = "workers.runner.run_batch"
@@ -69,11 +74,12 @@ def run_batch(batch_id: int) -> dict:
         return {"batch": batch_id, "held": True}
     spec = registry.get(job.task, CONFIG.plugins)
     _start(batch, job)
+    results = _Results(job.id, batch_id)
     stop = threading.Event()
-    beat = threading.Thread(target=_heartbeat, args=(batch_id, stop), daemon=True, name="batch-heartbeat")
+    beat = threading.Thread(target=_heartbeat, args=(batch_id, results, stop), daemon=True, name="batch-heartbeat")
     beat.start()
     try:
-        summary = _process(batch, job, spec)
+        summary = _process(batch, job, spec, results)
     finally:
         stop.set()
         beat.join()
@@ -92,41 +98,80 @@ def _start(batch: Batch, job: Job) -> None:
     _set_worker_state("busy", job.id, batch.id)
 
 
-def _process(batch: Batch, job: Job, spec: registry.TaskSpec) -> dict:
+class _Results:
+    """Ended items waiting to be committed. The loop flushes them in chunks; the heartbeat thread
+    flushes them too, so progress shows (and survives a kill) even while one item runs for long."""
+
+    def __init__(self, job_id: int, batch_id: int) -> None:
+        self.job_id, self.batch_id = job_id, batch_id
+        self.lock = threading.Lock()
+        self.pending: list[Outcome] = []
+        self.done = self.failed = 0
+        self.last_flush = time.monotonic()
+
+    def add(self, outcome: Outcome) -> None:
+        with self.lock:
+            self.pending.append(outcome)
+
+    @property
+    def due(self) -> bool:
+        return len(self.pending) >= FLUSH_ITEMS or time.monotonic() - self.last_flush >= FLUSH_SECONDS
+
+    def unflushed(self) -> list[Outcome]:
+        with self.lock:
+            return list(self.pending)
+
+    def flush(self) -> None:
+        with self.lock:
+            chunk, self.pending = self.pending, []
+            self.last_flush = time.monotonic()
+            if chunk:
+                done, failed = queries.finish_items(self.job_id, self.batch_id, chunk)
+                self.done, self.failed = self.done + done, self.failed + failed
+
+
+def _process(batch: Batch, job: Job, spec: registry.TaskSpec, results: _Results) -> dict:
     root = Path(job.source)
     out_dir = Path(job.output_dir)
     options = job.options or {}
     soft_limit = float((job.batch_config or {}).get("item_timeout") or 0)
-    items = queries.pending_in(batch)
+    limiter = _limiter(job)
     guard = _PathGuard(root)
-    pending: list[Outcome] = []
-    done = failed = 0
-    last_flush = last_check = time.monotonic()
+    breaker = _breaker(job)
+    last_check = time.monotonic()
     interrupted = None
-    for item_id, rel, size in items:
-        now = time.monotonic()
-        if now - last_check >= CONTROL_CHECK_SECONDS:
-            last_check = now
-            interrupted = _control_state(job.id)
-            if interrupted:
+    try:
+        for item_id, rel, size in queries.pending_in(batch):
+            now = time.monotonic()
+            if now - last_check >= CONTROL_CHECK_SECONDS:
+                last_check = now
+                interrupted = _control_state(job.id, breaker, results.unflushed())
+                if interrupted:
+                    break
+            if breaker is not None and breaker.tripped:
+                interrupted = _trip(job.id, breaker)
                 break
-        started = time.time()
-        try:
-            path = guard.resolve(rel)
-            ctx = registry.TaskContext(options=options, output_dir=out_dir, rel_path=rel, source_root=root)
-            with item_limit(soft_limit):
-                result = spec.func(path, ctx)
-            pending.append(Outcome(item_id, DONE, result, None, started, time.time(), size))
-        except Exception as exc:  # every item ends, with a reason a person can read
-            pending.append(Outcome(item_id, FAILED, None, describe_error(exc, rel), started, time.time(), size))
-        if len(pending) >= FLUSH_ITEMS or now - last_flush >= FLUSH_SECONDS:
-            d, f = queries.finish_items(job.id, batch.id, pending)
-            done, failed = done + d, failed + f
-            pending.clear()
-            last_flush = now
-    if pending:
-        d, f = queries.finish_items(job.id, batch.id, pending)
-        done, failed = done + d, failed + f
+            if limiter is not None:
+                limiter.acquire()
+            started = time.time()
+            try:
+                path = guard.resolve(rel)
+                ctx = registry.TaskContext(options=options, output_dir=out_dir, rel_path=rel, source_root=root)
+                with item_limit(soft_limit):
+                    result = spec.func(path, ctx)
+                results.add(Outcome(item_id, DONE, result, None, started, time.time(), size))
+                failed = False
+            except JobTimeoutException:
+                raise  # the batch's hard limit: the whole batch fails and is retried
+            except Exception as exc:  # every item ends, with a reason a person can read
+                results.add(Outcome(item_id, FAILED, None, describe_error(exc, rel), started, time.time(), size))
+                failed = True
+            if breaker is not None:
+                breaker.record(failed)
+            if results.due:
+                results.flush()
+    finally:
+        results.flush()  # also when the batch fails: what ended is kept, a retry runs only the rest
     if interrupted == CANCELLED:
         queries.end_pending(job.id, CANCELLED, first=batch.first_item, last=batch.last_item)
         queries.finish_batch(batch.id, CANCELLED)
@@ -134,7 +179,16 @@ def _process(batch: Batch, job: Job, spec: registry.TaskSpec) -> dict:
         _hold(batch.id)
     else:
         queries.finish_batch(batch.id, DONE)
-    return {"batch": batch.id, "done": done, "failed": failed, "interrupted": interrupted}
+    return {"batch": batch.id, "done": results.done, "failed": results.failed, "interrupted": interrupted}
+
+
+def _limiter(job: Job) -> Limiter | None:
+    """The job's shared rate limiter, if it has one (kept in the broker that carries its batches)."""
+    spec = (job.batch_config or {}).get("rate_limit")
+    job_in_hand = get_current_job()
+    if not spec or job_in_hand is None:
+        return None
+    return Limiter(job_in_hand.connection, RateLimit(**spec))
 
 
 def describe_error(exc: BaseException, rel: str) -> str:
@@ -173,11 +227,42 @@ class _PathGuard:
         return Path(full)
 
 
-def _control_state(job_id: int) -> str | None:
-    status = db.execute_sql("SELECT status FROM job WHERE id=?", (job_id,)).fetchone()
-    if status and status[0] in (CANCELLED, PAUSED):
-        return status[0]
+def _control_state(job_id: int, breaker: Breaker | None, unflushed: list[Outcome]) -> str | None:
+    """Cancelled or paused (by the user or the breaker)? Also refreshes the breaker's job counts."""
+    status, done, failed, config = db.execute_sql(
+        "SELECT status, items_done, items_failed, batch_config FROM job WHERE id=?", (job_id,)
+    ).fetchone()
+    if status in (CANCELLED, PAUSED):
+        return status
+    if breaker is not None:
+        baseline = tuple(json.loads(config or "{}").get("breaker_from", (0, 0)))
+        breaker.rebase(done, failed, baseline)
+        for outcome in unflushed:
+            breaker.record(outcome.status == FAILED)
     return None
+
+
+def _breaker(job: Job) -> Breaker | None:
+    config = (job.batch_config or {}).get("breaker")
+    if not config:
+        return None
+    breaker = Breaker(float(config["threshold"]), int(config["min_items"]))
+    breaker.rebase(job.items_done, job.items_failed, tuple((job.batch_config or {}).get("breaker_from", (0, 0))))
+    return breaker
+
+
+def _trip(job_id: int, breaker: Breaker) -> str:
+    """Pause the job because too many of its items fail, and say so in an alert."""
+    done, failed = breaker.counts
+    with write():
+        paused = Job.update(status=PAUSED).where((Job.id == job_id) & (Job.status.in_([QUEUED, RUNNING]))).execute()
+        if paused:
+            Alert.create(
+                ts=time.time(), level="error", kind="breaker", job=job_id,
+                message=f"job {job_id} paused itself: {failed} of {done + failed} items failed "
+                f"(> {breaker.threshold:.0%}); fix the cause, then resume or cancel it",
+            )
+    return PAUSED
 
 
 def _hold(batch_id: int) -> None:
@@ -186,10 +271,11 @@ def _hold(batch_id: int) -> None:
         Batch.update(status=HELD, rq_job_id=None).where(Batch.id == batch_id).execute()
 
 
-def _heartbeat(batch_id: int, stop: threading.Event) -> None:
-    """Tell the desk this batch is alive, even while one item runs for minutes."""
+def _heartbeat(batch_id: int, results: _Results, stop: threading.Event) -> None:
+    """Tell the desk this batch is alive, and commit ended items, even while one item runs for minutes."""
     try:
         while not stop.wait(HEARTBEAT_SECONDS):
+            results.flush()
             with write():
                 Batch.update(heartbeat_at=time.time()).where(
                     (Batch.id == batch_id) & (Batch.status == RUNNING)

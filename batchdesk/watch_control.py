@@ -1,0 +1,198 @@
+"""Watch control operations, shared by the CLI, the TUI and the config file: rows in the store.
+
+A running desk's watch service re-reads the Watch rows every second, so adding, pausing,
+resuming or removing a watch from another process takes effect within a tick or two.
+Each watch feeds one *rolling* job (``inbox: <folder name>``, source_kind ``watch``) that never
+finishes on its own; :func:`rolling_job` finds or makes it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from batchdesk.config import Settings
+from batchdesk.errors import BatchdeskError
+from batchdesk.submit import create_job, resolve_task, route
+from batchdesk.watch_config import WatchConfigError, WatchSpec
+from data import queries
+from data.models import JOB_ACTIVE, Job, Setting, Watch
+from data.store import write
+
+CONFIG_OWNED_KEY = "watches.from_config"  # paths of the watches that the config file owns
+WATCH_JOB_PREFIX = "inbox: "
+
+
+class WatchError(BatchdeskError):
+    """The watch cannot be added or found; the message says what to do."""
+
+
+def resolve_spec(settings: Settings, spec: WatchSpec, require_folder: bool = True,
+                 ignore_id: int | None = None) -> dict[str, Any]:
+    """Validate a spec into Watch row fields (absolute path, parsed options, queue)."""
+    try:
+        spec.check()
+    except WatchConfigError as exc:
+        raise WatchError(str(exc)) from None
+    path = Path(spec.path).expanduser().resolve()
+    if require_folder:
+        if not path.exists():
+            raise WatchError(f"folder not found: {path}")
+        if not path.is_dir():
+            raise WatchError(f"not a folder: {path}")
+        if not os.access(path, os.R_OK | os.X_OK):
+            raise WatchError(f"cannot read folder {path}: permission denied")
+    _check_overlaps(settings, path, spec.recursive, ignore_id)
+    task_spec, options = resolve_task(settings, spec.task, spec.options)
+    return {
+        "path": str(path), "task": task_spec.name, "options": options, "recursive": bool(spec.recursive),
+        "include": list(spec.include), "exclude": list(spec.exclude), "on_done": spec.on_done,
+        "on_fail": spec.on_fail, "queue": route(settings, task_spec.name, spec.queue), "polling": bool(spec.polling),
+    }
+
+
+def _inside(child: Path, parent: Path) -> bool:
+    return child == parent or parent in child.parents
+
+
+def _check_overlaps(settings: Settings, path: Path, recursive: bool, ignore_id: int | None) -> None:
+    data_dir = Path(settings.data_dir).expanduser().resolve()
+    if _inside(path, data_dir) or (_inside(data_dir, path) and (recursive or data_dir == path)):
+        raise WatchError(f"cannot watch {path}: it overlaps batchdesk's data folder {data_dir}")
+    for other in Watch.select():
+        if other.id == ignore_id or other.path == str(path):
+            continue
+        other_path = Path(other.path)
+        if (other.recursive and _inside(path, other_path)) or (recursive and _inside(other_path, path)):
+            raise WatchError(f"{path} overlaps watch {other.id} ({other.path}): a file would be taken twice")
+
+
+def add_watch(settings: Settings, spec: WatchSpec) -> Watch:
+    """Add a watch (the folder must exist). Raises if the folder is already watched."""
+    fields_ = resolve_spec(settings, spec)
+    existing = Watch.get_or_none(Watch.path == fields_["path"])
+    if existing is not None:
+        raise WatchError(f"{fields_['path']} is already watched (watch {existing.id}); remove it first")
+    with write():
+        return Watch.create(**fields_, status="active", created_at=time.time())
+
+
+def find_watch(ref: str | int) -> Watch:
+    """A watch by id or by folder path."""
+    text = str(ref).strip()
+    if text.isdigit():
+        watch = Watch.get_or_none(Watch.id == int(text))
+    else:
+        watch = Watch.get_or_none(Watch.path == str(Path(text).expanduser().resolve()))
+    if watch is None:
+        raise WatchError(f"no watch {text!r}; `batchdesk watch list` shows them")
+    return watch
+
+
+def set_paused(ref: str | int, paused: bool) -> Watch:
+    """Pause (stop taking files; files dropped meanwhile are taken on resume) or resume a watch."""
+    watch = find_watch(ref)
+    with write():
+        Watch.update(status="paused" if paused else "active", error=None).where(Watch.id == watch.id).execute()
+    return Watch.get_by_id(watch.id)
+
+
+def remove_watch(ref: str | int) -> Watch:
+    """Delete a watch and its seen-file memory. Its rolling job becomes an ordinary job: items
+    already taken still run, and the job finishes when they have ended."""
+    watch = find_watch(ref)
+    with write():
+        for job in Job.select(Job.id).where((Job.watch == watch.id) & Job.status.in_(JOB_ACTIVE)):
+            Job.update(source_kind="folder").where(Job.id == job.id).execute()
+            queries.finish_job_if_complete(job.id)
+        Setting.delete().where(Setting.key == f"watch.{watch.id}.after").execute()
+        watch.delete_instance()
+    return watch
+
+
+def current_job(watch_id: int) -> Job | None:
+    """The watch's newest job (the rolling one while it is active)."""
+    return Job.select().where(Job.watch == watch_id).order_by(Job.id.desc()).first()
+
+
+def rolling_job(settings: Settings, watch: Watch) -> Job:
+    """The active job this watch feeds; a new one if there is none (or its task/options/queue changed)."""
+    job = (Job.select().where((Job.watch == watch.id) & (Job.source_kind == "watch") & Job.status.in_(JOB_ACTIVE))
+           .order_by(Job.id.desc()).first())
+    spec, options = resolve_task(settings, watch.task, watch.options)
+    if job is not None and (job.task, job.options, job.queue, job.source) == (spec.name, options, watch.queue, watch.path):
+        return job
+    return create_job(settings, spec, options, watch.queue, source=Path(watch.path),
+                      name=WATCH_JOB_PREFIX + (Path(watch.path).name or watch.path),
+                      source_kind="watch", watch_id=watch.id)
+
+
+def watch_summary(watch: Watch) -> dict[str, Any]:
+    job = current_job(watch.id)
+    counts = {"job": None, "queued": 0, "done": 0, "failed": 0}
+    if job is not None:
+        counts = {"job": job.id, "queued": max(0, job.items_total - job.items_ended),
+                  "done": job.items_done, "failed": job.items_failed}
+    return {
+        "id": watch.id, "path": watch.path, "status": watch.status, "error": watch.error, "task": watch.task,
+        "options": watch.options, "recursive": watch.recursive, "include": watch.include,
+        "exclude": watch.exclude, "on_done": watch.on_done, "on_fail": watch.on_fail, "priority": watch.queue,
+        "polling": watch.polling, "from_config": watch.path in config_owned(), **counts,
+    }
+
+
+def list_watches() -> list[dict[str, Any]]:
+    return [watch_summary(w) for w in Watch.select().order_by(Watch.id)]
+
+
+def config_owned() -> set[str]:
+    row = Setting.get_or_none(Setting.key == CONFIG_OWNED_KEY)
+    return set(row.value or []) if row is not None else set()
+
+
+@dataclass
+class SyncResult:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def sync_config_watches(settings: Settings, specs: Iterable[WatchSpec]) -> SyncResult:
+    """Make the store's watches match the config file's ``[[watches]]``.
+
+    Entries are added or updated (by path; a watch added from the CLI for the same folder is taken
+    over); watches that came from the config file and are no longer in it are removed. A user's
+    pause is kept. A bad entry (unknown task, overlap) is reported and left as it was.
+    """
+    result = SyncResult()
+    owned = config_owned()
+    keep: set[str] = set()
+    for spec in specs:
+        path = str(Path(spec.path).expanduser().resolve())
+        keep.add(path)
+        existing = Watch.get_or_none(Watch.path == path)
+        try:
+            fields_ = resolve_spec(settings, spec, require_folder=False,
+                                   ignore_id=existing.id if existing is not None else None)
+        except BatchdeskError as exc:
+            result.errors.append(f"watch {path}: {exc}")
+            continue
+        with write():
+            if existing is None:
+                Watch.create(**fields_, status="active", created_at=time.time())
+                result.added.append(path)
+            elif any(getattr(existing, k) != v for k, v in fields_.items()):
+                Watch.update(**fields_).where(Watch.id == existing.id).execute()
+                result.updated.append(path)
+    for path in sorted(owned - keep):
+        watch = Watch.get_or_none(Watch.path == path)
+        if watch is not None:
+            remove_watch(watch.id)
+            result.removed.append(path)
+    with write():
+        Setting.insert(key=CONFIG_OWNED_KEY, value=sorted(keep)).on_conflict_replace().execute()
+    return result
