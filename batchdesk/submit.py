@@ -103,6 +103,9 @@ def create_job(
             },
         )
         out = Path(output_dir).expanduser().resolve() if output_dir else locations.outputs_dir(settings.data_dir) / f"job-{job.id}"
+        if out == Path(source) or Path(source) in out.parents:
+            raise SubmitError(f"the output folder {out} is inside the source folder: its outputs would be "
+                              "picked up as inputs; choose an --output outside it")
         job.output_dir = str(out)
         job.save(only=[Job.output_dir])
     try:

@@ -85,7 +85,8 @@ def finish_items(job_id: int, batch_id: int, outcomes: Sequence[Outcome]) -> tup
             for o in live if o.status == DONE
         ]
         failed_rows = [
-            (o.error, o.finished_at - o.started_at, o.started_at, o.finished_at, batch_id, o.item_id)
+            (o.error, json.dumps(o.result, separators=(",", ":")) if o.result is not None else None,
+             o.finished_at - o.started_at, o.started_at, o.finished_at, batch_id, o.item_id)
             for o in live if o.status == FAILED
         ]
         cursor = db.cursor()
@@ -97,7 +98,7 @@ def finish_items(job_id: int, batch_id: int, outcomes: Sequence[Outcome]) -> tup
             )
         if failed_rows:
             cursor.executemany(
-                "UPDATE item SET status='failed', error=?, duration=?, started_at=?, finished_at=?, "
+                "UPDATE item SET status='failed', error=?, result=?, duration=?, started_at=?, finished_at=?, "
                 "batch=?, attempts=attempts+1 WHERE id=?",
                 failed_rows,
             )

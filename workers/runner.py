@@ -164,7 +164,9 @@ def _process(batch: Batch, job: Job, spec: registry.TaskSpec, results: _Results)
             except JobTimeoutException:
                 raise  # the batch's hard limit: the whole batch fails and is retried
             except Exception as exc:  # every item ends, with a reason a person can read
-                results.add(Outcome(item_id, FAILED, None, describe_error(exc, rel), started, time.time(), size))
+                # A task's ItemError may carry a partial result (e.g. a command's exit code and stderr).
+                results.add(Outcome(item_id, FAILED, getattr(exc, "result", None), describe_error(exc, rel),
+                                    started, time.time(), size))
                 failed = True
             if breaker is not None:
                 breaker.record(failed)

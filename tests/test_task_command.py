@@ -1,0 +1,190 @@
+"""command: templates, quoting, shell mode, exit codes, stderr tails and process-group timeouts."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shlex
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from workers import registry
+from workers.registry import ItemError, TaskContext, TaskError
+
+try:
+    from conftest_tasks import run_task
+except ImportError:  # tests/ became a package
+    from tests.conftest_tasks import run_task
+
+pytestmark = pytest.mark.skipif(os.name == "nt", reason="POSIX commands and process groups")
+PY = shlex.quote(sys.executable)
+ODD_NAME = "Zoë's report – v2 (final) & more.txt"
+
+
+@pytest.fixture
+def src(tmp_path: Path) -> Path:
+    root = tmp_path / "src"
+    (root / "sub dir").mkdir(parents=True)
+    (root / "sub dir" / ODD_NAME).write_text("hello from an odd name\n", encoding="utf-8")
+    (root / "plain.txt").write_text("plain\n", encoding="utf-8")
+    return root
+
+
+def test_placeholders_are_one_argument_each(src: Path, tmp_path: Path) -> None:
+    script = "import sys, json; print(json.dumps(sys.argv[1:]))"
+    cmd = f"{PY} -c {shlex.quote(script)} {{path}} {{name}} {{stem}} {{ext}} {{rel}} {{out_dir}} literal{{{{braces}}}}"
+    out = tmp_path / "out"
+    result = run_task("command", src / "sub dir" / ODD_NAME, src, out, cmd=cmd)
+    import json
+
+    args = json.loads(result["stdout_tail"])
+    assert args == [
+        str(src / "sub dir" / ODD_NAME),
+        ODD_NAME,
+        "Zoë's report – v2 (final) & more",
+        ".txt",
+        f"sub dir/{ODD_NAME}",
+        str((out / "sub dir").resolve()),
+        "literal{braces}",
+    ]
+    assert result["exit_code"] == 0 and result["stderr_tail"] == ""
+    assert result["argv"][-1] == "literal{braces}"
+    assert result["duration"] >= 0
+
+
+@pytest.mark.skipif(shutil.which("gzip") is None, reason="needs gzip")
+def test_gzip_example_writes_under_the_output_folder(src: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    original = (src / "sub dir" / ODD_NAME).read_bytes()
+    result = run_task("command", src / "sub dir" / ODD_NAME, src, out, cmd="gzip -c {path}", stdout="file")
+    produced = out / "sub dir" / (ODD_NAME + ".stdout")
+    assert result["stdout_path"] == f"sub dir/{ODD_NAME}.stdout"
+    assert gzip.decompress(produced.read_bytes()) == original
+    assert (src / "sub dir" / ODD_NAME).read_bytes() == original  # the input is untouched
+    assert sorted(p.name for p in (src / "sub dir").iterdir()) == [ODD_NAME]
+
+
+def test_command_runs_in_out_dir_with_environment(src: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    script = (
+        "import os, pathlib; pathlib.Path('made-here.txt').write_text("
+        "os.environ['BATCHDESK_REL'] + '|' + os.environ['BATCHDESK_INPUT'] + '|' + os.environ['BATCHDESK_OUT_DIR'])"
+    )
+    run_task("command", src / "sub dir" / ODD_NAME, src, out, cmd=f"{PY} -c {shlex.quote(script)}", stdout="discard")
+    made = (out / "sub dir" / "made-here.txt").read_text()
+    assert made == f"sub dir/{ODD_NAME}|{src / 'sub dir' / ODD_NAME}|{(out / 'sub dir').resolve()}"
+
+
+def test_shell_mode_quotes_every_value(src: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = run_task(
+        "command",
+        src / "sub dir" / ODD_NAME,
+        src,
+        out,
+        cmd="tr a-z A-Z < {path} > {out_dir}/{stem}.upper && echo done: {name}",
+        shell="true",
+    )
+    assert (out / "sub dir" / "Zoë's report – v2 (final) & more.upper").read_text() == "HELLO FROM AN ODD NAME\n"
+    assert result["stdout_tail"] == f"done: {ODD_NAME}\n"
+    assert result["command"].startswith("tr a-z A-Z < '")
+
+
+def test_without_shell_metacharacters_are_plain_arguments(src: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = run_task("command", src / "plain.txt", src, out, cmd="echo {name} > x && echo y | cat")
+    assert result["stdout_tail"] == "plain.txt > x && echo y | cat\n"
+    assert not (out / "x").exists()
+
+
+def test_non_zero_exit_fails_with_the_last_stderr_line(src: Path, tmp_path: Path) -> None:
+    script = "import sys; sys.stderr.write('warming up\\nsomething broke: disk full\\n\\n'); sys.exit(3)"
+    with pytest.raises(ItemError) as info:
+        run_task("command", src / "plain.txt", src, tmp_path / "out", cmd=f"{PY} -c {shlex.quote(script)}")
+    assert str(info.value) == "exit code 3: something broke: disk full"
+    assert info.value.result["exit_code"] == 3
+    assert info.value.result["stderr_tail"] == "warming up\nsomething broke: disk full\n\n"
+    with pytest.raises(ItemError) as info:
+        run_task("command", src / "plain.txt", src, tmp_path / "out", cmd=f"{PY} -c 'raise SystemExit(2)'")
+    assert str(info.value) == "exit code 2"
+
+
+def test_stderr_and_stdout_tails_keep_the_last_2000_characters(src: Path, tmp_path: Path) -> None:
+    script = (
+        "import sys\n"
+        "sys.stdout.write(''.join('%05d' % i for i in range(200000)))\n"  # 1 MB of stdout
+        "sys.stderr.write('E' * 5000 + 'THE END')"
+    )
+    result = run_task("command", src / "plain.txt", src, tmp_path / "out", cmd=f"{PY} -c {shlex.quote(script)}")
+    assert len(result["stderr_tail"]) == 2000 and result["stderr_tail"].endswith("E" * 1993 + "THE END")
+    assert len(result["stdout_tail"]) == 2000 and result["stdout_tail"].endswith("199999")
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    try:  # a zombie waiting for a reaper counts as gone
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def test_timeout_kills_the_whole_process_group(src: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    # the shell starts a grandchild that would outlive a plain kill of the shell
+    cmd = "sleep 60 & echo $! > {out_dir}/child.pid; wait"
+    started = time.monotonic()
+    with pytest.raises(ItemError) as info:
+        run_task("command", src / "plain.txt", src, out, cmd=cmd, shell="true", timeout="0.5")
+    elapsed = time.monotonic() - started
+    assert str(info.value) == "timed out after 0.5 s"
+    assert elapsed < 10
+    child = int((out / "child.pid").read_text())
+    deadline = time.monotonic() + 5
+    while not _gone(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _gone(child), "the grandchild survived the timeout"
+    assert info.value.result["exit_code"] < 0
+
+
+def test_timeout_message_for_whole_seconds(src: Path, tmp_path: Path) -> None:
+    with pytest.raises(ItemError, match=r"^timed out after 1 s$"):
+        run_task("command", src / "plain.txt", src, tmp_path / "out", cmd="sleep 30", timeout="1")
+
+
+def test_missing_or_bad_cmd_is_a_clear_error(src: Path, tmp_path: Path) -> None:
+    spec = registry.get("command")
+    with pytest.raises(TaskError, match="option 'cmd' is required"):
+        spec.parse_options({})
+    with pytest.raises(TaskError, match="option 'cmd' is required"):
+        spec.parse_options({"cmd": "   "})
+    # a runner that skipped parse_options still gets a clean item failure
+    ctx = TaskContext(options={}, output_dir=tmp_path / "out", rel_path="plain.txt", source_root=src)
+    with pytest.raises(ItemError, match="option 'cmd' is required"):
+        spec.func(src / "plain.txt", ctx)
+    with pytest.raises(ItemError, match=r"unknown placeholder \{input\} in cmd"):
+        run_task("command", src / "plain.txt", src, tmp_path / "out", cmd="cat {input}")
+    with pytest.raises(ItemError, match="unknown placeholder"):
+        run_task("command", src / "plain.txt", src, tmp_path / "out", cmd="cat {path!r}")
+    with pytest.raises(ItemError, match="bad cmd template"):
+        run_task("command", src / "plain.txt", src, tmp_path / "out", cmd="cat 'unterminated")
+    with pytest.raises(ItemError, match="command not found: no-such-program-batchdesk"):
+        run_task("command", src / "plain.txt", src, tmp_path / "out", cmd="no-such-program-batchdesk {path}")
+    with pytest.raises(ItemError, match="timeout' must be a positive"):
+        run_task("command", src / "plain.txt", src, tmp_path / "out", cmd="true", timeout="0")
+
+
+def test_options_schema() -> None:
+    spec = registry.get("command")
+    assert spec.parse_options({"cmd": "true"}) == {"cmd": "true", "shell": False, "timeout": 300.0, "stdout": "tail"}
+    with pytest.raises(TaskError, match="choose one of tail, file, discard"):
+        spec.parse_options({"cmd": "true", "stdout": "memory"})
+    with pytest.raises(TaskError, match="not a valid float"):
+        spec.parse_options({"cmd": "true", "timeout": "soon"})

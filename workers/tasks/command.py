@@ -1,0 +1,214 @@
+"""command: run a user command template on every file.
+
+``cmd`` is a template such as ``gzip -k {path}`` or ``convert {path} {out_dir}/{stem}.png``.
+Placeholders, filled per file:
+
+=============  ==============================================================================
+``{path}``     absolute path of the input file
+``{name}``     file name (``report 1.pdf``)
+``{stem}``     file name without its extension (``report 1``)
+``{ext}``      the extension with its dot (``.pdf``; empty if none), so ``{stem}{ext}`` = ``{name}``
+``{rel}``      path relative to the job's source folder (``sub/report 1.pdf``)
+``{out_dir}``  the folder mirroring the input's folder under the job's output folder (created)
+=============  ==============================================================================
+
+Without ``shell`` the template is split like a POSIX shell would (``shlex``) and each argument is
+filled separately, so a file name with spaces or quotes stays one argument and nothing is ever
+interpreted by a shell. With ``shell=true`` the template runs under ``/bin/sh -c`` (``cmd.exe`` on
+Windows) with every value shell-quoted. ``{{`` and ``}}`` are literal braces.
+
+The command runs in ``{out_dir}`` (so relative output files land under the output folder), with
+stdin closed and ``BATCHDESK_INPUT``, ``BATCHDESK_REL`` and ``BATCHDESK_OUT_DIR`` in its environment,
+in a process group of its own: after ``timeout`` seconds the whole group is killed and the item fails
+"timed out after N s". Output goes to temporary files, never to memory, so a chatty command cannot
+exhaust the worker. A non-zero exit fails the item with "exit code N: <last line of stderr>".
+
+Item result: ``exit_code``, ``stderr_tail`` (last 2,000 characters), ``stdout_tail`` (``stdout=tail``)
+or ``stdout_path`` (``stdout=file``: ``<name>.stdout`` under the output folder), ``duration``,
+``argv`` (or ``command`` with ``shell=true``). A failed item's ``ItemError`` carries the same dict as
+its ``result`` attribute. On Windows, ``shell=true`` uses ``cmd.exe`` and a timeout kills the
+process tree with ``taskkill /T``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shlex
+import signal
+import string
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import IO, Any
+
+from workers.registry import ItemError, Option, TaskContext, task
+from workers.tasks._common import output_file, relative_to_output
+
+TAIL = 2000
+PLACEHOLDERS = ("path", "name", "stem", "ext", "rel", "out_dir")
+WINDOWS = os.name == "nt"
+
+OPTIONS = (
+    Option(
+        "cmd",
+        str,
+        None,
+        "command template, e.g. 'gzip -k {path}'; placeholders {path} {name} {stem} {ext} {rel} {out_dir}",
+        required=True,
+    ),
+    Option("shell", bool, False, "run the command through the shell (values are shell-quoted)"),
+    Option("timeout", float, 300.0, "seconds before the command's process group is killed"),
+    Option(
+        "stdout",
+        str,
+        "tail",
+        "what to keep of stdout: tail (last 2,000 chars in the result), file (<name>.stdout), discard",
+        choices=("tail", "file", "discard"),
+    ),
+)
+
+
+@functools.lru_cache(maxsize=64)
+def parse_template(template: str, shell: bool) -> tuple[str, ...]:
+    """Validate the template once: known placeholders only, and (no shell) split into arguments."""
+    try:
+        for _literal, field, spec, conversion in string.Formatter().parse(template):
+            if field is None:
+                continue
+            if field not in PLACEHOLDERS or spec or conversion:
+                known = " ".join("{%s}" % p for p in PLACEHOLDERS)
+                raise ItemError(f"unknown placeholder {{{field}}} in cmd; use {known} (or {{{{ }}}} for braces)")
+    except ValueError as exc:
+        raise ItemError(f"bad cmd template: {exc}") from None
+    if shell:
+        return (template,)
+    try:
+        args = tuple(shlex.split(template, posix=not WINDOWS))
+    except ValueError as exc:
+        raise ItemError(f"bad cmd template: {exc}") from None
+    if not args:
+        raise ItemError("option 'cmd' is empty")
+    return args
+
+
+def _quote(value: str) -> str:
+    return subprocess.list2cmdline([value]) if WINDOWS else shlex.quote(value)
+
+
+def _tail(fh: IO[bytes] | None) -> str:
+    if fh is None:
+        return ""
+    fh.flush()
+    size = fh.seek(0, os.SEEK_END)
+    fh.seek(max(0, size - TAIL * 4))
+    return fh.read().decode("utf-8", "replace")[-TAIL:]
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        if WINDOWS:
+            subprocess.run(["taskkill", "/F", "/T", "/PID", str(proc.pid)], capture_output=True, timeout=30)
+        else:
+            os.killpg(proc.pid, signal.SIGKILL)
+    except (OSError, subprocess.SubprocessError):
+        pass
+    try:
+        proc.kill()
+    except OSError:
+        pass
+
+
+def _seconds(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+@task(
+    "command",
+    description="run a command template on every file (e.g. 'gzip -k {path}')",
+    options=OPTIONS,
+    cost_per_item=0.05,
+    cost_per_byte=1e-8,
+)
+def command(path: Path, ctx: TaskContext) -> dict:
+    """Run the ``cmd`` template on one file; fail it on a non-zero exit or a timeout."""
+    opts = ctx.options
+    template = opts.get("cmd")
+    if not template or not str(template).strip():
+        raise ItemError("option 'cmd' is required, e.g. --opt cmd='gzip -k {path}'")
+    shell = bool(opts.get("shell", False))
+    timeout = float(300.0 if opts.get("timeout") is None else opts["timeout"])
+    if timeout <= 0:
+        raise ItemError("option 'timeout' must be a positive number of seconds")
+    keep = str(opts.get("stdout") or "tail")
+    path = Path(path).absolute()
+    out_dir = ctx.output_path("").parent
+    values = {
+        "path": str(path),
+        "name": path.name,
+        "stem": path.stem,
+        "ext": path.suffix,
+        "rel": ctx.rel_path,
+        "out_dir": str(out_dir),
+    }
+    parts = parse_template(str(template), shell)
+    if shell:
+        cmd: Any = parts[0].format_map({k: _quote(v) for k, v in values.items()})
+        shown: dict[str, Any] = {"command": cmd}
+    else:
+        cmd = [part.format_map(values) for part in parts]
+        shown = {"argv": cmd}
+    env = dict(os.environ, BATCHDESK_INPUT=str(path), BATCHDESK_REL=ctx.rel_path, BATCHDESK_OUT_DIR=str(out_dir))
+    popen_kw: dict[str, Any] = {"cwd": out_dir, "env": env, "stdin": subprocess.DEVNULL, "shell": shell}
+    if WINDOWS:
+        popen_kw["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP
+    else:
+        popen_kw["start_new_session"] = True  # its own process group, killed whole on timeout
+
+    stdout_path = output_file(ctx, path, ".stdout") if keep == "file" else None
+    with tempfile.TemporaryFile() as err, (
+        open(stdout_path, "wb") if stdout_path else (tempfile.TemporaryFile() if keep == "tail" else open(os.devnull, "wb"))
+    ) as out:
+        started = time.monotonic()
+        try:
+            proc = subprocess.Popen(cmd, stdout=out, stderr=err, **popen_kw)
+        except FileNotFoundError:
+            raise ItemError(f"command not found: {cmd if shell else cmd[0]}") from None
+        except PermissionError:
+            raise ItemError(f"command is not executable: {cmd if shell else cmd[0]}") from None
+        except OSError as exc:
+            raise ItemError(f"cannot start command: {exc}") from None
+        timed_out = False
+        try:
+            code = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            _kill_group(proc)
+            code = proc.wait()
+        finally:
+            if proc.poll() is None:  # interrupted (e.g. the worker is stopping): leave nothing behind
+                _kill_group(proc)
+                proc.wait()
+        duration = round(time.monotonic() - started, 3)
+        result: dict[str, Any] = {"exit_code": code, "stderr_tail": _tail(err), "duration": duration, **shown}
+        if keep == "tail":
+            result["stdout_tail"] = _tail(out)  # type: ignore[arg-type]
+        elif stdout_path:
+            result["stdout_path"] = relative_to_output(ctx.output_dir, stdout_path)
+    if timed_out:
+        exc = ItemError(f"timed out after {_seconds(timeout)} s")
+        exc.result = result  # type: ignore[attr-defined]
+        raise exc
+    if code != 0:
+        last = next((line.strip() for line in reversed(result["stderr_tail"].splitlines()) if line.strip()), "")
+        reason = f"exit code {code}"
+        if code < 0 and not WINDOWS:
+            try:
+                reason += f" (killed by {signal.Signals(-code).name})"
+            except ValueError:
+                pass
+        exc = ItemError(f"{reason}: {last}" if last else reason)
+        exc.result = result  # type: ignore[attr-defined]
+        raise exc
+    return result
