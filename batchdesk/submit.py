@@ -106,14 +106,15 @@ def create_job(
         if out == Path(source) or Path(source) in out.parents:
             raise SubmitError(f"the output folder {out} is inside the source folder: its outputs would be "
                               "picked up as inputs; choose an --output outside it")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SubmitError(f"cannot create output folder {out}: {exc.strerror}") from exc
         job.output_dir = str(out)
         job.save(only=[Job.output_dir])
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise SubmitError(f"cannot create output folder {out}: {exc.strerror}") from exc
-    if files:
-        queries.insert_items(job.id, files)
+        # Same transaction as the job row: the desk never sees a job without its items.
+        if files:
+            queries.insert_items(job.id, files)
     return Job.get_by_id(job.id)
 
 
