@@ -25,6 +25,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from batchdesk import locations
 from batchdesk.errors import BatchdeskError
 
 MODES = ("auto", "embedded", "managed")
@@ -132,7 +133,7 @@ def _embedded(password: str) -> BrokerHandle:
 
 def _managed(binary: str, data_dir: Path, password: str) -> BrokerHandle:
     """Run ``binary`` as our child and wait until it answers PING with our password."""
-    data_dir.mkdir(parents=True, exist_ok=True)
+    locations.ensure_private_dir(data_dir)  # its append-only file holds every queued job
     log_path = data_dir / "server.log"
     attempt = 0
     while True:

@@ -514,5 +514,9 @@ def health(ctx: click.Context, as_json: bool) -> None:
     sys.exit(1 if problems else 0)
 
 
+from batchdesk.cli_watch import watch  # noqa: E402  (drop folders: `batchdesk watch …`)
+
+main.add_command(watch)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

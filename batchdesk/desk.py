@@ -105,7 +105,9 @@ class Service(Protocol):
 
 def default_services(settings: Settings) -> list[Service]:
     """The services every desk runs."""
-    return []
+    from batchdesk.watcher import WatchService  # drop folders (imported here: watchdog loads only in a desk)
+
+    return [WatchService(settings)]
 
 
 class Desk:

@@ -21,6 +21,9 @@ cannot host a stock ``rq worker`` (rq 3.0, redis-py 8.1). Each fix below is serv
     command but AUTH and HELLO ... AUTH (what redis-py 8, speaking RESP3, sends) with ``-NOAUTH`` until one of them
     gives the right password; a wrong one gets ``-WRONGPASS``. RESET logs the connection out, as in Redis.
 (g) No TOUCH. It is run as EXISTS, which counts existing keys the same way (fakeredis keeps no access times).
+(h) CLIENT KILL only marked the victim's fake socket: its TCP connection stayed open and, if idle (a worker's
+    pub/sub listener), never learnt it had been dropped from its channels. The victim's connection is now closed,
+    as Redis does, so the client reconnects and resubscribes.
 
 The guard below fails at import, with the fakeredis version in the message, if the internals this builds on are
 gone; ``batchdesk.broker`` turns that into an error telling the user to use a managed broker instead.
@@ -42,6 +45,7 @@ from typing import Any
 from urllib.parse import quote
 
 import psutil
+import redis
 
 try:
     import fakeredis
@@ -134,7 +138,7 @@ def _hostport(address: tuple[Any, ...]) -> str:
 
 
 class _Handler(TCPFakeRequestHandler):
-    """One client connection: parses its commands, applies fixes (a)-(g) and hands the rest to fakeredis."""
+    """One client connection: parses its commands, applies fixes (a)-(h) and hands the rest to fakeredis."""
 
     server: _Server
     disable_nagle_algorithm = True  # StreamRequestHandler.setup() then sets TCP_NODELAY  (d)
@@ -158,6 +162,8 @@ class _Handler(TCPFakeRequestHandler):
         try:
             while not stopping.is_set():
                 self._send(b"".join(self._replies()))  # pub/sub messages other clients published
+                if self.current_client.get_socket()._killed:  # by CLIENT KILL: close, as Redis does
+                    return
                 if not select.select([self.connection], [], [], _POLL)[0]:
                     continue
                 chunk = self.connection.recv(1 << 16)
@@ -175,7 +181,7 @@ class _Handler(TCPFakeRequestHandler):
                     return
                 del buf[:pos]
                 self._send(bytes(out))
-        except (_ClientGone, OSError):
+        except (_ClientGone, OSError, redis.ConnectionError):  # the last: CLIENT KILL while we were busy
             return
 
     def _send(self, data: bytes) -> None:

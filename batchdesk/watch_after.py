@@ -115,10 +115,12 @@ class AfterProcessing:
         return self._cursors
 
     def run(self, root: Path, on_done: str, on_fail: str, job_ids: list[int]) -> AfterResult:
-        """Handle the items of batches that finished since the last call."""
+        """Handle the items of batches that finished since the last call (``job_ids``: the watch's
+        active jobs; a job followed before and no longer active gets a last pass, then is dropped)."""
         cursors = self._load()
         result = AfterResult()
-        for job_id in job_ids:
+        # Jobs that just ended (a retired rolling job) get one last pass for their final batches.
+        for job_id in sorted(set(job_ids) | set(cursors)):
             cursor = cursors.setdefault(job_id, _JobCursor())
             rows = db.execute_sql(
                 "SELECT id, first_item, last_item, status FROM batch WHERE job_id=? AND id>? ORDER BY id",
@@ -136,7 +138,7 @@ class AfterProcessing:
                 cursor.batch = batch_id
             cursor.handled = {b for b in cursor.handled if b > cursor.batch}
         for job_id in [j for j in cursors if j not in job_ids]:
-            del cursors[job_id]  # the job ended: nothing more will finish
+            del cursors[job_id]  # the job ended and had its last pass: nothing more will finish
         self._save()
         return result
 

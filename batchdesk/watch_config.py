@@ -20,8 +20,9 @@ entries into the store (:func:`batchdesk.watch_control.sync_config_watches`)::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from batchdesk import defaults
 from batchdesk.errors import BatchdeskError
@@ -51,7 +52,7 @@ class WatchSpec:
     queue: str | None = None  # None: the task's route, else default
     polling: bool = False
 
-    def check(self) -> "WatchSpec":
+    def check(self) -> WatchSpec:
         if self.on_done not in ON_DONE:
             raise WatchConfigError(f"on_done must be one of {', '.join(ON_DONE)}, not {self.on_done!r}")
         if self.on_fail not in ON_FAIL:

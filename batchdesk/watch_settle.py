@@ -14,8 +14,8 @@ from __future__ import annotations
 import os
 import stat as stat_mod
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from batchdesk.scan import matches
 
@@ -106,8 +106,11 @@ class SettleTracker:
         self._entries.clear()
         self._dirty.clear()
 
-    def poll(self) -> list[Settled]:
-        """Look at touched paths and at paths due; return those that have settled (and forget them)."""
+    def poll(self, limit: int | None = None) -> list[Settled]:
+        """Look at touched paths and at paths due; return those that have settled (and forget them).
+
+        ``limit`` caps how many are returned; the rest stay due and come out of the next polls.
+        """
         now = self.clock()
         if self._dirty:
             dirty, self._dirty = self._dirty, {}
@@ -115,6 +118,8 @@ class SettleTracker:
                 self._update(key, path, self.probe(path), now)
         ready: list[Settled] = []
         for key, entry in list(self._entries.items()):
+            if limit is not None and len(ready) >= limit:
+                break
             if now - entry.since < self.settle_seconds:
                 continue
             seen = self.probe(entry.path)

@@ -8,6 +8,7 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 import redis
 from redis.backoff import NoBackoff
@@ -74,6 +75,11 @@ def test_managed_runs_a_real_server_locked_down(managed: BrokerHandle, tmp_path:
     assert Path(config["dir"]) == (tmp_path / "redis").resolve()
     with pytest.raises(redis.AuthenticationError):
         redis.Redis(port=client.connection_pool.connection_kwargs["port"], retry=Retry(NoBackoff(), 0)).ping()
+    children = psutil.Process().children()
+    assert [c.cmdline()[0] for c in children] == [SERVER]
+    assert not any(SECRET in " ".join(c.cmdline()) for c in children)  # the config went in on stdin
+    if os.name == "posix":
+        assert stat.S_IMODE((tmp_path / "redis").stat().st_mode) == 0o700
 
 
 @needs_server

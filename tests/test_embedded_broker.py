@@ -211,6 +211,14 @@ def test_touch_counts_existing_keys_also_in_a_transaction(client: redis.Redis) -
         assert pipe.execute() == [1]
 
 
+# (h) CLIENT KILL left the victim's TCP connection open, so an idle subscriber never noticed
+def test_client_kill_closes_the_victims_connection(client: redis.Redis, raw: Raw) -> None:
+    assert raw.call("AUTH", PASSWORD) == b"+OK"
+    victim = int(raw.call("CLIENT", "ID")[1:])
+    assert client.client_kill_filter(_id=victim) == 1
+    assert raw.sock.recv(1) == b""  # EOF, well within the socket's 10 s timeout
+
+
 def test_stop_closes_client_connections_and_is_idempotent(client: redis.Redis, broker: EmbeddedBroker) -> None:
     assert client.ping()
     broker.stop()

@@ -1,0 +1,236 @@
+"""The PyInstaller one-file executable, built from batchdesk.spec and run with no Python behind it.
+
+Building takes ~35 s, so these tests run only when BATCHDESK_TEST_PACKAGED=1 (CI's packaging step
+sets it). BATCHDESK_PACKAGED_EXE=/path/to/batchdesk tests an executable that is already built
+instead of building one into a temp folder with scripts/build_exe.sh. See docs/packaging.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+import psutil
+import pytest
+from conftest import REPO, make_files
+
+# Read at import time: the autouse _hermetic_env fixture removes BATCHDESK_* before each test runs.
+ENABLED = os.environ.get("BATCHDESK_TEST_PACKAGED") == "1"
+PREBUILT = os.environ.get("BATCHDESK_PACKAGED_EXE")
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.timeout(1200),  # the first test also pays for the build
+    pytest.mark.skipif(not ENABLED, reason="packaged-executable tests build with PyInstaller (~35 s): "
+                                           "set BATCHDESK_TEST_PACKAGED=1 to run them"),
+]
+
+
+@pytest.fixture(scope="session")
+def exe(tmp_path_factory) -> Path:
+    """The frozen executable: BATCHDESK_PACKAGED_EXE, or a fresh build by scripts/build_exe.sh."""
+    if PREBUILT:
+        path = Path(PREBUILT).resolve()
+        assert path.is_file(), f"BATCHDESK_PACKAGED_EXE={PREBUILT} does not exist"
+        return path
+    out = tmp_path_factory.mktemp("pyinstaller")
+    env = dict(os.environ, PYTHON=sys.executable, DIST_DIR=str(out / "dist"), BUILD_DIR=str(out / "build"))
+    build = subprocess.run(["bash", str(REPO / "scripts" / "build_exe.sh")], cwd=REPO, env=env, check=False,
+                           capture_output=True, text=True, timeout=900)
+    assert build.returncode == 0, f"build failed:\n{build.stdout[-4000:]}\n{build.stderr[-8000:]}"
+    path = out / "dist" / ("batchdesk.exe" if os.name == "nt" else "batchdesk")
+    assert path.is_file(), build.stdout[-2000:]
+    return path
+
+
+def frozen_env() -> dict[str, str]:
+    """No BATCHDESK_* of the developer's, no user config, and no Python path to lean on."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("BATCHDESK_", "PYTHON")) and k != "VIRTUAL_ENV"}
+    env["BATCHDESK_CONFIG"] = "/nonexistent/batchdesk.toml"
+    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep)
+                                  if p and not p.startswith(sys.prefix))  # the venv's python is not on PATH
+    return env
+
+
+def run_exe(exe: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, env=frozen_env(),
+                          timeout=timeout, cwd=exe.parent, check=False)
+
+
+def same_file(a: str | None, b: Path) -> bool:
+    try:
+        return a is not None and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def test_version_and_tasks(exe):
+    result = run_exe(exe, "--version", timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert version("batchdesk") in result.stdout
+
+    result = run_exe(exe, "tasks", "--json", timeout=60)
+    assert result.returncode == 0, result.stderr
+    names = {t["name"] for t in json.loads(result.stdout)}
+    assert {"checksum", "extract-text", "statements", "command"} <= names
+
+
+def test_run_with_frozen_workers_hashes_every_file(exe, tmp_path):
+    """The main job, end to end: 2 worker processes that are the executable re-run with `worker`."""
+    files = make_files(tmp_path / "in", 5000, 1, 8192, nested=7)
+    data = tmp_path / "data"
+    proc = subprocess.Popen(
+        [str(exe), "--data-dir", str(data), "--broker", "embedded", "--workers", "2",
+         "run", str(tmp_path / "in"), "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=frozen_env(), cwd=tmp_path,
+    )
+    # While it runs, record every `worker` process under it: which program it is and its argv.
+    seen: dict[int, tuple[str | None, list[str]]] = {}
+    deadline = time.monotonic() + 300
+    try:
+        root = psutil.Process(proc.pid)
+        while proc.poll() is None and time.monotonic() < deadline:
+            try:
+                children = root.children(recursive=True)
+            except psutil.NoSuchProcess:
+                break
+            for child in children:
+                if child.pid in seen:
+                    continue
+                try:
+                    cmdline = child.cmdline()
+                    program = child.exe()
+                except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                    continue
+                if "worker" in cmdline:
+                    seen[child.pid] = (program, cmdline)
+            time.sleep(0.02)
+        stdout, stderr = proc.communicate(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, stderr[-4000:]
+
+    summary = json.loads(stdout)
+    assert (summary["total"], summary["done"], summary["failed"], summary["cancelled"], summary["status"]) == (
+        len(files), len(files), 0, 0, "done")
+
+    con = sqlite3.connect(data / "batchdesk.sqlite3")
+    rows = con.execute("SELECT path, status, result FROM item").fetchall()
+    assert len(rows) == len(files)
+    for path, status, result in rows:
+        assert status == "done", (path, status)
+        assert json.loads(result)["sha256"] == hashlib.sha256(files[path]).hexdigest(), path
+    assert con.execute("SELECT items_done, items_failed, items_total, status FROM job").fetchone() == (
+        len(files), 0, len(files), "done")
+
+    # The workers: two rows, each the pid of a process that was this executable running `worker`.
+    workers = dict(con.execute("SELECT name, pid FROM workerrow").fetchall())
+    assert len(workers) == 2, workers
+    for name, pid in workers.items():
+        assert pid in seen, f"worker {name} (pid {pid}) was never seen under the desk; saw {seen}"
+        program, cmdline = seen[pid]
+        assert same_file(program, exe), f"worker {name} ran {program}, not the frozen {exe}"
+        assert cmdline[1:2] == ["worker"] and same_file(cmdline[0], exe), cmdline
+    batch_workers = {w for (w,) in con.execute("SELECT DISTINCT worker FROM batch")}
+    assert batch_workers and batch_workers <= set(workers), (batch_workers, workers)
+
+    log_file = data / "logs" / "workers.log"
+    log = log_file.read_text(errors="replace") if log_file.exists() else ""
+    assert "Traceback" not in log, log[-4000:]
+
+
+SAMPLES = REPO / "data" / "samples"
+
+
+@pytest.mark.parametrize("task,folder", [("extract-text", "documents"), ("statements", "statements")])
+def test_optional_dependencies_match_the_unfrozen_run(exe, tmp_path, task, folder):
+    """pypdf, python-docx and the bundled rules file work frozen: same per-file outcome as from source."""
+    source = SAMPLES / folder
+    if not source.is_dir() or not any(p.is_file() for p in source.rglob("*")):
+        pytest.skip(f"no samples in {source}")
+
+    def outcomes(data: Path) -> dict[str, tuple]:
+        con = sqlite3.connect(data / "batchdesk.sqlite3")
+        found = {}
+        for path, status, result, error in con.execute("SELECT path, status, result, error FROM item"):
+            result = json.loads(result) if result else {}
+            # Leave out values that name a folder (the bundled rules file lives in the unpack dir).
+            kept = {k: v for k, v in result.items() if not (isinstance(v, str) and os.sep in v)}
+            found[path] = (status, error, json.dumps(kept, sort_keys=True))
+        return found
+
+    args = ["--broker", "embedded", "--workers", "1", "run", str(source), "--task", task, "--json"]
+    frozen = subprocess.run([str(exe), "--data-dir", str(tmp_path / "frozen"), *args], capture_output=True,
+                            text=True, env=frozen_env(), timeout=300, cwd=tmp_path, check=False)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BATCHDESK_")}
+    env["BATCHDESK_CONFIG"] = "/nonexistent/batchdesk.toml"
+    plain = subprocess.run([sys.executable, "-m", "batchdesk", "--data-dir", str(tmp_path / "plain"), *args],
+                           capture_output=True, text=True, env=env, timeout=300, cwd=REPO, check=False)
+    assert frozen.returncode == plain.returncode, (frozen.stderr[-3000:], plain.stderr[-3000:])
+    assert outcomes(tmp_path / "frozen") == outcomes(tmp_path / "plain")
+
+
+@pytest.mark.skipif(os.name != "posix", reason="drives the TUI through a pseudo-terminal")
+def test_tui_starts_and_quits(exe, tmp_path):
+    """Textual (lazily loaded widgets) and ui/*.tcss are in the bundle: the TUI draws and quits cleanly."""
+    import pty
+    import select
+    import signal
+
+    pid, fd = pty.fork()
+    if pid == 0:  # child: become the TUI
+        env = frozen_env()
+        env.update(TERM="xterm-256color", COLUMNS="120", LINES="40")
+        os.execve(str(exe), [str(exe), "--data-dir", str(tmp_path / "data"), "--broker", "embedded", "ui"], env)
+
+    import fcntl
+    import struct
+    import termios
+
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+
+    output = bytearray()
+
+    def pump(seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            ready, _, _ = select.select([fd], [], [], 0.1)
+            if ready:
+                try:
+                    output.extend(os.read(fd, 65536))
+                except OSError:
+                    return
+
+    status = None
+    try:
+        pump(8.0)  # first start unpacks the bundle and lays out the screen
+        os.write(fd, b"\x11")  # Ctrl+Q
+        end = time.monotonic() + 20
+        while time.monotonic() < end:
+            pump(0.2)
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+        else:
+            status = None
+    finally:
+        if status is None:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(fd)
+    screen = re.sub(rb"\x1b\[[0-9;?]*[ -/]*[@-~]", b"", bytes(output)).decode("utf-8", "replace")
+    assert status is not None, f"the TUI did not quit on Ctrl+Q; screen:\n{screen[-3000:]}"
+    assert "Traceback" not in screen, screen[-4000:]
+    assert os.waitstatus_to_exitcode(status) == 0, screen[-3000:]
+    assert len(output) > 1000, "the TUI drew next to nothing"

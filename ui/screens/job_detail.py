@@ -1,0 +1,180 @@
+"""The job detail screen: counters, timing, batch plan, throughput, failed items and actions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Input, Static
+
+from batchdesk import views
+from data.store import close_store, open_store
+from ui.widgets.batch_plan import BatchPlan
+from ui.widgets.failed_items import FailedItemsPanel
+from ui.widgets.job_summary import JobSummary
+from ui.widgets.throughput_chart import ThroughputChart
+
+FAILED_PAGE = 500
+SERIES_EVERY = 5.0  # seconds between throughput-series reads while the job runs (they read item rows)
+SERIES_BUCKETS = 60
+
+
+@dataclass(frozen=True)
+class DetailData:
+    detail: views.JobDetail | None
+    series: list[float] | None  # None: not re-read this time
+    failed: list[views.FailedItem] | None  # None: not re-read this time
+    failed_matching: int
+    filter_text: str
+
+
+class DetailLoaded(Message):
+    def __init__(self, data: DetailData) -> None:
+        super().__init__()
+        self.data = data
+
+
+class DetailFailed(Message):
+    def __init__(self, error: str) -> None:
+        super().__init__()
+        self.error = error
+
+
+class JobDetailScreen(Screen):
+    BINDINGS = [
+        Binding("escape", "back", "Back"),
+        Binding("c", "cancel_job", "Cancel"),
+        Binding("p", "pause_job", "Pause/resume"),
+        Binding("r", "retry_job", "Retry failed"),
+        Binding("o", "report('csv')", "Report"),
+        Binding("slash", "focus_filter", "Filter", key_display="/"),
+    ]
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__(id="detail")
+        self.job_id = job_id
+        self.detail: views.JobDetail | None = None
+        self.loads = 0  # completed loads (tests wait on it)
+        self.report_path: str | None = None
+        self._busy = False
+        self._series_at = 0.0
+        self._series_final = False
+        self._failed_key: tuple[str, int] | None = None  # (filter, items_failed) of the page shown
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield JobSummary(id="summary")
+        with Horizontal(id="detail-middle"):
+            yield BatchPlan(id="plan")
+            yield ThroughputChart(id="throughput")
+        yield FailedItemsPanel(id="failed")
+        yield Static(id="report-line")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"job {self.job_id}"
+        self.query_one("#failed-table", DataTable).focus()
+        self.set_interval(self.app.poll_interval, self.reload)
+        self.reload()
+
+    # -- loading ---------------------------------------------------------------------------------
+    def reload(self, force_failed: bool = False) -> None:
+        """Start a background load unless one is in flight (polls never overlap)."""
+        if self._busy:
+            return
+        self._busy = True
+        now = self.app.clock()
+        want_series = not self._series_final and (now - self._series_at >= SERIES_EVERY or self._series_at == 0.0)
+        if want_series:
+            self._series_at = now
+        text = self.query_one(FailedItemsPanel).filter_text
+        self._load(now, want_series, text, None if force_failed else self._failed_key)
+
+    @work(thread=True, exclusive=True, group="detail", exit_on_error=False)
+    def _load(self, now: float, want_series: bool, text: str, shown: tuple[str, int] | None) -> None:
+        try:
+            open_store(self.app.settings.store_path)
+            detail = views.job_detail(self.job_id, now)
+            series = failed = None
+            matching = 0
+            if detail is not None:
+                if want_series:
+                    series = views.throughput_series(self.job_id, SERIES_BUCKETS, now)
+                if shown != (text, detail.row.failed):
+                    failed = views.failed_items(self.job_id, text, FAILED_PAGE)
+                    matching = views.failed_count(self.job_id, text)
+            self.post_message(DetailLoaded(DetailData(detail, series, failed, matching, text)))
+        except Exception as exc:  # the store is busy or gone: say so, keep the screen
+            self.post_message(DetailFailed(f"{type(exc).__name__}: {exc}"))
+        finally:
+            close_store()
+
+    def on_detail_loaded(self, message: DetailLoaded) -> None:
+        self._busy = False
+        data = message.data
+        if data.detail is None:
+            self.query_one(JobSummary).update(f"job {self.job_id} does not exist (any more)")
+            self.loads += 1
+            return
+        self.detail = data.detail
+        now = self.app.clock()
+        self.query_one(JobSummary).show(data.detail, now)
+        self.query_one(BatchPlan).show(data.detail)
+        if data.series is not None:
+            self.query_one(ThroughputChart).show(data.series)
+            if not data.detail.row.active:
+                self._series_final = True
+        if data.failed is not None:
+            panel = self.query_one(FailedItemsPanel)
+            panel.show(data.failed, data.failed_matching, data.filter_text, FAILED_PAGE)
+            if data.filter_text == panel.filter_text:
+                self._failed_key = (data.filter_text, data.detail.row.failed)
+        self.sub_title = f"job {self.job_id} · {data.detail.row.status}"
+        self.loads += 1
+
+    def on_detail_failed(self, message: DetailFailed) -> None:
+        self._busy = False
+        self.query_one("#report-line", Static).update(f"refresh failed: {message.error}")
+
+    def on_failed_items_panel_filter_changed(self, message: FailedItemsPanel.FilterChanged) -> None:
+        self._failed_key = None
+        self.reload()
+
+    def show_report(self, path: str) -> None:
+        self.report_path = path
+        self.query_one("#report-line", Static).update(f"report written: {path}")
+
+    def after_action(self) -> None:
+        """A control action changed the job: re-read everything at once."""
+        self._series_final = False
+        self._series_at = 0.0
+        self._failed_key = None
+        self.reload()
+
+    # -- actions ---------------------------------------------------------------------------------
+    def action_back(self) -> None:
+        filter_box = self.query_one("#failed-filter", Input)
+        if filter_box.has_focus:
+            self.query_one("#failed-table", DataTable).focus()
+            return
+        self.app.pop_screen()
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#failed-filter", Input).focus()
+
+    def action_cancel_job(self) -> None:
+        self.app.confirm_cancel(self.job_id)
+
+    def action_pause_job(self) -> None:
+        self.app.control("pause_resume", self.job_id)
+
+    def action_retry_job(self) -> None:
+        self.app.control("retry", self.job_id)
+
+    def action_report(self, fmt: str) -> None:
+        self.app.write_report(self.job_id, fmt)

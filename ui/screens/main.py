@@ -1,0 +1,110 @@
+"""The main screen: the live desk (jobs, resources, workers, queues, alerts)."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Footer, Header
+
+from ui.messages import DeskState, Snapshot
+from ui.widgets.alerts_log import AlertsLog
+from ui.widgets.desk_status import DeskStatus
+from ui.widgets.jobs_table import JobsTable
+from ui.widgets.queues_panel import QueuesPanel
+from ui.widgets.resources_panel import ResourcesPanel
+from ui.widgets.workers_panel import WorkersPanel
+
+
+class MainScreen(Screen):
+    BINDINGS = [
+        Binding("c", "cancel_job", "Cancel"),
+        Binding("p", "pause_job", "Pause/resume"),
+        Binding("r", "retry_job", "Retry failed"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(id="main")
+        self.pending: Snapshot | None = None
+        self.desk_state: DeskState | None = None
+        self.poll_error: str | None = None
+        self.ready = False  # composed and mounted: panels can take data
+        self.applied = 0  # snapshots applied (tests wait on it)
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield JobsTable(id="jobs")
+        with Horizontal(id="panels"):
+            yield ResourcesPanel(id="resources")
+            yield WorkersPanel(id="workers")
+            yield QueuesPanel(id="queues")
+        yield AlertsLog(id="alerts")
+        yield DeskStatus(id="desk-status")
+        yield Footer()
+
+    @property
+    def jobs(self) -> JobsTable:
+        return self.query_one(JobsTable)
+
+    def on_mount(self) -> None:
+        self.ready = True
+        self.jobs.focus()
+        if self.desk_state is not None:
+            self.show_desk(self.desk_state)
+        if self.pending is not None:
+            self.show(self.pending)
+
+    def on_screen_resume(self) -> None:
+        if self.pending is not None and self.ready:
+            self.show(self.pending)
+
+    @property
+    def alerts_last_id(self) -> int:
+        return self.query_one(AlertsLog).last_id if self.ready else 0
+
+    def show(self, snapshot: Snapshot) -> None:
+        """Apply one dashboard refresh to every panel (kept for later while not mounted yet)."""
+        if not self.ready:
+            self.pending = snapshot
+            return
+        self.pending = None
+        dash = snapshot.dashboard
+        self.jobs.update_jobs(dash.jobs)
+        self.query_one(ResourcesPanel).update_series(dash.resources)
+        self.query_one(WorkersPanel).update_workers(dash.workers, dash.pool)
+        self.query_one(QueuesPanel).update_queues(snapshot.queues, snapshot.queue_error)
+        self.query_one(AlertsLog).add_alerts(dash.alerts, dash.now)
+        self.applied += 1
+
+    def show_desk(self, state: DeskState) -> None:
+        self.desk_state = state
+        if self.ready:
+            self.query_one(DeskStatus).show_desk(state)
+
+    def show_poll_error(self, error: str | None) -> None:
+        self.poll_error = error
+        if self.ready:
+            self.query_one(DeskStatus).show_poll_error(error)
+
+    # -- actions on the selected job -------------------------------------------------------------
+    def _selected(self) -> int | None:
+        job_id = self.jobs.selected_job_id
+        if job_id is None:
+            self.notify("No job selected", severity="warning")
+        return job_id
+
+    def on_jobs_table_open_job(self, message: JobsTable.OpenJob) -> None:
+        self.app.open_job(message.job_id)
+
+    def action_cancel_job(self) -> None:
+        if (job_id := self._selected()) is not None:
+            self.app.confirm_cancel(job_id)
+
+    def action_pause_job(self) -> None:
+        if (job_id := self._selected()) is not None:
+            self.app.control("pause_resume", job_id)
+
+    def action_retry_job(self) -> None:
+        if (job_id := self._selected()) is not None:
+            self.app.control("retry", job_id)

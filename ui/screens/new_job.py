@@ -1,0 +1,250 @@
+"""The new-job modal: folder (typed or picked), task and its options, queue, include/exclude globs.
+
+Everything is validated before anything is written: a missing or empty folder, a bad task or a
+bad option value is shown in the modal and nothing is submitted. Validation and the submit run in a
+background thread (a big folder takes a while to scan); the modal closes with a
+:class:`Submitted` (the new or resumed job's id and file count).
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, DirectoryTree, Input, Label, Select, Static
+
+from batchdesk import defaults
+from batchdesk.errors import BatchdeskError
+from batchdesk.scan import check_folder
+from batchdesk.submit import JobRequest, resolve_task, route
+from data.store import close_store, open_store
+from workers import registry
+
+AUTO_QUEUE = "auto"
+
+
+@dataclass(frozen=True)
+class Submitted:
+    job_id: int
+    files: int
+    resumed: bool
+    warnings: tuple[str, ...] = ()
+
+
+class SubmitResult(Message):
+    def __init__(self, result: Submitted | None, error: str | None) -> None:
+        super().__init__()
+        self.result = result
+        self.error = error
+
+
+def split_globs(text: str) -> tuple[str, ...]:
+    """``*.pdf, *.txt`` or ``*.pdf "my dir/*"`` -> a tuple of globs (commas or spaces; quotes group)."""
+    try:
+        parts = shlex.split(text.replace(",", " "))
+    except ValueError:
+        parts = text.replace(",", " ").split()
+    return tuple(p for p in parts if p)
+
+
+class NewJobScreen(ModalScreen[Submitted | None]):
+    BINDINGS = [
+        Binding("escape", "cancel", "Close"),
+        Binding("ctrl+s", "submit", "Submit"),
+    ]
+
+    def __init__(self, browse_root: Path | None = None) -> None:
+        super().__init__(classes="new-job")
+        self.browse_root = Path(browse_root or Path.cwd())
+        self.task_specs: dict[str, registry.TaskSpec] = {}
+        self.submitting = False
+        self.error_text = ""
+        self.submitted: Submitted | None = None
+
+    def compose(self) -> ComposeResult:
+        self.task_specs = registry.load(self.app.settings.plugins)
+        names = sorted(self.task_specs)
+        first = "checksum" if "checksum" in self.task_specs else (names[0] if names else Select.NULL)
+        with Vertical(id="new-job-dialog"):
+            yield Input(placeholder="folder to process (type a path or pick one below)", id="folder")
+            yield DirectoryTree(self.browse_root, id="tree")
+            with Horizontal(classes="row"):
+                yield Label("Task", classes="field-label")
+                yield Select([(name, name) for name in names], value=first, allow_blank=False, id="task")
+                yield Label("Queue", classes="field-label")
+                yield Select([("auto (task route)", AUTO_QUEUE)] + [(q, q) for q in defaults.QUEUES],
+                             value=AUTO_QUEUE, allow_blank=False, id="queue")
+            yield Static(id="task-help")
+            yield VerticalScroll(id="options")
+            with Horizontal(classes="row"):
+                yield Label("Include", classes="field-label")
+                yield Input(placeholder="globs, e.g. *.pdf *.txt (all files if empty)", id="include")
+            with Horizontal(classes="row"):
+                yield Label("Exclude", classes="field-label")
+                yield Input(placeholder="globs, e.g. *.tmp", id="exclude")
+            yield Static(id="error")
+            with Horizontal(id="new-job-buttons"):
+                yield Button("Submit (ctrl+s)", variant="primary", id="submit")
+                yield Button("Cancel (esc)", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#new-job-dialog").border_title = "New job"
+        self.query_one("#folder", Input).focus()
+        task = self.query_one("#task", Select).value
+        if isinstance(task, str):
+            self.show_task_options(task)
+
+    # -- the task's options ----------------------------------------------------------------------
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "task" and isinstance(event.value, str):
+            self.show_task_options(event.value)
+
+    def show_task_options(self, name: str) -> None:
+        spec = self.task_specs.get(name)
+        box = self.query_one("#options", VerticalScroll)
+        box.remove_children()
+        help_text = self.query_one("#task-help", Static)
+        if spec is None:
+            help_text.update("")
+            return
+        help_text.update(spec.description or "")
+        rows = []
+        for option in spec.options:
+            rows.append(self._option_row(option))
+        if rows:
+            box.mount_all(rows)
+        box.display = bool(rows)
+
+    @staticmethod
+    def _option_row(option: registry.Option) -> Horizontal:
+        label = Label(option.name + (" *" if option.required else ""), classes="field-label")
+        label.tooltip = option.help
+        widget_id = f"opt-{option.name}"
+        if option.type is bool:
+            field: Any = Checkbox(option.help or option.name, value=bool(option.default), id=widget_id)
+        elif option.choices:
+            field = Select([(c, c) for c in option.choices], allow_blank=False,
+                           value=option.default if option.default in option.choices else option.choices[0], id=widget_id)
+        else:
+            default = "" if option.default in (None, "") else str(option.default)
+            field = Input(placeholder=default or option.help, id=widget_id, tooltip=option.help)
+        return Horizontal(label, field, classes="row option")
+
+    def option_values(self) -> dict[str, Any]:
+        """The options the user set (empty inputs are left out so the task's defaults apply)."""
+        spec = self.task_specs.get(self.selected_task())
+        values: dict[str, Any] = {}
+        for option in spec.options if spec else ():
+            widget = self.query_one(f"#opt-{option.name}")
+            if isinstance(widget, Checkbox):
+                if widget.value != bool(option.default):
+                    values[option.name] = widget.value
+            elif isinstance(widget, Select):
+                if widget.value is not Select.NULL and widget.value != option.default:
+                    values[option.name] = widget.value
+            elif isinstance(widget, Input) and widget.value.strip():
+                values[option.name] = widget.value.strip()
+        return values
+
+    def selected_task(self) -> str:
+        value = self.query_one("#task", Select).value
+        return value if isinstance(value, str) else ""
+
+    # -- the folder ------------------------------------------------------------------------------
+    def on_directory_tree_directory_selected(self, event: DirectoryTree.DirectorySelected) -> None:
+        event.stop()
+        self.query_one("#folder", Input).value = str(event.path)
+
+    def on_directory_tree_file_selected(self, event: DirectoryTree.FileSelected) -> None:
+        event.stop()
+        self.query_one("#folder", Input).value = str(Path(event.path).parent)
+
+    # -- submit ----------------------------------------------------------------------------------
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "submit":
+            self.action_submit()
+        else:
+            self.action_cancel()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_submit()
+
+    def action_cancel(self) -> None:
+        if not self.submitting:
+            self.dismiss(None)
+
+    def show_error(self, text: str) -> None:
+        self.error_text = text
+        error = self.query_one("#error", Static)
+        error.update(text)
+        error.set_class(bool(text), "visible")
+
+    def request(self) -> JobRequest | None:
+        """The request from the form, or None (with the message shown) when something is missing."""
+        folder = self.query_one("#folder", Input).value.strip()
+        if not folder:
+            self.show_error("Give the folder to process: type its path or pick it in the tree.")
+            return None
+        task = self.selected_task()
+        if not task:
+            self.show_error("Choose a task.")
+            return None
+        queue = self.query_one("#queue", Select).value
+        return JobRequest(
+            folder=Path(folder).expanduser(), task=task, options=self.option_values(),
+            queue=None if queue in (AUTO_QUEUE, Select.NULL) else str(queue),
+            include=split_globs(self.query_one("#include", Input).value),
+            exclude=split_globs(self.query_one("#exclude", Input).value),
+        )
+
+    def action_submit(self) -> None:
+        if self.submitting:
+            return
+        request = self.request()
+        if request is None:
+            return
+        self.submitting = True
+        self.show_error("")
+        button = self.query_one("#submit", Button)
+        button.disabled = True
+        button.label = "Checking…"
+        self._submit(request)
+
+    @work(thread=True, exclusive=True, group="submit", exit_on_error=False)
+    def _submit(self, request: JobRequest) -> None:
+        app = self.app
+        try:
+            open_store(app.settings.store_path)
+            check_folder(request.folder)  # missing / not a folder / unreadable, before the task's errors
+            resolve_task(app.settings, request.task, request.options)
+            route(app.settings, request.task, request.queue)
+            job, scan, resumed = app.session.submit(request)  # scans (empty folder -> ScanError), then writes
+            warnings = tuple(scan.warnings[:5]) if scan else ()
+            self.post_message(SubmitResult(Submitted(job.id, job.items_total, resumed, warnings), None))
+        except BatchdeskError as exc:
+            self.post_message(SubmitResult(None, str(exc)))
+        except Exception as exc:  # unexpected: show it rather than crash the app
+            self.post_message(SubmitResult(None, f"{type(exc).__name__}: {exc}"))
+        finally:
+            close_store()
+
+    def on_submit_result(self, message: SubmitResult) -> None:
+        self.submitting = False
+        button = self.query_one("#submit", Button)
+        button.disabled = False
+        button.label = "Submit (ctrl+s)"
+        if message.error is not None:
+            self.show_error(message.error)
+            return
+        self.submitted = message.result
+        self.dismiss(message.result)

@@ -1,0 +1,42 @@
+"""The job detail's summary: status, progress, counters and timing (created/started/finished, elapsed, ETA)."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.widgets import Static
+
+from batchdesk.views import JobDetail
+from ui import format as fmt
+
+
+class JobSummary(Static):
+    def on_mount(self) -> None:
+        self.border_title = "Job"
+
+    def show(self, detail: JobDetail, now: float) -> None:
+        self.border_title = f"Job {detail.row.id} · {detail.row.name}"
+        self.update(self.render_detail(detail, now))
+
+    @staticmethod
+    def render_detail(detail: JobDetail, now: float) -> Table:
+        row = detail.row
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="bold", no_wrap=True)
+        grid.add_column(no_wrap=True)
+        grid.add_column(style="bold", no_wrap=True)
+        grid.add_column(no_wrap=True)
+        failed_fraction = row.failed / row.total if row.total else 0.0
+        grid.add_row("Status", fmt.status(row.status), "Task", f"{row.task} (queue {row.queue})")
+        grid.add_row("Progress", fmt.bar(row.progress, 30, failed_fraction=failed_fraction),
+                     "Items", Text.assemble(f"{row.done:,} done · ", (f"{row.failed:,} failed", "red" if row.failed else ""),
+                                            f" · {row.cancelled:,} cancelled · {row.remaining:,} left / {row.total:,}"))
+        grid.add_row("Throughput", fmt.rate(row.rate), "Bytes",
+                     f"{fmt.size(detail.bytes_done)} of {fmt.size(detail.bytes_total)} · batches {detail.batches_done}/{detail.batches_total}")
+        grid.add_row("Created", fmt.timestamp(row.created_at), "Elapsed", fmt.duration(row.elapsed))
+        grid.add_row("Started", fmt.timestamp(row.started_at), "ETA", fmt.duration(row.eta) if row.eta is not None else fmt.DASH)
+        grid.add_row("Finished", fmt.timestamp(row.finished_at), "Age", fmt.duration(row.age))
+        grid.add_row("Source", Text(detail.source, overflow="ellipsis"), "Output", Text(detail.output_dir, overflow="ellipsis"))
+        if detail.error:
+            grid.add_row("Error", Text(detail.error, style="red"), "", "")
+        return grid

@@ -1,0 +1,44 @@
+"""The queues panel: like ``rq info``, jobs waiting per queue and the started/failed registries."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import DataTable, Static
+
+from batchdesk.views import QueueDepth
+
+COLUMNS = (("queue", "Queue", 7), ("queued", "Queued", 6), ("started", "Started", 7), ("failed", "Failed", 6))
+
+
+class QueuesPanel(Vertical):
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._shown: list[tuple] | None = None
+        self._line: Text | None = None
+
+    def compose(self) -> ComposeResult:
+        yield DataTable(id="queues-table", cursor_type="none", show_cursor=False)
+        yield Static(id="broker-line")
+
+    def on_mount(self) -> None:
+        self.border_title = "Queues"
+        table = self.query_one(DataTable)
+        for key, label, width in COLUMNS:
+            table.add_column(label, width=width, key=key)
+        self.update_queues(None, "waiting for the desk")
+
+    def update_queues(self, depths: list[QueueDepth] | None, note: str | None = None) -> None:
+        rows = [(d.name, Text(str(d.queued), justify="right"), Text(str(d.started), justify="right"),
+                 Text(str(d.failed), justify="right", style="red" if d.failed else "")) for d in depths or []]
+        if rows != self._shown:
+            table = self.query_one(DataTable)
+            table.clear()
+            for row in rows:
+                table.add_row(*row, key=row[0])
+            self._shown = rows
+        line = Text(note or "", style="yellow" if depths is None else "dim")
+        if line != self._line:
+            self._line = line
+            self.query_one("#broker-line", Static).update(line, layout=False)
