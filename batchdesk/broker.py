@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import os
 import shutil
@@ -170,7 +171,7 @@ def _managed(binary: str, data_dir: Path, password: str) -> BrokerHandle:
         url = f"redis://:{quote(password, safe='')}@127.0.0.1:{port}/0"
         failure = _wait_until_up(child, url)
         if failure is None:
-            return BrokerHandle("managed", url, lambda: _stop_child(child, url))
+            return BrokerHandle("managed", url, functools.partial(_stop_child, child, url))
         _stop_child(child, url)
         tail = _log_tail(log_path, log_start)
         if "Address already in use" not in tail or attempt == _PORT_ATTEMPTS:

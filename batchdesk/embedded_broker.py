@@ -298,7 +298,7 @@ class _Handler(TCPFakeRequestHandler):
         if not select.select([self.connection], [], [], 0)[0]:
             return False
         try:
-            return self.connection.recv(1, socket.MSG_PEEK) == b""
+            return bool(self.connection.recv(1, socket.MSG_PEEK) == b"")
         except OSError:
             return True
 

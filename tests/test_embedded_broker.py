@@ -23,7 +23,7 @@ from rq.utils import get_version
 from batchdesk.embedded_broker import EmbeddedBroker
 
 PASSWORD = "test-password"
-RQ = shutil.which("rq", path=os.path.dirname(sys.executable))
+RQ = shutil.which("rq", path=os.path.dirname(sys.executable)) or "rq"  # the venv's, else PATH's
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
@@ -91,7 +91,7 @@ def test_listens_on_loopback_with_a_real_port(broker: EmbeddedBroker) -> None:
 def test_client_info_and_list_give_ip_port(client: redis.Redis, broker: EmbeddedBroker) -> None:
     client.client_setname("worker-1")
     info = client.client_info()
-    assert re.fullmatch(r"127\.0\.0\.1:\d+", info["addr"])
+    assert re.fullmatch(r"127\.0\.0\.1:\d+", str(info["addr"]))
     assert info["laddr"] == f"127.0.0.1:{broker.port}"
     listed = [c["addr"] for c in client.client_list() if c["name"] == "worker-1"]
     assert listed == [info["addr"]]
@@ -189,12 +189,13 @@ def test_every_command_needs_auth_first(raw: Raw) -> None:
 def test_redis_py_needs_the_right_password(broker: EmbeddedBroker) -> None:
     for protocol in (2, 3):  # RESP2 sends AUTH, RESP3 (redis-py 8's default) sends HELLO 3 AUTH
         options = {"port": broker.port, "protocol": protocol, "retry": Retry(NoBackoff(), 0)}
-        with redis.Redis(**options) as anonymous:  # type: ignore[arg-type]
-            with pytest.raises(redis.AuthenticationError):
-                anonymous.ping()
-        with redis.Redis(password="wrong", **options) as wrong:  # type: ignore[arg-type]
-            with pytest.raises(redis.AuthenticationError, match="invalid username-password"):
-                wrong.ping()
+        with redis.Redis(**options) as anonymous, pytest.raises(redis.AuthenticationError):  # type: ignore[arg-type]
+            anonymous.ping()
+        with (
+            redis.Redis(password="wrong", **options) as wrong,  # type: ignore[arg-type]
+            pytest.raises(redis.AuthenticationError, match="invalid username-password"),
+        ):
+            wrong.ping()
         with redis.Redis(password=PASSWORD, **options) as right:  # type: ignore[arg-type]
             assert right.ping()
 
@@ -215,7 +216,7 @@ def test_touch_counts_existing_keys_also_in_a_transaction(client: redis.Redis) -
 def test_client_kill_closes_the_victims_connection(client: redis.Redis, raw: Raw) -> None:
     assert raw.call("AUTH", PASSWORD) == b"+OK"
     victim = int(raw.call("CLIENT", "ID")[1:])
-    assert client.client_kill_filter(_id=victim) == 1
+    assert client.client_kill_filter(_id=str(victim)) == 1
     assert raw.sock.recv(1) == b""  # EOF, well within the socket's 10 s timeout
 
 
