@@ -28,6 +28,7 @@ from redis.retry import Retry
 
 from batchdesk import locations
 from batchdesk.errors import BatchdeskError
+from workers.environment import external_env
 
 MODES = ("auto", "embedded", "managed")
 _CONNECT_TIMEOUT = 5.0  # seconds to open a connection
@@ -160,6 +161,7 @@ def _managed(binary: str, data_dir: Path, password: str) -> BrokerHandle:
                     stdin=subprocess.PIPE,
                     stdout=log,
                     stderr=subprocess.STDOUT,
+                    env=external_env(),  # not the frozen bundle's libraries
                     start_new_session=True,  # the terminal's Ctrl+C is the desk's to handle, then it stops us
                 )
             except OSError as exc:

@@ -22,6 +22,7 @@ from batchdesk.errors import BatchdeskError
 from batchdesk.submit import JobRequest
 from data.models import JOB_ENDED, Job, WorkerRow
 from data.store import StoreError, open_store
+from workers.registry import TaskError
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -41,7 +42,7 @@ class Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (BatchdeskError, StoreError) as exc:
+        except (BatchdeskError, StoreError, TaskError) as exc:
             click.echo(f"batchdesk: error: {exc}", err=True)
             sys.exit(getattr(exc, "exit_code", 2))
 
@@ -517,6 +518,20 @@ def health(ctx: click.Context, as_json: bool) -> None:
 from batchdesk.cli_watch import watch  # noqa: E402  (drop folders: `batchdesk watch …`)
 
 main.add_command(watch)
+
+@main.command()
+@click.argument("dest", type=click.Path(path_type=Path), default=Path("batchdesk-samples"))
+def samples(dest: Path) -> None:
+    """Copy the bundled sample files (documents, statements) to DEST to try the tasks on."""
+    import shutil
+    from importlib.resources import as_file, files
+
+    if dest.exists() and any(dest.iterdir()):
+        raise BatchdeskError(f"{dest} exists and is not empty; choose another folder")
+    with as_file(files("data") / "samples") as source:
+        shutil.copytree(source, dest, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
+    click.echo(str(dest.resolve()))
+
 
 if __name__ == "__main__":  # pragma: no cover
     main()

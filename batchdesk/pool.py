@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
+
 from batchdesk import locations
 
 log = logging.getLogger("batchdesk.pool")
@@ -133,6 +135,16 @@ class WorkerPool:
 
     @staticmethod
     def _kill_group(worker: WorkerProcess) -> None:
+        """Kill a worker and its work-horse (RQ puts the horse in a process group of its own)."""
+        try:
+            horses = psutil.Process(worker.process.pid).children(recursive=True)
+        except psutil.Error:
+            horses = []
+        for proc in horses:
+            try:
+                proc.kill()
+            except psutil.Error:
+                pass
         try:
             os.killpg(worker.process.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):

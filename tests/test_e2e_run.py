@@ -89,3 +89,22 @@ def test_user_mistakes_print_one_line_and_exit_2(tmp_path, args, message):
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_missing_plugin_module_is_one_clear_line(tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.txt").write_text("a")
+    env = batchdesk_env(BATCHDESK_PLUGINS="no_such_module:task")
+    result = run_cli(tmp_path / "data", "--broker", "embedded", "run", str(tmp_path / "in"),
+                     "--task", "no_such_module:task", env=env, timeout=60)
+    assert result.returncode == 2 and "cannot load task 'no_such_module:task'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_samples_command_copies_the_bundled_samples(tmp_path):
+    result = run_cli(tmp_path / "data", "samples", str(tmp_path / "s"), timeout=60)
+    assert result.returncode == 0, result.stderr
+    copied = sorted(p.name for p in (tmp_path / "s").rglob("*") if p.is_file())
+    assert copied and any(name.endswith(".pdf") for name in copied) and any(name.endswith(".csv") for name in copied)
+    again = run_cli(tmp_path / "data", "samples", str(tmp_path / "s"), timeout=60)
+    assert again.returncode == 2 and "not empty" in again.stderr

@@ -128,3 +128,21 @@ def test_retry_failed_reruns_only_failed_items(tmp_path, run_desk):
     assert (job.status, job.items_done, job.items_failed) == ("done", 40, 0)
     attempts = {i.path: i.attempts for i in Item.select().where(Item.job == job.id)}
     assert all(attempts[p] == (2 if p in first_failed else 1) for p in attempts)
+
+
+def test_stopping_the_desk_kills_a_stuck_work_horse(tmp_path, run_desk):
+    desk, settings = run_desk(workers=1)
+    submit(settings, desk, files(tmp_path / "in", ["hang-1"]), "fixture_tasks:hang")
+    batch = wait_for(lambda: Batch.get_or_none((Batch.status == "running") & Batch.pid.is_null(False)), 30,
+                     message="the batch to start")
+    desk.stop(grace=1)
+    wait_for(lambda: not _alive(batch.pid), 15, 0.1, "the stuck work-horse to be killed")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as fh:
+        return fh.read().split()[2] != "Z"

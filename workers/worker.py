@@ -16,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 
+import psutil
 import redis
 from rq import Queue, Worker
 from rq.job import Job as RQJob
@@ -78,6 +79,8 @@ def follow_parent(parent_pid: int, grace: float = 60.0) -> None:
         log.warning("desk (pid %s) is gone; stopping", parent_pid)
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(grace)
+        for child in psutil.Process().children(recursive=True):  # a work-horse stuck past the grace
+            child.kill()
         os._exit(1)
 
     threading.Thread(target=watch, name="follow-desk", daemon=True).start()
@@ -110,6 +113,11 @@ def run_worker(
     )
     try:
         return worker.work(burst=burst, logging_level="WARNING", with_scheduler=False)
+    except redis.exceptions.ConnectionError as exc:
+        if parent_pid and os.getppid() != parent_pid:
+            log.warning("broker gone with its desk (%s); worker %s stopped", exc, name)
+            return False
+        raise
     finally:
         open_store(store)
         with write():

@@ -43,6 +43,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+from workers.environment import external_env
 from workers.registry import ItemError, Option, TaskContext, task
 from workers.tasks._common import output_file, relative_to_output
 
@@ -159,7 +160,7 @@ def command(path: Path, ctx: TaskContext) -> dict:
     else:
         cmd = [part.format_map(values) for part in parts]
         shown = {"argv": cmd}
-    env = dict(os.environ, BATCHDESK_INPUT=str(path), BATCHDESK_REL=ctx.rel_path, BATCHDESK_OUT_DIR=str(out_dir))
+    env = external_env({"BATCHDESK_INPUT": str(path), "BATCHDESK_REL": ctx.rel_path, "BATCHDESK_OUT_DIR": str(out_dir)})
     popen_kw: dict[str, Any] = {"cwd": out_dir, "env": env, "stdin": subprocess.DEVNULL, "shell": shell}
     if WINDOWS:
         popen_kw["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP

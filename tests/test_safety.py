@@ -1,0 +1,53 @@
+"""Paths from items cannot escape the job's folder; outside programs don't get the frozen bundle's libraries."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+from workers.environment import external_env
+from workers.registry import ItemError
+from workers.runner import _PathGuard
+
+
+@pytest.fixture
+def root(tmp_path):
+    root = tmp_path / "root"
+    (root / "sub").mkdir(parents=True)
+    (root / "sub" / "ok.txt").write_text("ok")
+    (tmp_path / "secret.txt").write_text("secret")
+    os.symlink(tmp_path / "secret.txt", root / "leak.txt")
+    os.symlink(tmp_path, root / "escape")
+    os.symlink(root / "sub" / "ok.txt", root / "alias.txt")
+    return root
+
+
+def test_plain_and_inside_symlink_paths_resolve(root):
+    guard = _PathGuard(root)
+    assert guard.resolve("sub/ok.txt").read_text() == "ok"
+    assert guard.resolve("alias.txt").read_text() == "ok"
+
+
+@pytest.mark.parametrize("rel", ["../secret.txt", "sub/../../secret.txt", "/etc/passwd", "leak.txt",
+                                 "escape/secret.txt"])
+def test_escaping_paths_are_refused(root, rel):
+    with pytest.raises(ItemError, match="refused path"):
+        _PathGuard(root).resolve(rel)
+
+
+def test_external_env_restores_library_path_when_frozen(monkeypatch):
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setenv("LD_LIBRARY_PATH", "/tmp/_MEI123")
+    monkeypatch.setenv("LD_LIBRARY_PATH_ORIG", "/usr/local/lib")
+    monkeypatch.setenv("_PYI_APPLICATION_HOME_DIR", "/tmp/_MEI123")
+    env = external_env({"X": "1"})
+    assert env["LD_LIBRARY_PATH"] == "/usr/local/lib" and env["X"] == "1"
+    assert not any(k.startswith("_PYI_") for k in env) and "LD_LIBRARY_PATH_ORIG" not in env
+
+
+def test_external_env_unchanged_from_source(monkeypatch):
+    monkeypatch.delattr(sys, "frozen", raising=False)
+    monkeypatch.setenv("LD_LIBRARY_PATH", "/opt/lib")
+    assert external_env()["LD_LIBRARY_PATH"] == "/opt/lib"
