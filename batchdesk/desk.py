@@ -203,6 +203,7 @@ class Desk:
             self._last["monitor"] = now
             queued = Batch.select().where(Batch.status == "queued").count()
             health = self.monitor.sample(self.pool.size, queued)
+            self.scheduler.under_pressure = health.under_pressure
             self._update_worker_rows()
             if now - self._last["resize"] >= RESIZE_SECONDS:
                 self._last["resize"] = now
@@ -224,7 +225,7 @@ class Desk:
         plan = plan_workers(Readings.now(), override, own_busy_workers=busy)
         target, reason = plan.count, plan.reason
         if under_pressure and override is None and self.pool.target > 1:
-            target, reason = self.pool.target - 1, "machine under CPU/RAM pressure: one worker fewer"
+            target, reason = self.pool.target - 1, "free RAM low: one worker fewer"
         if target != self.pool.target or reason != self.pool_reason:
             self.pool.resize(target)
             self.scheduler.workers = max(1, target)

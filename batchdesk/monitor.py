@@ -46,7 +46,9 @@ class Health:
 
     @property
     def under_pressure(self) -> bool:
-        return any(kind in ("cpu", "ram") for kind, _ in self.problems())
+        """Low free RAM. (A busy CPU is usually our own workers doing their job; CPU taken by other
+        programs shows in the load average, which the planner already subtracts.)"""
+        return self.ram_free < RAM_FREE_LOW
 
 
 def read_health(data_dir: Path) -> Health:

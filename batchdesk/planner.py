@@ -81,6 +81,7 @@ def plan_batch(
     cost_per_byte: float,
     measured_seconds_per_item: float | None = None,
     ram_available: int | None = None,
+    under_pressure: bool = False,
 ) -> BatchPlan:
     """Items per batch for about ``BATCH_TARGET_SECONDS`` of work, spread over all workers."""
     if measured_seconds_per_item is not None and measured_seconds_per_item > 0:
@@ -97,10 +98,15 @@ def plan_batch(
         size, limits = spread, [f"split over {workers} worker(s)"]
     if size > defaults.BATCH_MAX_ITEMS:
         size, limits = defaults.BATCH_MAX_ITEMS, [f"capped at {defaults.BATCH_MAX_ITEMS} items"]
+    if under_pressure:
+        # Smaller batches hold less memory per worker and let a shrinking pool rebalance sooner.
+        size, limits = max(1, size // 4), [*limits, "quartered: free RAM is low"]
     max_bytes = defaults.BATCH_MAX_BYTES
     if ram_available is not None:
         # A batch never needs more than a small share of free RAM even if a task reads whole files.
         max_bytes = int(max(16 * 2**20, min(max_bytes, ram_available // (8 * max(1, workers)))))
+    if under_pressure:
+        max_bytes = max(16 * 2**20, max_bytes // 4)
     size = max(defaults.BATCH_MIN_ITEMS, size)
     reason = f"{size} items/batch: ~{defaults.BATCH_TARGET_SECONDS:g} s of work at {basis}"
     if limits:

@@ -90,6 +90,7 @@ class Scheduler:
         self.connection = connection
         self.queues = {name: queue_for(name, connection) for name in defaults.QUEUES}
         self.workers = 1
+        self.under_pressure = False  # set by the desk from the monitor's latest sample
 
     # -- feeding ---------------------------------------------------------------------------
     def feed(self) -> int:
@@ -136,7 +137,7 @@ class Scheduler:
         avg = job.bytes_total / max(1, job.items_total)
         return plan_batch(left, avg, self.workers, spec.cost_per_item, spec.cost_per_byte,
                           measured_seconds_per_item=measured,
-                          ram_available=psutil.virtual_memory().available)
+                          ram_available=psutil.virtual_memory().available, under_pressure=self.under_pressure)
 
     @staticmethod
     def _remember_plan(job: Job, plan) -> None:

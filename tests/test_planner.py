@@ -42,3 +42,10 @@ def test_measured_times_override_the_estimate():
 def test_small_jobs_spread_over_workers():
     plan = plan_batch(10, 100, 4, cost_per_item=1e-6, cost_per_byte=0)
     assert plan.size == 3 and "split" in plan.reason
+
+
+def test_pressure_shrinks_batches_and_says_so():
+    calm = plan_batch(100_000, 4096, 2, cost_per_item=1e-3, cost_per_byte=0)
+    pressed = plan_batch(100_000, 4096, 2, cost_per_item=1e-3, cost_per_byte=0, ram_available=GIB, under_pressure=True)
+    assert pressed.size == calm.size // 4 and "RAM is low" in pressed.reason
+    assert pressed.max_bytes < plan_batch(100_000, 4096, 2, 1e-3, 0, ram_available=GIB).max_bytes
