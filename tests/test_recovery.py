@@ -59,12 +59,16 @@ def test_worker_killed_mid_batch_job_still_completes(tmp_path, settings, plugin_
         desk.stop()
 
 
-def test_desk_killed_then_restarted_completes_job(tmp_path, plugin_path):
-    make_files(tmp_path / "in", 400, 1, 64)
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_desk_stopped_then_restarted_completes_job(tmp_path, plugin_path, sig):
+    # Enough items for more batches than workers: a warm stop (SIGTERM) finishes the batches in
+    # hand and leaves the rest for the next run.
+    total = 6000
+    make_files(tmp_path / "in", total, 1, 16)
     data = tmp_path / "data"
     env = batchdesk_env(BATCHDESK_PLUGINS="fixture_tasks:slow")
     args = [sys.executable, "-m", "batchdesk", "--data-dir", str(data), "--broker", "embedded", "--workers", "2",
-            "run", str(tmp_path / "in"), "--task", "fixture_tasks:slow", "--opt", "ms=10", "-q", "--json"]
+            "run", str(tmp_path / "in"), "--task", "fixture_tasks:slow", "--opt", "ms=1", "-q", "--json"]
     first = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
     def some_done():
@@ -75,15 +79,17 @@ def test_desk_killed_then_restarted_completes_job(tmp_path, plugin_path):
             return False
 
     wait_for(some_done, 60, 0.1, "some items done")
-    first.send_signal(signal.SIGKILL)
-    first.wait()
+    first.send_signal(sig)
+    code = first.wait(60)
+    assert code == (-signal.SIGKILL if sig == signal.SIGKILL else 130), "SIGTERM stops cleanly, like Ctrl-C"
     wait_for(lambda: read_desk_info(data) is None, 10, message="the lock to be released")
     second = subprocess.run(args, env=env, capture_output=True, text=True, timeout=180)
     assert second.returncode == 0, second.stderr
     con = sqlite3.connect(data / "batchdesk.sqlite3")
     assert con.execute("SELECT COUNT(*) FROM job").fetchone()[0] == 1, "the second run resumed the same job"
-    assert con.execute("SELECT status, items_done, items_failed FROM job").fetchone() == ("done", 400, 0)
-    assert con.execute("SELECT status, COUNT(*), SUM(attempts) FROM item GROUP BY status").fetchall() == [("done", 400, 400)]
+    assert con.execute("SELECT status, items_done, items_failed FROM job").fetchone() == ("done", total, 0)
+    assert con.execute("SELECT status, COUNT(*), SUM(attempts) FROM item GROUP BY status").fetchall() == [
+        ("done", total, total)]
     # The killed desk's workers noticed and stopped by themselves.
     pids = [row[0] for row in con.execute("SELECT pid FROM workerrow")]
     wait_for(lambda: not any(_alive(p) for p in pids), 90, 0.2, "orphaned workers to exit")

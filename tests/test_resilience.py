@@ -165,3 +165,20 @@ def test_low_free_ram_shrinks_the_pool_and_the_batches(tmp_path, run_desk, monke
     assert desk.scheduler.under_pressure
     job = submit(settings, desk, files(tmp_path / "in", [f"f{i}" for i in range(50)]), "fixture_tasks:slow")
     assert "free RAM is low" in desk.scheduler.plan(job).reason
+
+
+def test_high_priority_queue_is_drained_first(tmp_path, run_desk):
+    desk, settings = run_desk(workers=0)  # nothing runs until both jobs are queued
+    low, _ = submit_folder(settings, JobRequest(files(tmp_path / "low", ["a", "b"]), "fixture_tasks:slow", queue="low"))
+    high, _ = submit_folder(settings, JobRequest(files(tmp_path / "high", ["a", "b"]), "fixture_tasks:slow", queue="high"))
+    desk.wake()
+    wait_for(lambda: Batch.select().where(Batch.status == "queued").count() >= 2, 10, message="both jobs queued")
+    from data.models import Setting
+
+    Setting.insert(key="workers.desired", value=1).on_conflict_replace().execute()
+    desk.resize()
+    for job in (low, high):
+        wait_for(lambda: ended(job.id), 60, 0.1, "both jobs to finish")
+    first_low = min(i.started_at for i in Item.select().where(Item.job == low.id))
+    last_high = max(i.finished_at for i in Item.select().where(Item.job == high.id))
+    assert last_high <= first_low, "the high queue was drained before the low one"

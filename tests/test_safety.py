@@ -51,3 +51,19 @@ def test_external_env_unchanged_from_source(monkeypatch):
     monkeypatch.delattr(sys, "frozen", raising=False)
     monkeypatch.setenv("LD_LIBRARY_PATH", "/opt/lib")
     assert external_env()["LD_LIBRARY_PATH"] == "/opt/lib"
+
+
+def test_data_dir_and_broker_password_are_private(settings):
+    import stat
+
+    from batchdesk.desk import Desk
+    from batchdesk.locations import broker_password_path, desk_info_path
+
+    desk = Desk(settings).start()
+    try:
+        assert stat.S_IMODE(settings.data_dir.stat().st_mode) == 0o700
+        for path in (broker_password_path(settings.data_dir), desk_info_path(settings.data_dir)):
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert desk.broker.url.startswith("redis://:") and "@127.0.0.1:" in desk.broker.url
+    finally:
+        desk.stop()
