@@ -130,8 +130,7 @@ def run(ctx: click.Context, folder: Path, task: str, opts: tuple[str, ...], queu
     request = _request(folder, task, opts, queue, include, exclude, hidden, name, output)
     _stop_on_sigterm()
     try:
-        session.ensure_desk()
-        job, scan, resumed = session.submit(request, resume=not new_job)
+        job, scan, resumed = _submit_while_desk_starts(session, request, resume=not new_job)
         if not as_json:
             if resumed:
                 click.echo(f"resuming job {job.id} ({job.items_ended}/{job.items_total} already ended)", err=True)
@@ -142,6 +141,9 @@ def run(ctx: click.Context, folder: Path, task: str, opts: tuple[str, ...], queu
         click.echo("\ninterrupted: stopping workers; run the same command again to resume", err=True)
         session.close()
         sys.exit(130)
+    except BaseException:
+        session.close()
+        raise
     session.close()
     summary = job_summary(job)
     if as_json:
@@ -149,6 +151,21 @@ def run(ctx: click.Context, folder: Path, task: str, opts: tuple[str, ...], queu
     else:
         _print_summary(summary)
     sys.exit(0 if job.items_failed == 0 and job.items_cancelled == 0 and job.status == "done" else 1)
+
+
+def _submit_while_desk_starts(session, request: JobRequest, resume: bool):
+    """Scan and record the folder while the desk (broker, workers) starts in another thread:
+    on a big folder the two take about as long, and neither needs the other until the first batch."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="desk-start") as executor:
+        starting = executor.submit(session.ensure_desk)
+        try:
+            submitted = session.submit(request, resume=resume)
+        finally:
+            starting.result()  # a desk that failed to start is the error to report
+    session.wake()
+    return submitted
 
 
 def _stop_on_sigterm() -> None:

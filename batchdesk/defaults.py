@@ -9,7 +9,7 @@ DEFAULT_QUEUE = "default"
 # Batches: aim for this much work per batch, learned from measured item times.
 BATCH_TARGET_SECONDS = 1.0
 BATCH_MIN_ITEMS = 1
-BATCH_MAX_ITEMS = 5000
+BATCH_MAX_ITEMS = 20000
 BATCH_MAX_BYTES = 512 * 1024 * 1024
 # Batches kept queued ahead of the workers, per worker, so no worker waits for the feeder.
 QUEUE_AHEAD_PER_WORKER = 2

@@ -73,6 +73,13 @@ def plan_workers(readings: Readings, override: int | None = None, own_busy_worke
     return WorkerPlan(count, reason)
 
 
+def tail_split(size: int, uncut: int, workers: int) -> int:
+    """Guided self-scheduling: cut at most a ``1/(2*workers)`` share of what is still uncut, so batches
+    shrink toward the end of a job and all workers finish together (not below half of ``size``: each batch costs ~50 ms to start)."""
+    share = math.ceil(uncut / (2 * max(1, workers)))
+    return max(1, min(size, max(share, size // 2)))
+
+
 def plan_batch(
     pending_items: int,
     avg_item_bytes: float,

@@ -25,6 +25,7 @@ class ScanResult:
     files: list[tuple[str, int, float]] = field(default_factory=list)  # (rel posix path, size, mtime)
     skipped: int = 0
     warnings: list[str] = field(default_factory=list)
+    links: set[str] = field(default_factory=set)  # files that are symlinks (to files inside the root)
 
     @property
     def bytes(self) -> int:
@@ -94,6 +95,7 @@ def _walk(root: Path, directory: Path, prefix: str, hidden: bool, result: ScanRe
                     result.warnings.append(f"skipped symlink {rel}: it points outside the folder or not to a file")
                     continue
                 stat = target.stat()
+                result.links.add(rel)
                 yield rel, stat.st_size, stat.st_mtime
             elif entry.is_dir(follow_symlinks=False):
                 yield from _walk(root, Path(entry.path), rel + "/", hidden, result)

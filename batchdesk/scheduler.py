@@ -32,7 +32,7 @@ from rq.serializers import JSONSerializer
 
 from batchdesk import defaults
 from batchdesk.config import Settings
-from batchdesk.planner import plan_batch
+from batchdesk.planner import plan_batch, tail_split
 from data import queries
 from data.models import (
     CANCELLED,
@@ -110,11 +110,14 @@ class Scheduler:
             ahead = self.workers * defaults.QUEUE_AHEAD_PER_WORKER + self.workers
             outstanding = Batch.select().where((Batch.job == job.id) & (Batch.status.in_([QUEUED, RUNNING]))).count()
             plan = None
+            uncut = None
             while outstanding < ahead:
                 plan = plan or self.plan(job)
-                batch = queries.cut_batch(job, plan.size, plan.max_bytes)
+                uncut = queries.uncut_count(job) if uncut is None else uncut
+                batch = queries.cut_batch(job, tail_split(plan.size, uncut, self.workers), plan.max_bytes)
                 if batch is None:
                     break
+                uncut -= batch.items_count
                 self.enqueue(batch, job)
                 outstanding += 1
                 enqueued += 1

@@ -65,7 +65,7 @@ def submit_folder(settings: Settings, request: JobRequest) -> tuple[Job, ScanRes
     queue = route(settings, request.task, request.queue)
     scan = scan_folder(request.folder, request.include, request.exclude, request.hidden)
     job = create_job(settings, spec, options, queue, source=scan.root, name=request.name or scan.root.name,
-                     output_dir=request.output_dir, files=scan.files)
+                     output_dir=request.output_dir, files=scan.files, links=scan.links)
     return job, scan
 
 
@@ -80,6 +80,7 @@ def create_job(
     files: list[tuple[str, int, float]] | None = None,
     source_kind: str = "folder",
     watch_id: int | None = None,
+    links: set[str] | frozenset[str] = frozenset(),
 ) -> Job:
     """Create the Job row, its output folder and (when given) its items, with the planner's first plan."""
     now = time.time()
@@ -114,7 +115,7 @@ def create_job(
         job.save(only=[Job.output_dir])
         # Same transaction as the job row: the desk never sees a job without its items.
         if files:
-            queries.insert_items(job.id, files)
+            queries.insert_items(job.id, files, links)
     return Job.get_by_id(job.id)
 
 

@@ -142,6 +142,7 @@ class Item(BaseModel):
     size = BigIntegerField(default=0)
     mtime = FloatField(default=0)
     hash = CharField(null=True)
+    link = BooleanField(default=False)  # a symlink (inside the root) at scan time: re-checked before use
     status = CharField(default=PENDING)
     attempts = IntegerField(default=0)
     result = JSONField(null=True)

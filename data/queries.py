@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Collection, Iterable, Sequence
 
 from data.models import (
     BATCH_UNFINISHED,
@@ -43,18 +43,19 @@ class Outcome:
     size: int = 0
 
 
-def insert_items(job_id: int, rows: Iterable[tuple[str, int, float]]) -> tuple[int, int]:
+def insert_items(job_id: int, rows: Iterable[tuple[str, int, float]], links: Collection[str] = ()) -> tuple[int, int]:
     """Bulk-insert ``(rel_path, size, mtime)`` rows as pending items and count them on the job.
 
+    ``links`` names the paths that are symlinks (the runner re-checks where those lead).
     Returns ``(items, bytes)`` added. Runs in chunks inside one transaction.
     """
     count = total = 0
-    sql = "INSERT INTO item (job_id, path, size, mtime, status, attempts) VALUES (?, ?, ?, ?, 'pending', 0)"
+    sql = "INSERT INTO item (job_id, path, size, mtime, link, status, attempts) VALUES (?, ?, ?, ?, ?, 'pending', 0)"
     with write():
         cursor = db.cursor()
         chunk: list[tuple] = []
         for path, size, mtime in rows:
-            chunk.append((job_id, path, size, mtime))
+            chunk.append((job_id, path, size, mtime, path in links))
             count += 1
             total += size
             if len(chunk) >= INSERT_CHUNK:
@@ -70,56 +71,66 @@ def insert_items(job_id: int, rows: Iterable[tuple[str, int, float]]) -> tuple[i
     return count, total
 
 
+_encode = json.JSONEncoder(separators=(",", ":")).encode  # one encoder: json.dumps(**kw) builds one per call
+
+
 def finish_items(job_id: int, batch_id: int, outcomes: Sequence[Outcome]) -> tuple[int, int]:
     """Record ended items and bump the job's counters in the same transaction.
 
     Returns ``(done, failed)`` actually applied: items no longer pending (ended by a racing run
     of the same batch, or cancelled meanwhile) are left alone and not counted again.
     """
+    done_rows = [
+        (_encode(o.result) if o.result is not None else None, o.finished_at - o.started_at, o.started_at,
+         o.finished_at, batch_id, o.item_id)
+        for o in outcomes if o.status == DONE
+    ]
+    failed_rows = [
+        (o.error, _encode(o.result) if o.result is not None else None, o.finished_at - o.started_at,
+         o.started_at, o.finished_at, batch_id, o.item_id)
+        for o in outcomes if o.status == FAILED
+    ]
     with write():
-        still_pending = _pending_among([o.item_id for o in outcomes])
-        live = [o for o in outcomes if o.item_id in still_pending]
-        done_rows = [
-            (json.dumps(o.result, separators=(",", ":")) if o.result is not None else None,
-             o.finished_at - o.started_at, o.started_at, o.finished_at, batch_id, o.item_id)
-            for o in live if o.status == DONE
-        ]
-        failed_rows = [
-            (o.error, json.dumps(o.result, separators=(",", ":")) if o.result is not None else None,
-             o.finished_at - o.started_at, o.started_at, o.finished_at, batch_id, o.item_id)
-            for o in live if o.status == FAILED
-        ]
         cursor = db.cursor()
+        done = failed = 0
         if done_rows:
             cursor.executemany(
                 "UPDATE item SET status='done', result=?, error=NULL, duration=?, started_at=?, finished_at=?, "
-                "batch=?, attempts=attempts+1 WHERE id=?",
+                "batch=?, attempts=attempts+1 WHERE id=? AND status='pending'",
                 done_rows,
             )
+            done = cursor.rowcount
         if failed_rows:
             cursor.executemany(
                 "UPDATE item SET status='failed', error=?, result=?, duration=?, started_at=?, finished_at=?, "
-                "batch=?, attempts=attempts+1 WHERE id=?",
+                "batch=?, attempts=attempts+1 WHERE id=? AND status='pending'",
                 failed_rows,
             )
-        bytes_done = sum(o.size for o in live if o.status == DONE)
+            failed = cursor.rowcount
+        done_outcomes = [o for o in outcomes if o.status == DONE]
+        if done == len(done_outcomes):
+            bytes_done = sum(o.size for o in done_outcomes)
+        else:  # lost a race for some rows: count the bytes of the rows that carry our finish times
+            bytes_done = _bytes_applied(batch_id, done_outcomes)
         cursor.execute(
             "UPDATE job SET items_done=items_done+?, items_failed=items_failed+?, bytes_done=bytes_done+? WHERE id=?",
-            (len(done_rows), len(failed_rows), bytes_done, job_id),
+            (done, failed, bytes_done, job_id),
         )
-    return len(done_rows), len(failed_rows)
+    return done, failed
 
 
-def _pending_among(item_ids: list[int]) -> set[int]:
-    """Which of these items are still pending (call inside the write transaction)."""
-    found: set[int] = set()
-    for start in range(0, len(item_ids), 900):
-        part = item_ids[start : start + 900]
-        marks = ",".join("?" * len(part))
-        found.update(
-            row[0] for row in db.execute_sql(f"SELECT id FROM item WHERE status='pending' AND id IN ({marks})", part)
+def _bytes_applied(batch_id: int, outcomes: list[Outcome]) -> int:
+    mine = {o.item_id: o for o in outcomes}
+    ids = list(mine)
+    total = 0
+    for start in range(0, len(ids), 900):
+        part = ids[start : start + 900]
+        rows = db.execute_sql(
+            f"SELECT id, finished_at FROM item WHERE batch=? AND status='done' AND id IN ({','.join('?' * len(part))})",
+            [batch_id, *part],
         )
-    return found
+        total += sum(mine[item_id].size for item_id, finished in rows if finished == mine[item_id].finished_at)
+    return total
 
 
 def end_pending(job_id: int, status: str, error: str | None = None,
@@ -195,10 +206,17 @@ def cut_batch(job: Job, max_items: int, max_bytes: int, after: int | None = None
     return batch
 
 
-def pending_in(batch: Batch) -> list[tuple[int, str, int]]:
-    """The batch's items still pending, as ``(id, rel_path, size)``."""
+def uncut_count(job: Job) -> int:
+    """Pending items of the job not yet cut into a batch."""
     return db.execute_sql(
-        "SELECT id, path, size FROM item WHERE job_id=? AND id BETWEEN ? AND ? AND status='pending' ORDER BY id",
+        "SELECT COUNT(*) FROM item WHERE job_id=? AND id>? AND status='pending'", (job.id, job.cut_cursor)
+    ).fetchone()[0]
+
+
+def pending_in(batch: Batch) -> list[tuple[int, str, int, int]]:
+    """The batch's items still pending, as ``(id, rel_path, size, is_link)``."""
+    return db.execute_sql(
+        "SELECT id, path, size, link FROM item WHERE job_id=? AND id BETWEEN ? AND ? AND status='pending' ORDER BY id",
         (batch.job_id, batch.first_item, batch.last_item),
     ).fetchall()
 

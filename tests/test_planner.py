@@ -49,3 +49,14 @@ def test_pressure_shrinks_batches_and_says_so():
     pressed = plan_batch(100_000, 4096, 2, cost_per_item=1e-3, cost_per_byte=0, ram_available=GIB, under_pressure=True)
     assert pressed.size == calm.size // 4 and "RAM is low" in pressed.reason
     assert pressed.max_bytes < plan_batch(100_000, 4096, 2, 1e-3, 0, ram_available=GIB).max_bytes
+
+
+def test_tail_split_shrinks_batches_toward_the_end():
+    from batchdesk.planner import tail_split
+
+    sizes, uncut = [], 2000
+    while uncut:
+        sizes.append(tail_split(500, uncut, workers=2))
+        uncut -= min(uncut, sizes[-1])
+    assert sizes[0] == 500 and sizes == sorted(sizes, reverse=True)
+    assert sizes[-1] == 500 // 2 and sum(sizes) >= 2000

@@ -27,14 +27,24 @@ def root(tmp_path):
 def test_plain_and_inside_symlink_paths_resolve(root):
     guard = _PathGuard(root)
     assert guard.resolve("sub/ok.txt").read_text() == "ok"
-    assert guard.resolve("alias.txt").read_text() == "ok"
+    assert guard.resolve("alias.txt", link=True).read_text() == "ok"
 
 
 @pytest.mark.parametrize("rel", ["../secret.txt", "sub/../../secret.txt", "/etc/passwd", "leak.txt",
                                  "escape/secret.txt"])
 def test_escaping_paths_are_refused(root, rel):
+    from batchdesk.scan import scan_folder
+
+    # An item recorded as a symlink is re-checked: where it leads may have changed since the scan.
+    link = rel in scan_folder(root, hidden=True).links or rel == "leak.txt"
     with pytest.raises(ItemError, match="refused path"):
-        _PathGuard(root).resolve(rel)
+        _PathGuard(root).resolve(rel, link)
+
+
+def test_scan_flags_inside_symlinks(root):
+    from batchdesk.scan import scan_folder
+
+    assert scan_folder(root).links == {"alias.txt"}
 
 
 def test_external_env_restores_library_path_when_frozen(monkeypatch):

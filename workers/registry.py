@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -18,6 +18,9 @@ from typing import Any, Callable, Mapping
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "batchdesk.tasks"
+
+
+_TASK_LOGGER = logging.getLogger("batchdesk.task")
 
 
 class TaskError(Exception):
@@ -65,7 +68,7 @@ class TaskContext:
     output_dir: Path
     rel_path: str
     source_root: Path
-    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("batchdesk.task"))
+    logger: logging.Logger = _TASK_LOGGER
     progress: Callable[[float], None] = lambda fraction: None
 
     def output_path(self, suffix: str = "", name: str | None = None) -> Path:
@@ -114,6 +117,9 @@ class TaskSpec:
     # Rough cost model for the planner's first batches: seconds per item plus seconds per byte.
     cost_per_item: float = 0.0005
     cost_per_byte: float = 2e-9
+    # A task that only opens the file may take the path as a plain str: on overhead-bound jobs
+    # (tiny files) building a Path per item costs as much as the work.
+    str_path: bool = False
 
     def parse_options(self, raw: Mapping[str, Any]) -> dict[str, Any]:
         """Validate user options against the schema, filling defaults; unknown keys are an error."""
@@ -139,6 +145,7 @@ def task(
     finalize: FinalizeFunc | None = None,
     cost_per_item: float = 0.0005,
     cost_per_byte: float = 2e-9,
+    str_path: bool = False,
 ) -> Callable[[TaskFunc], TaskFunc]:
     """Decorator that registers a built-in or plugin task under ``name``."""
 
@@ -151,6 +158,7 @@ def task(
             finalize=finalize,
             cost_per_item=cost_per_item,
             cost_per_byte=cost_per_byte,
+            str_path=str_path,
         )
         return func
 

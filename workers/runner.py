@@ -141,7 +141,7 @@ def _process(batch: Batch, job: Job, spec: registry.TaskSpec, results: _Results)
     last_check = time.monotonic()
     interrupted = None
     try:
-        for item_id, rel, size in queries.pending_in(batch):
+        for item_id, rel, size, link in queries.pending_in(batch):
             now = time.monotonic()
             if now - last_check >= CONTROL_CHECK_SECONDS:
                 last_check = now
@@ -155,9 +155,12 @@ def _process(batch: Batch, job: Job, spec: registry.TaskSpec, results: _Results)
                 limiter.acquire()
             started = time.time()
             try:
-                path = guard.resolve(rel)
-                ctx = registry.TaskContext(options=options, output_dir=out_dir, rel_path=rel, source_root=root)
-                with item_limit(soft_limit):
+                path = guard.resolve(rel, link) if spec.str_path else Path(guard.resolve(rel, link))
+                ctx = registry.TaskContext(options, out_dir, rel, root)
+                if soft_limit:
+                    with item_limit(soft_limit):
+                        result = spec.func(path, ctx)
+                else:
                     result = spec.func(path, ctx)
                 results.add(Outcome(item_id, DONE, result, None, started, time.time(), size))
                 failed = False
@@ -209,24 +212,29 @@ def describe_error(exc: BaseException, rel: str) -> str:
 
 
 class _PathGuard:
-    """Joins item paths to the job root, refusing any that could escape it (``..``, absolute, symlinks)."""
+    """Joins item paths to the job root, refusing any that could escape it (``..``, absolute, symlinks).
+
+    Folders are resolved once each (cached); a file is resolved again only if it was a symlink when
+    the folder was scanned, which keeps the per-item cost to string checks on the hot path.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = os.path.realpath(root)
+        self._inside = self.root + os.sep
         self._dirs: dict[str, bool] = {}
 
-    def resolve(self, rel: str) -> Path:
-        if rel.startswith(("/", "\\")) or ".." in rel.replace("\\", "/").split("/"):
+    def resolve(self, rel: str, link: bool = False) -> str:
+        if rel.startswith(("/", "\\")) or (".." in rel and ".." in rel.replace("\\", "/").split("/")):
             raise registry.ItemError(f"refused path {rel!r}: it leaves the job's folder")
-        full = os.path.join(self.root, rel)
-        directory = os.path.dirname(full)
+        full = self._inside + rel
+        directory, _, _ = full.rpartition(os.sep)
         ok = self._dirs.get(directory)
         if ok is None:
             real = os.path.realpath(directory)
-            ok = self._dirs[directory] = real == self.root or real.startswith(self.root + os.sep)
-        if not ok or (os.path.islink(full) and not os.path.realpath(full).startswith(self.root + os.sep)):
+            ok = self._dirs[directory] = real == self.root or real.startswith(self._inside)
+        if not ok or (link and not os.path.realpath(full).startswith(self._inside)):
             raise registry.ItemError(f"refused path {rel!r}: a symlink leads out of the job's folder")
-        return Path(full)
+        return full
 
 
 def _control_state(job_id: int, breaker: Breaker | None, unflushed: list[Outcome]) -> str | None:

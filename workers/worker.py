@@ -25,7 +25,7 @@ from rq.worker import WorkerStatus
 
 from data.models import WorkerRow
 from data.store import close_store, open_store, write
-from workers import runner
+from workers import registry, runner
 from workers.timeouts import BatchDeathPenalty
 
 QUEUES = ("high", "default", "low")
@@ -60,6 +60,15 @@ class BatchWorker(Worker):
         execution = self.prepare_execution(job)
         self.handle_job_failure(job, queue, exc_string=reason, execution=execution)
         self.set_state(WorkerStatus.IDLE)
+
+    def unsubscribe(self) -> None:
+        """Stop the pub/sub thread before unsubscribing: RQ's order lets the thread go back to a
+        60 s wait after the reply, so every worker exit took an extra second (its join timeout)."""
+        if self.pubsub_thread:
+            self.pubsub_thread.stop()
+            self.pubsub.unsubscribe()
+            self.pubsub_thread.join(timeout=1)
+            self.pubsub.close()
 
 
 def connect(redis_url: str) -> redis.Redis:
@@ -100,6 +109,10 @@ def run_worker(
     if parent_pid:
         follow_parent(parent_pid)
     runner.configure(store, plugins, name)
+    try:
+        registry.load(plugins)  # once, before any fork: each work-horse would otherwise import every task again
+    except registry.TaskError as exc:  # the batches that need it fail with this reason; the worker serves the rest
+        log.warning("%s", exc)
     open_store(store)
     now = time.time()
     with write():

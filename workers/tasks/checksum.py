@@ -108,8 +108,9 @@ def _buffer() -> tuple[bytearray, memoryview]:
     finalize=write_duplicates,
     cost_per_item=0.00002,
     cost_per_byte=1.5e-9,
+    str_path=True,
 )
-def checksum(path: Path, ctx: TaskContext) -> dict:
+def checksum(path: str | Path, ctx: TaskContext) -> dict:
     """sha256, size and detected type of one file (one open + one read below 1 MiB)."""
     try:
         fd = os.open(path, _OPEN_FLAGS)
