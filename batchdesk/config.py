@@ -13,6 +13,10 @@ The config file is TOML (``$BATCHDESK_CONFIG`` or the per-user config path from
     command = "low"
     [rate_limits]                # items per second/minute/hour, shared by all workers
     command = "10/m"             # a task's name, or "queue:NAME"
+    [[watches]]                  # drop folders (see docs/watch.md)
+    path = "~/Inbox/statements"
+    task = "statements"
+    on_done = "move"
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any, Mapping
 
 from batchdesk import defaults, locations
 from batchdesk.errors import BatchdeskError
+from batchdesk.watch_config import WatchSpec, parse_watch_entries
 from workers.throttle import RateLimit, RateLimitError
 
 ENV_PREFIX = "BATCHDESK_"
@@ -51,6 +56,8 @@ class Settings:
     stale_seconds: float = defaults.BATCH_STALE_SECONDS
     retention_days: int = defaults.RETENTION_DAYS
     settle_seconds: float = 1.0
+    # [[watches]] of the config file; None when no config file was read (the store's watches are left alone)
+    watches: tuple[WatchSpec, ...] | None = None
     rate_limits: Mapping[str, str] = field(default_factory=dict)
     breaker_threshold: float = defaults.BREAKER_FAILURE_RATE
     breaker_min_items: int = defaults.BREAKER_MIN_ITEMS
@@ -68,6 +75,7 @@ def load_settings(overrides: Mapping[str, Any] | None = None, config_file: Path 
     values: dict[str, Any] = {}
     path = config_file or _config_path()
     if path.is_file():
+        values["watches"] = ()  # a config file without [[watches]] owns no watch
         values.update(_read_file(path))
     for name, env_key in _ENV_KEYS.items():
         if env_key in os.environ and os.environ[env_key] != "":
@@ -107,6 +115,8 @@ def _coerce(values: dict[str, Any], source: str) -> Settings:
                 out[name] = tuple(raw.split(",") if isinstance(raw, str) else raw)
             elif name == "retry_backoff":
                 out[name] = tuple(float(x) for x in (raw.split(",") if isinstance(raw, str) else raw))
+            elif name == "watches":
+                out[name] = parse_watch_entries(raw, source)
             elif name in ("routes", "rate_limits"):
                 out[name] = dict(raw) if not isinstance(raw, str) else dict(
                     pair.split("=", 1) for pair in raw.split(",") if pair

@@ -231,7 +231,9 @@ class Desk:
             self.scheduler.workers = max(1, target)
             self.pool_reason = reason
             with write():
-                Setting.insert(key=POOL_KEY, value={"target": target, "reason": reason}).on_conflict_replace().execute()
+                Setting.insert(key=POOL_KEY, value={"target": target, "reason": reason}).on_conflict(
+                    conflict_target=[Setting.key], preserve=[Setting.value]
+                ).execute()
 
     def _update_worker_rows(self) -> None:
         assert self.pool is not None

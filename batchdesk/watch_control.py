@@ -1,6 +1,6 @@
 """Watch control operations, shared by the CLI, the TUI and the config file: rows in the store.
 
-A running desk's watch service re-reads the Watch rows every second, so adding, pausing,
+A running desk's watch service re-reads the Watch rows every half second, so adding, pausing,
 resuming or removing a watch from another process takes effect within a tick or two.
 Each watch feeds one *rolling* job (``inbox: <folder name>``, source_kind ``watch``) that never
 finishes on its own; :func:`rolling_job` finds or makes it.

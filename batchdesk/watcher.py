@@ -15,326 +15,40 @@ Per watch (a row in the store), while it is active:
 
 A folder that disappears, is replaced, or becomes unreadable puts the watch in status ``error``
 (with an Alert); it is retried every ``retry_seconds`` and recovers with a catch-up scan.
+
+The folder side of one watch (observer, tracker, scans, :func:`take`) is in
+:mod:`batchdesk.watch_runtime`; the rows (add, pause, config sync, the rolling job) in
+:mod:`batchdesk.watch_control`.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import stat as stat_mod
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-from watchdog.events import (
-    FileClosedEvent,
-    FileCreatedEvent,
-    FileDeletedEvent,
-    FileModifiedEvent,
-    FileMovedEvent,
-    FileSystemEvent,
-    FileSystemEventHandler,
-)
-from watchdog.observers import Observer
-from watchdog.observers.polling import PollingObserver
 
 from batchdesk import watch_control
 from batchdesk.config import Settings
 from batchdesk.errors import BatchdeskError
 from batchdesk.watch_after import AfterProcessing
-from batchdesk.watch_settle import RESERVED_DIRS, SettleTracker, wanted
+from batchdesk.watch_runtime import WatchRuntime, signature, take, walk
 from data import queries
-from data.models import JOB_ACTIVE, Alert, Job, SeenFile, Watch, db
-from data.store import close_store, open_store, write
+from data.models import JOB_ACTIVE, Alert, Job, Watch, db
+from data.store import write
 
 if TYPE_CHECKING:
     from batchdesk.desk import Desk
 
 log = logging.getLogger("batchdesk.watch")
 
-EVENT_TYPES = [FileCreatedEvent, FileModifiedEvent, FileMovedEvent, FileClosedEvent, FileDeletedEvent]
-RELOAD_SECONDS = 1.0  # re-read the Watch rows (a `watch add` from another process)
+RELOAD_SECONDS = 0.5  # re-read the Watch rows (a `watch add` from another process)
 HEALTH_SECONDS = 1.0  # check that each active folder is still there
 RETRY_SECONDS = 3.0  # retry a watch in error
 RESCAN_SECONDS = 300.0  # safety-net rescan of event-driven watches (events can be lost)
-POLL_INTERVAL = 1.0  # PollingObserver's interval
-SEEN_CHUNK = 500
 TAKE_PER_TICK = 20_000  # files inserted per watch per tick (one transaction); more wait for the next tick
-
-
-def _rel(root: str, path: str) -> str | None:
-    if not path.startswith(root) or len(path) <= len(root) or path[len(root)] != os.sep:
-        return None
-    rel = path[len(root) + 1:]
-    return rel.replace(os.sep, "/") if os.sep != "/" else rel
-
-
-class _Handler(FileSystemEventHandler):
-    """Runs on the observer's thread: only notes paths (coalesced in a set)."""
-
-    def __init__(self, runtime: WatchRuntime) -> None:
-        self.runtime = runtime
-
-    def dispatch(self, event: FileSystemEvent) -> None:
-        if event.is_directory:
-            return
-        self.runtime.note(os.fsdecode(event.src_path))
-        dest = getattr(event, "dest_path", "")
-        if dest:
-            self.runtime.note(os.fsdecode(dest))
-
-
-class WatchRuntime:
-    """What the service keeps for one watch: its observer, its settle tracker, its scan."""
-
-    def __init__(self, row: Watch, settle_seconds: float, clock: Callable[[], float]) -> None:
-        self.id = row.id
-        self.root = row.path
-        self.recursive = bool(row.recursive)
-        self.include = tuple(row.include or ())
-        self.exclude = tuple(row.exclude or ())
-        self.polling = bool(row.polling)
-        self.signature = signature(row)
-        self.state = "stopped"  # stopped | active | paused | error
-        self.error: str | None = None
-        self.next_check = 0.0
-        self.next_rescan = 0.0
-        self.job_id: int | None = None
-        self.tracker = SettleTracker(settle_seconds, probe=self.probe, clock=clock)
-        self.observer = None
-        self.identity: tuple[int, int] | None = None
-        self._lock = threading.Lock()
-        self._dirty: set[str] = set()
-        self._scanned: list[tuple[str, str, int, float]] = []
-        self._scan: threading.Thread | None = None
-        self._scan_error: str | None = None
-        self._stop_scan = threading.Event()
-        self.outside_links: set[str] = set()
-
-    # -- called from other threads -------------------------------------------------------------
-    def note(self, path: str) -> None:
-        """An event for ``path`` (observer thread)."""
-        rel = _rel(self.root, path)
-        if rel is not None and wanted(rel, self.recursive, self.include, self.exclude):
-            with self._lock:
-                self._dirty.add(rel)
-
-    # -- files ---------------------------------------------------------------------------------
-    def probe(self, path: str) -> tuple[int, float] | None:
-        """Size and mtime of a regular file; a symlink counts only if it stays inside the folder."""
-        try:
-            st = os.lstat(path)
-            if stat_mod.S_ISLNK(st.st_mode):
-                target = os.path.realpath(path)
-                if not target.startswith(self.root + os.sep):
-                    if path not in self.outside_links:
-                        self.outside_links.add(path)
-                        log.warning("watch %s: ignoring %s: a symlink that leads out of the folder", self.id, path)
-                    return None
-                st = os.stat(target)
-        except OSError:
-            return None
-        if not stat_mod.S_ISREG(st.st_mode):
-            return None
-        return st.st_size, st.st_mtime
-
-    def drain(self) -> None:
-        """Move noted paths and scanned files into the settle tracker (desk thread)."""
-        with self._lock:
-            dirty, self._dirty = self._dirty, set()
-            scanned, self._scanned = self._scanned, []
-        for rel, path, size, mtime in scanned:
-            if rel not in dirty:
-                self.tracker.observe(rel, path, size, mtime)
-        for rel in dirty:
-            self.tracker.touch(rel, os.path.join(self.root, *rel.split("/")))
-
-    # -- life cycle ----------------------------------------------------------------------------
-    def problem(self) -> str | None:
-        """Why the folder cannot be watched right now, or None."""
-        try:
-            st = os.stat(self.root)
-        except FileNotFoundError:
-            return f"folder not found: {self.root} (deleted or unmounted?)"
-        except PermissionError:
-            return f"cannot read folder {self.root}: permission denied"
-        except OSError as exc:
-            return f"cannot reach folder {self.root}: {exc.strerror or exc}"
-        if not stat_mod.S_ISDIR(st.st_mode):
-            return f"not a folder: {self.root}"
-        if not os.access(self.root, os.R_OK | os.X_OK):
-            return f"cannot read folder {self.root}: permission denied"
-        return None
-
-    def open(self, store_path: Path) -> None:
-        """Start observing, then scan for what is already there. Raises OSError/BatchdeskError."""
-        problem = self.problem()
-        if problem:
-            raise BatchdeskError(problem)
-        st = os.stat(self.root)
-        observer = PollingObserver(timeout=POLL_INTERVAL) if self.polling else Observer()
-        try:
-            observer.schedule(_Handler(self), self.root, recursive=self.recursive, event_filter=EVENT_TYPES)
-            observer.daemon = True
-            observer.start()
-        except BaseException:
-            try:
-                observer.stop()
-            except Exception:
-                log.debug("stopping a half-started observer", exc_info=True)
-            raise
-        self.observer = observer
-        self.identity = (st.st_dev, st.st_ino)
-        self.state, self.error = "active", None
-        self.rescan(store_path)
-
-    def close(self) -> None:
-        observer, self.observer = self.observer, None
-        if observer is not None:
-            try:
-                observer.stop()
-                observer.join(timeout=5)
-            except Exception:  # an emitter that already died with its folder
-                log.debug("stopping observer of watch %s", self.id, exc_info=True)
-        self._stop_scan.set()
-        if self._scan is not None:
-            self._scan.join(timeout=10)
-            self._scan = None
-        self._stop_scan = threading.Event()
-        self.tracker.clear()
-        with self._lock:
-            self._dirty.clear()
-            self._scanned.clear()
-
-    def health(self) -> tuple[str | None, bool]:
-        """(problem, replaced): what is wrong with an active watch, and whether its folder was replaced."""
-        problem = self.problem() or self._take_scan_error()
-        if problem:
-            return problem, False
-        st = os.stat(self.root)
-        emitters = list(getattr(self.observer, "emitters", ()))
-        alive = self.observer is not None and self.observer.is_alive() and all(e.is_alive() for e in emitters) \
-            and bool(emitters)
-        return None, (st.st_dev, st.st_ino) != self.identity or not alive
-
-    def _take_scan_error(self) -> str | None:
-        with self._lock:
-            error, self._scan_error = self._scan_error, None
-        return error
-
-    def rescan(self, store_path: Path) -> None:
-        """Scan the folder in a background thread for files not yet taken (unless one is running)."""
-        if self._scan is not None and self._scan.is_alive():
-            return
-        self._scan = threading.Thread(target=self._scan_run, args=(store_path, self._stop_scan),
-                                      name=f"watch-{self.id}-scan", daemon=True)
-        self._scan.start()
-
-    def _scan_run(self, store_path: Path, stop: threading.Event) -> None:
-        try:
-            open_store(store_path)
-            chunk: list[tuple[str, str, int, float]] = []
-            for rel, path in walk(self.root, self.recursive):
-                if stop.is_set():
-                    return
-                if not wanted(rel, self.recursive, self.include, self.exclude):
-                    continue
-                seen = self.probe(path)
-                if seen is None:
-                    continue
-                chunk.append((rel, path, seen[0], seen[1]))
-                if len(chunk) >= SEEN_CHUNK:
-                    self._add_scanned(chunk)
-                    chunk = []
-            self._add_scanned(chunk)
-        except OSError as exc:
-            with self._lock:
-                self._scan_error = f"cannot read folder {self.root}: {exc.strerror or exc}"
-        except Exception:
-            log.exception("watch %s: scan failed", self.id)
-        finally:
-            close_store()
-
-    def _add_scanned(self, chunk: list[tuple[str, str, int, float]]) -> None:
-        if not chunk:
-            return
-        seen = seen_map(self.id, [rel for rel, _, _, _ in chunk])
-        fresh = [f for f in chunk if seen.get(f[0]) != (f[2], f[3])]
-        if fresh:
-            with self._lock:
-                self._scanned.extend(fresh)
-
-
-def signature(row: Watch) -> tuple:
-    """What, when it changes, needs the observer restarted."""
-    return (row.path, bool(row.recursive), tuple(row.include or ()), tuple(row.exclude or ()), bool(row.polling))
-
-
-def walk(root: str, recursive: bool) -> Iterator[tuple[str, str]]:
-    """(rel, path) of every non-directory entry; no hidden or reserved folders, no symlinked folders.
-
-    Raises OSError if the root itself cannot be read; unreadable subfolders are skipped (logged).
-    """
-    stack = [("", root)]
-    while stack:
-        prefix, directory = stack.pop()
-        try:
-            entries = os.scandir(directory)
-        except OSError as exc:
-            if not prefix:
-                raise
-            log.warning("watch scan: skipped unreadable folder %s: %s", directory, exc.strerror)
-            continue
-        with entries:
-            for entry in entries:
-                name = entry.name
-                if name.startswith("."):
-                    continue
-                try:
-                    is_dir = entry.is_dir(follow_symlinks=False)
-                except OSError:
-                    continue
-                if is_dir:
-                    if recursive and not (not prefix and name in RESERVED_DIRS):
-                        stack.append((prefix + name + "/", entry.path))
-                    continue
-                yield prefix + name, entry.path
-
-
-def seen_map(watch_id: int, rels: list[str]) -> dict[str, tuple[int, float]]:
-    """SeenFile (size, mtime) for these relative paths of a watch."""
-    found: dict[str, tuple[int, float]] = {}
-    for start in range(0, len(rels), SEEN_CHUNK):
-        part = rels[start:start + SEEN_CHUNK]
-        marks = ",".join("?" * len(part))
-        for path, size, mtime in db.execute_sql(
-            f"SELECT path, size, mtime FROM seenfile WHERE watch_id=? AND path IN ({marks})", [watch_id, *part]
-        ):
-            found[path] = (size, mtime)
-    return found
-
-
-def take(watch_id: int, job_id: int, files: list[tuple[str, int, float]]) -> int:
-    """Insert the files not yet taken (by path, size and mtime) as pending items of the job and
-    remember them as seen, in one transaction. Returns how many were taken."""
-    now = time.time()
-    with write():
-        seen = seen_map(watch_id, [rel for rel, _, _ in files])
-        fresh = [f for f in files if seen.get(f[0]) != (f[1], f[2])]
-        if not fresh:
-            return 0
-        before = db.execute_sql("SELECT COALESCE(MAX(id), 0) FROM item").fetchone()[0]
-        queries.insert_items(job_id, fresh)
-        ids = dict(db.execute_sql("SELECT path, id FROM item WHERE job_id=? AND id>?", (job_id, before)).fetchall())
-        db.cursor().executemany(
-            "INSERT INTO seenfile (watch_id, path, size, mtime, item, taken_at) VALUES (?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (watch_id, path) DO UPDATE SET size=excluded.size, mtime=excluded.mtime, "
-            "item=excluded.item, taken_at=excluded.taken_at",
-            [(watch_id, rel, size, mtime, ids.get(rel), now) for rel, size, mtime in fresh],
-        )
-    return len(fresh)
 
 
 class _OverflowHook(logging.Handler):
@@ -439,7 +153,12 @@ class WatchService:
         job_id = self._job_for(runtime)
         if job_id is None:
             return 0
-        return take(runtime.id, job_id, [(s.key, s.size, s.mtime) for s in ready])
+        try:
+            return take(runtime.id, job_id, [(s.key, s.size, s.mtime) for s in ready])
+        except Exception:
+            for s in ready:  # not recorded: look at them again (they settle again at once)
+                runtime.tracker.observe(s.key, s.path, s.size, s.mtime)
+            raise
 
     def _job_for(self, runtime: WatchRuntime) -> int | None:
         if runtime.job_id is not None:
@@ -561,4 +280,4 @@ class WatchService:
             Alert.create(ts=time.time(), level=level, kind="watch", message=message)
 
 
-__all__ = ["SeenFile", "WatchRuntime", "WatchService", "take", "walk"]
+__all__ = ["WatchRuntime", "WatchService", "take", "walk"]

@@ -18,13 +18,23 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import bench_brokers, bench_memory, bench_submit, bench_throughput, common  # noqa: E402
+from bench import (  # noqa: E402
+    bench_brokers,
+    bench_chaos,
+    bench_memory,
+    bench_submit,
+    bench_throughput,
+    bench_watch,
+    common,
+)
 
 BENCHMARKS = {
     "throughput": (bench_throughput.main, True),
     "submit": (bench_submit.main, True),
     "brokers": (bench_brokers.main, True),
     "memory": (bench_memory.main, False),
+    "watch": (bench_watch.main, True),
+    "chaos": (bench_chaos.main, False),
 }
 
 

@@ -80,14 +80,14 @@ def run(items: int, every: float) -> Section:
                           "counters match rows"], rows), notes)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> list[Section]:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--items", type=int, default=20_000)
     parser.add_argument("--every", type=float, default=2.0, help="seconds between kills")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
-    emit([run(scaled(args.items, args.quick, 2000), args.every)])
+    return [run(scaled(args.items, args.quick, 2000), args.every)]
 
 
 if __name__ == "__main__":
-    main()
+    emit(main())
