@@ -199,6 +199,10 @@ def main(argv: list[str] | None = None) -> list[Section]:
             f"{r.bd.batches} x {r.bd.avg_batch:,.0f}", f"{r.bd.busy:.0%}",
             f"{r.pool.foreign:.0%} / {r.bd.foreign:.0%}",
         ])
+        notes.append(f"({r.case}) CPU per file (robust to other programs' load): Pool "
+                     f"{r.pool.cpu_s / r.pool.files * 1e6:.0f} us, batchdesk (whole command) "
+                     f"{r.bd.cpu_s / r.bd.files * 1e6:.0f} us: Pool / batchdesk CPU = "
+                     f"{r.pool.cpu_s / r.bd.cpu_s:.2f}")
         notes.append(f"({r.case}) Pool: {r.pool.seconds:.2f} s (listing {r.pool.list_seconds:.2f} s, chunksize "
                      f"{r.pool.chunksize}); batchdesk start-up: {startup_breakdown(r.run, r.stats)}; "
                      f"after the last item: {r.bd.tail_s:.2f} s to exit; workers idle between batches: "

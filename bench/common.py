@@ -16,7 +16,6 @@ import random
 import shutil
 import socket
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -87,7 +86,15 @@ def dataset(kind: str, count: int, seed: int = 1) -> Path:
     """A folder of ``count`` generated files: ``small`` (1-8 KB) or ``large`` (1 MiB), made once per process."""
     key = (kind, count, seed)
     if key not in _datasets:
-        root = workspace() / f"{kind}-{count}"
+        keep = os.environ.get("BENCH_DATA")  # a folder on /tmp where data sets are kept between runs
+        root = (Path(keep) if keep else workspace()) / f"{kind}-{count}-{seed}"
+        done_mark = root.with_name(root.name + ".complete")  # beside the folder, not in it
+        if keep and done_mark.exists():
+            warm(root)
+            _datasets[key] = root
+            return root
+        shutil.rmtree(root, ignore_errors=True)
+        done_mark.unlink(missing_ok=True)
         t0 = time.perf_counter()
         if kind == "small":
             size = make_files(root, count, SMALL_MIN, SMALL_MAX, seed)
@@ -96,6 +103,8 @@ def dataset(kind: str, count: int, seed: int = 1) -> Path:
         else:
             raise ValueError(kind)
         warm(root)
+        if keep:
+            done_mark.touch()
         log(f"generated {count:,} {kind} files ({size / 2**20:,.0f} MiB) in {time.perf_counter() - t0:.1f} s")
         _datasets[key] = root
     return _datasets[key]
@@ -160,7 +169,8 @@ class Foreign:
 
     def __exit__(self, *exc) -> None:
         wall = time.perf_counter() - self._wall
-        foreign = (_busy_cpu_seconds() - self._busy) - (_our_cpu_seconds() - self._ours)
+        self.ours = _our_cpu_seconds() - self._ours  # CPU seconds of this process and its waited-for descendants
+        foreign = (_busy_cpu_seconds() - self._busy) - self.ours
         self.share = max(0.0, foreign) / (wall * (os.cpu_count() or 1)) if wall > 0 else 0.0
 
 
@@ -207,6 +217,7 @@ class PoolResult:
     list_seconds: float
     chunksize: int
     foreign: float = 0.0  # other programs' share of the CPUs meanwhile
+    cpu_s: float = 0.0  # CPU seconds used (parent + pool processes)
 
     @property
     def rate(self) -> float:
@@ -226,7 +237,7 @@ def pool_hash(root: Path, processes: int = 2) -> PoolResult:
                 results[path] = digest
         t1 = time.perf_counter()
     assert len(results) == len(paths)
-    return PoolResult(len(paths), t1 - t0, t_list - t0, chunksize, foreign.share)
+    return PoolResult(len(paths), t1 - t0, t_list - t0, chunksize, foreign.share, foreign.ours)
 
 
 # --------------------------------------------------------------------------------------------
@@ -252,6 +263,7 @@ class CliRun:
     stderr: str
     data_dir: Path
     foreign: float = 0.0  # other programs' share of the CPUs meanwhile
+    cpu_s: float = 0.0  # CPU seconds of the command and all its processes (desk, workers, horses)
 
     @property
     def seconds(self) -> float:
@@ -302,7 +314,7 @@ def run_cli(
         summary = json.loads(out) if out.strip() else None
     except ValueError:
         summary = None
-    return CliRun(proc.returncode, t_start, t_end, summary, err, data_dir, foreign.share)
+    return CliRun(proc.returncode, t_start, t_end, summary, err, data_dir, foreign.share, foreign.ours)
 
 
 def check_run(run: CliRun, expected: int) -> None:
@@ -366,6 +378,7 @@ class RunMetrics:
     avg_batch: float
     busy: float  # share of the steady window the workers spent inside batches (sum of batch times / workers)
     foreign: float = 0.0  # other programs' share of the CPUs during the run
+    cpu_s: float = 0.0  # CPU seconds of the whole command (desk, workers, work-horses)
 
     @property
     def e2e_rate(self) -> float:
@@ -389,6 +402,7 @@ def run_metrics(run: CliRun, stats: StoreStats, workers: int = 2) -> RunMetrics:
         avg_batch=stats.done / max(1, len(stats.batches)),
         busy=in_batches / (workers * steady) if steady > 0 else float("nan"),
         foreign=run.foreign,
+        cpu_s=run.cpu_s,
     )
 
 
@@ -584,7 +598,3 @@ def _fs_type(path: str) -> str:
 def scaled(value: int, quick: bool, floor: int = 1) -> int:
     """``value``, or a tenth of it (at least ``floor``) for a quick run."""
     return max(floor, value // 10) if quick else value
-
-
-def mean(values: Sequence[float]) -> float:
-    return statistics.fmean(values) if values else float("nan")
