@@ -21,7 +21,7 @@ from batchdesk.config import BROKER_MODES, Settings, load_settings
 from batchdesk.errors import BatchdeskError
 from batchdesk.submit import JobRequest
 from data.models import JOB_ENDED, Job, WorkerRow
-from data.store import StoreError, open_store
+from data.store import StoreError, describe_store, is_store_url, open_store
 from workers.registry import TaskError
 
 
@@ -51,16 +51,19 @@ class Group(click.Group):
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Data folder [env BATCHDESK_DATA_DIR].")
 @click.option("--broker", type=click.Choice(BROKER_MODES), help="Broker mode [env BATCHDESK_BROKER; default auto].")
 @click.option("--redis-url", help="Use an external Redis instead [env BATCHDESK_REDIS_URL].")
+@click.option("--store", metavar="FILE|URL",
+              help="SQLite file, or postgresql://user:pw@host/db for workers on many hosts [env BATCHDESK_STORE].")
 @click.option("--workers", type=int, help="Worker processes, overriding the planner [env BATCHDESK_WORKERS].")
 @click.option("--config", "config_file", type=click.Path(path_type=Path), help="Config file [env BATCHDESK_CONFIG].")
 @click.version_option(package_name="batchdesk")
 @click.pass_context
-def main(ctx: click.Context, data_dir: Path | None, broker: str | None, redis_url: str | None,
+def main(ctx: click.Context, data_dir: Path | None, broker: str | None, redis_url: str | None, store: str | None,
          workers: int | None, config_file: Path | None) -> None:
     """batchdesk: push folders of files through processing tasks, in batches, in the background."""
     try:
         settings = load_settings(
-            {"data_dir": data_dir, "broker": broker, "redis_url": redis_url, "workers": workers}, config_file
+            {"data_dir": data_dir, "broker": broker, "redis_url": redis_url, "store": store, "workers": workers},
+            config_file,
         )
     except BatchdeskError as exc:
         click.echo(f"batchdesk: error: {exc}", err=True)
@@ -316,7 +319,7 @@ def info(ctx: click.Context, as_json: bool) -> None:
         for w in WorkerRow.select().where(WorkerRow.state.in_(["idle", "busy"]))
     ] if desk else []
     data = {
-        "data_dir": str(settings.data_dir), "store": str(settings.store_path),
+        "data_dir": str(settings.data_dir), "store": describe_store(settings.store_ref),
         "desk": {"pid": desk.pid, "broker": desk.mode, "url": desk.url} if desk else None,
         "rq_info": f"rq info --url '{desk.url}' --serializer json" if desk else None,
         "workers": workers,
@@ -359,13 +362,14 @@ def tasks(ctx: click.Context, as_json: bool) -> None:
 
 @main.command()
 @click.option("--redis-url", "redis_url", envvar="BATCHDESK_REDIS_URL", help="Broker URL [env BATCHDESK_REDIS_URL].")
-@click.option("--store", type=click.Path(path_type=Path), help="Store file (default: the data dir's).")
+@click.option("--store", metavar="FILE|URL",
+              help="Store file or postgresql:// URL (default: the top-level --store, else the data dir's file).")
 @click.option("--name", help="Worker name.")
 @click.option("--queue", "queues", multiple=True, type=click.Choice(defaults.QUEUES), help="Queues, in order.")
 @click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
 @click.option("--desk-pid", type=int, hidden=True, help="Stop when this process (the desk) dies.")
 @click.pass_context
-def worker(ctx: click.Context, redis_url: str | None, store: Path | None, name: str | None,
+def worker(ctx: click.Context, redis_url: str | None, store: str | None, name: str | None,
            queues: tuple[str, ...], burst: bool, desk_pid: int | None) -> None:
     """Run one worker process (the desk starts these; run more on other machines to scale out)."""
     from workers.worker import run_worker
@@ -380,7 +384,9 @@ def worker(ctx: click.Context, redis_url: str | None, store: Path | None, name: 
             raise BatchdeskError("no broker: give --redis-url, or start a desk for this data dir")
         url = desk.url
     plugins = tuple(p for p in os.environ.get("BATCHDESK_PLUGINS", "").split(",") if p) or settings.plugins
-    run_worker(url, store or settings.store_path, name=name, queues=queues or defaults.QUEUES,
+    if store is not None and not is_store_url(store):
+        store = str(Path(store).expanduser().resolve())
+    run_worker(url, store or settings.store_ref, name=name, queues=queues or defaults.QUEUES,
                plugins=plugins, burst=burst, parent_pid=desk_pid)
 
 
@@ -484,7 +490,8 @@ def cleanup(ctx: click.Context, days: float | None) -> None:
     settings = _settings(ctx)
     open_store(settings.store_path)
     purged = purge(settings.retention_days if days is None else days)
-    click.echo(f"removed {purged.jobs} job(s), {purged.samples} sample(s), {purged.alerts} alert(s)")
+    click.echo(f"removed {purged.jobs} job(s), {purged.watch_items} old item(s) of watch jobs, "
+               f"{purged.samples} sample(s), {purged.alerts} alert(s)")
 
 
 @main.command()

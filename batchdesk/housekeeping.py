@@ -19,6 +19,7 @@ class Purged:
     jobs: int
     samples: int
     alerts: int
+    watch_items: int = 0
 
 
 def cleanup(retention_days: float, now: float | None = None) -> Purged:
@@ -33,7 +34,33 @@ def cleanup(retention_days: float, now: float | None = None) -> Purged:
             Job.delete().where(Job.id.in_(part)).execute()
         samples = ResourceSample.delete().where(ResourceSample.ts < cutoff).execute()
         alerts = Alert.delete().where(Alert.ts < cutoff).execute()
-    return Purged(len(old), samples, alerts)
+        watch_items = sum(_forget_ended_items(job.id, cutoff) for job in Job.select(Job.id).where(
+            (Job.source_kind == "watch") & Job.status.not_in(JOB_ENDED)))
+    return Purged(len(old), samples, alerts, watch_items)
+
+
+def _forget_ended_items(job_id: int, cutoff: float) -> int:
+    """A watch's rolling job never ends: forget its items that ended before the cutoff, and take them
+    off its counters in the same transaction (counters keep agreeing with item rows). The watch's
+    SeenFile rows stay, so those files are still never taken twice."""
+    rows = db.execute_sql(
+        "SELECT status, COUNT(*), COALESCE(SUM(size), 0) FROM item WHERE job_id=? AND status IN "
+        "('done', 'failed', 'cancelled') AND finished_at < ? GROUP BY status", (job_id, cutoff)).fetchall()
+    if not rows:
+        return 0
+    counts = {status: (count, size) for status, count, size in rows}
+    total = sum(count for count, _ in counts.values())
+    db.execute_sql("DELETE FROM item WHERE job_id=? AND status IN ('done', 'failed', 'cancelled') AND finished_at < ?",
+                   (job_id, cutoff))
+    Job.update(
+        items_total=Job.items_total - total,
+        items_done=Job.items_done - counts.get("done", (0, 0))[0],
+        items_failed=Job.items_failed - counts.get("failed", (0, 0))[0],
+        items_cancelled=Job.items_cancelled - counts.get("cancelled", (0, 0))[0],
+        bytes_total=Job.bytes_total - sum(size for _, size in counts.values()),
+        bytes_done=Job.bytes_done - counts.get("done", (0, 0))[1],
+    ).where(Job.id == job_id).execute()
+    return total
 
 
 def stats() -> list[dict]:

@@ -74,3 +74,19 @@ def test_health_and_stats_commands(tmp_path):
     assert out.returncode == 0 and json.loads(out.stdout) == []
     clean = subprocess.run([*base, "cleanup", "--days", "1"], capture_output=True, text=True, env=env, timeout=60)
     assert clean.returncode == 0 and "removed 0 job(s)" in clean.stdout
+
+
+def test_cleanup_trims_a_rolling_watch_job_and_keeps_counters_true(store):
+    now = 1000 * DAY
+    job = Job.create(name="inbox", source="/s", task="checksum", output_dir="/o", created_at=0, status="running",
+                     source_kind="watch")
+    queries.insert_items(job.id, [(f"f{i}", 10, 0.0) for i in range(4)])
+    ids = [i.id for i in Item.select().where(Item.job == job.id).order_by(Item.id)]
+    queries.finish_items(job.id, 1, [Outcome(ids[0], "done", {}, None, 0, now - 40 * DAY, 10),
+                                     Outcome(ids[1], "failed", None, "x", 0, now - 40 * DAY, 10),
+                                     Outcome(ids[2], "done", {}, None, 0, now - DAY, 10)])
+    purged = cleanup(30, now=now)
+    assert purged.watch_items == 2 and purged.jobs == 0
+    job = Job.get_by_id(job.id)
+    assert (job.items_total, job.items_done, job.items_failed, job.bytes_total, job.bytes_done) == (2, 1, 0, 20, 10)
+    assert queries.item_counts(job.id) == {"done": 1, "pending": 1}
