@@ -4,6 +4,7 @@ The config file is TOML (``$BATCHDESK_CONFIG`` or the per-user config path from
 :mod:`batchdesk.locations`); every key below may appear at its top level, e.g.::
 
     data_dir = "~/batchdesk-data"
+    store = "postgresql://batchdesk:secret@10.0.0.5:5432/batchdesk"   # default: <data_dir>/batchdesk.sqlite3
     broker = "embedded"          # auto | embedded | managed
     redis_url = "redis://:secret@10.0.0.5:6379/0"
     workers = 4
@@ -30,6 +31,7 @@ from typing import Any, Mapping
 from batchdesk import defaults, locations
 from batchdesk.errors import BatchdeskError
 from batchdesk.watch_config import WatchSpec, parse_watch_entries
+from data.store import is_store_url
 from workers.throttle import RateLimit, RateLimitError
 
 ENV_PREFIX = "BATCHDESK_"
@@ -46,7 +48,7 @@ class Settings:
     broker: str = defaults.BROKER_MODE
     redis_url: str | None = None
     workers: int | None = None  # None: the planner decides
-    store: Path | None = None  # store file; default <data_dir>/batchdesk.sqlite3
+    store: Path | str | None = None  # store file or postgresql:// URL; default <data_dir>/batchdesk.sqlite3
     plugins: tuple[str, ...] = ()
     routes: Mapping[str, str] = field(default_factory=dict)
     retries: int = defaults.BATCH_RETRIES
@@ -63,8 +65,14 @@ class Settings:
     breaker_min_items: int = defaults.BREAKER_MIN_ITEMS
 
     @property
-    def store_path(self) -> Path:
+    def store_ref(self) -> Path | str:
+        """What to pass to ``open_store``: the SQLite file (a Path) or the PostgreSQL URL (a str)."""
         return self.store or locations.store_path(self.data_dir)
+
+    @property
+    def store_path(self) -> Path | str:
+        """The same as :attr:`store_ref` (the older name; a str when the store is a URL)."""
+        return self.store_ref
 
 
 _ENV_KEYS = {f.name: ENV_PREFIX + f.name.upper() for f in fields(Settings)}
@@ -105,7 +113,9 @@ def _coerce(values: dict[str, Any], source: str) -> Settings:
     out: dict[str, Any] = {}
     try:
         for name, raw in values.items():
-            if name in ("data_dir", "store"):
+            if name == "store" and is_store_url(str(raw)):
+                out[name] = str(raw)
+            elif name in ("data_dir", "store"):
                 out[name] = Path(str(raw)).expanduser().resolve()
             elif name in ("workers", "retries", "batch_timeout", "retention_days", "breaker_min_items"):
                 out[name] = int(raw)

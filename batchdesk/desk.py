@@ -16,7 +16,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 import psutil
 
@@ -31,7 +31,7 @@ from batchdesk.planner import Readings, plan_workers
 from batchdesk.pool import WorkerPool
 from batchdesk.scheduler import Scheduler
 from data.models import RUNNING, Batch, Job, Setting, WorkerRow
-from data.store import close_store, open_store, write
+from data.store import StoreError, close_store, hold_desk_lock, open_store, write
 from workers import registry
 
 try:
@@ -122,6 +122,7 @@ class Desk:
         self.monitor = Monitor(self.data_dir)
         self.services: list[Service] = default_services(settings)
         self._lock_file = None
+        self._store_lock: Callable[[], None] | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -259,7 +260,7 @@ class Desk:
 
     # -- job reports -----------------------------------------------------------------------
     def _finalize_finished_jobs(self) -> None:
-        for job in Job.select().where((Job.status == "done") & (Job.finalized == False)):  # noqa: E712
+        for job in list(Job.select().where((Job.status == "done") & (Job.finalized == False))):  # noqa: E712
             with write():
                 claimed = Job.update(finalized=True).where((Job.id == job.id) & (Job.finalized == False)).execute()  # noqa: E712
             spec = registry.load(self.settings.plugins).get(job.task)
@@ -271,17 +272,24 @@ class Desk:
 
     # -- lock and info ---------------------------------------------------------------------
     def _take_lock(self) -> None:
-        if fcntl is None:
-            return
-        fh = open(locations.desk_lock_path(self.data_dir), "a+")
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.close()
-            raise DeskError(f"another batchdesk desk is running for {self.data_dir}; attach to it instead") from None
-        self._lock_file = fh
+        if fcntl is not None:
+            fh = open(locations.desk_lock_path(self.data_dir), "a+")
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                fh.close()
+                raise DeskError(f"another batchdesk desk is running for {self.data_dir}; attach to it instead") from None
+            self._lock_file = fh
+        try:  # a PostgreSQL store is shared by hosts: one desk per store, wherever it runs
+            self._store_lock = hold_desk_lock(self.settings.store_ref)
+        except StoreError as exc:
+            self._release_lock()
+            raise DeskError(str(exc)) from None
 
     def _release_lock(self) -> None:
+        if self._store_lock is not None:
+            self._store_lock()
+            self._store_lock = None
         if self._lock_file is not None:
             try:
                 locations.desk_info_path(self.data_dir).unlink(missing_ok=True)

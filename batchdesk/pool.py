@@ -51,7 +51,7 @@ class Death:
 class WorkerPool:
     """Keeps ``target`` worker processes alive."""
 
-    def __init__(self, redis_url: str, store: Path, data_dir: Path, plugins: tuple[str, ...] = ()) -> None:
+    def __init__(self, redis_url: str, store: Path | str, data_dir: Path, plugins: tuple[str, ...] = ()) -> None:
         self.redis_url = redis_url
         self.store = store
         self.data_dir = data_dir
@@ -114,9 +114,10 @@ class WorkerPool:
         name = f"bd-{self._host}-{os.getpid()}-{self._seq}"
         logs = locations.logs_dir(self.data_dir)
         logs.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ, BATCHDESK_REDIS_URL=self.redis_url, BATCHDESK_PLUGINS=",".join(self.plugins))
-        command = [*locations.self_command(), "worker", "--store", str(self.store), "--name", name,
-                   "--desk-pid", str(os.getpid())]
+        # URLs go by environment, not argv: a store URL, like the broker's, may carry a password.
+        env = dict(os.environ, BATCHDESK_REDIS_URL=self.redis_url, BATCHDESK_STORE=str(self.store),
+                   BATCHDESK_PLUGINS=",".join(self.plugins))
+        command = [*locations.self_command(), "worker", "--name", name, "--desk-pid", str(os.getpid())]
         with open(logs / "workers.log", "ab") as log_file:
             process = subprocess.Popen(
                 command, env=env, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,

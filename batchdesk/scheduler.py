@@ -97,9 +97,11 @@ class Scheduler:
         """Enqueue held and due batches and cut new ones; returns how many were enqueued."""
         enqueued = 0
         now = time.time()
-        for batch in Batch.select().where(
+        # Materialised (list) before writing: an open SELECT would hold a stale read snapshot, and
+        # upgrading it to a write fails at once with "database is locked" when another process wrote.
+        for batch in list(Batch.select().where(
             ((Batch.status == HELD) | ((Batch.status == RETRY_WAIT) & (Batch.retry_at <= now)))
-        ):
+        )):
             job = Job.get_by_id(batch.job_id)
             if job.status in (QUEUED, RUNNING):
                 self.enqueue(batch, job)
@@ -170,7 +172,7 @@ class Scheduler:
         dead_workers = dead_workers or {}
         now = time.time()
         cancelled_jobs = {j.id for j in Job.select(Job.id).where(Job.status == CANCELLED)}
-        for batch in Batch.select().where(Batch.status.in_([QUEUED, RUNNING])):
+        for batch in list(Batch.select().where(Batch.status.in_([QUEUED, RUNNING]))):
             if batch.job_id in cancelled_jobs and self._settle_cancelled(batch, now):
                 continue
             if batch.status == RUNNING and batch.worker in dead_workers:

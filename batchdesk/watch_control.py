@@ -106,7 +106,7 @@ def remove_watch(ref: str | int) -> Watch:
     already taken still run, and the job finishes when they have ended."""
     watch = find_watch(ref)
     with write():
-        for job in Job.select(Job.id).where((Job.watch == watch.id) & Job.status.in_(JOB_ACTIVE)):
+        for job in list(Job.select(Job.id).where((Job.watch == watch.id) & Job.status.in_(JOB_ACTIVE))):
             Job.update(source_kind="folder").where(Job.id == job.id).execute()
             queries.finish_job_if_complete(job.id)
         Setting.delete().where(Setting.key == f"watch.{watch.id}.after").execute()

@@ -244,8 +244,8 @@ class WatchService:
         """Rolling jobs left behind by a change of task: done once nothing of theirs is left to run."""
         if keep is None:
             return
-        for job in Job.select().where((Job.watch == watch_id) & Job.status.in_(JOB_ACTIVE) & (Job.id != keep)
-                                      & (Job.source_kind == "watch")):
+        for job in list(Job.select().where((Job.watch == watch_id) & Job.status.in_(JOB_ACTIVE) & (Job.id != keep)
+                                           & (Job.source_kind == "watch"))):
             with write():
                 Job.update(source_kind="folder").where(Job.id == job.id).execute()
                 queries.finish_job_if_complete(job.id)

@@ -4,6 +4,9 @@ Item rows change only here, and always together with the job counters that count
 IMMEDIATE transaction: a crash can never leave counters disagreeing with item rows. Every item
 update is guarded by ``status = 'pending'`` so an item is counted exactly once even when two
 runs of the same batch race (a re-queued batch whose first worker was not quite dead).
+Counters move only by ``x = x + ?`` in SQL, never by a value read into Python, so concurrent
+writers (on PostgreSQL, on other hosts) cannot lose an update. The raw SQL is written for SQLite
+(``?`` placeholders, booleans passed as parameters); :class:`data.store.PostgresStore` runs it as is.
 """
 
 from __future__ import annotations
@@ -107,30 +110,19 @@ def finish_items(job_id: int, batch_id: int, outcomes: Sequence[Outcome]) -> tup
                 failed_rows,
             )
             failed = cursor.rowcount
-        done_outcomes = [o for o in outcomes if o.status == DONE]
-        if done == len(done_outcomes):
-            bytes_done = sum(o.size for o in done_outcomes)
-        else:  # lost a race for some rows: count the bytes of the rows that carry our finish times
-            bytes_done = _bytes_applied(batch_id, done_outcomes)
-        cursor.execute(
-            "UPDATE job SET items_done=items_done+?, items_failed=items_failed+?, bytes_done=bytes_done+? WHERE id=?",
-            (done, failed, bytes_done, job_id),
-        )
+        if done == len(done_rows):
+            cursor.execute(
+                "UPDATE job SET items_done=items_done+?, items_failed=items_failed+?, bytes_done=bytes_done+? "
+                "WHERE id=?",
+                (done, failed, sum(o.size for o in outcomes if o.status == DONE), job_id),
+            )
+        else:  # lost a race for some rows (rare): which rows were ours is unknowable, so recount the bytes
+            cursor.execute(
+                "UPDATE job SET items_done=items_done+?, items_failed=items_failed+?, bytes_done=(SELECT "
+                "COALESCE(SUM(size), 0) FROM item WHERE job_id=? AND status='done') WHERE id=?",
+                (done, failed, job_id, job_id),
+            )
     return done, failed
-
-
-def _bytes_applied(batch_id: int, outcomes: list[Outcome]) -> int:
-    mine = {o.item_id: o for o in outcomes}
-    ids = list(mine)
-    total = 0
-    for start in range(0, len(ids), 900):
-        part = ids[start : start + 900]
-        rows = db.execute_sql(
-            f"SELECT id, finished_at FROM item WHERE batch=? AND status='done' AND id IN ({','.join('?' * len(part))})",
-            [batch_id, *part],
-        )
-        total += sum(mine[item_id].size for item_id, finished in rows if finished == mine[item_id].finished_at)
-    return total
 
 
 def end_pending(job_id: int, status: str, error: str | None = None,
@@ -167,8 +159,8 @@ def reset_failed(job_id: int) -> int:
         ).rowcount
         if changed:
             db.execute_sql(
-                "UPDATE job SET items_failed=items_failed-?, status=?, finished_at=NULL, finalized=0 WHERE id=?",
-                (changed, QUEUED, job_id),
+                "UPDATE job SET items_failed=items_failed-?, status=?, finished_at=NULL, finalized=? WHERE id=?",
+                (changed, QUEUED, False, job_id),
             )
     return changed
 

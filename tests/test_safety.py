@@ -26,8 +26,8 @@ def root(tmp_path):
 
 def test_plain_and_inside_symlink_paths_resolve(root):
     guard = _PathGuard(root)
-    assert guard.resolve("sub/ok.txt").read_text() == "ok"
-    assert guard.resolve("alias.txt", link=True).read_text() == "ok"
+    assert open(guard.resolve("sub/ok.txt")).read() == "ok"
+    assert open(guard.resolve("alias.txt", link=True)).read() == "ok"
 
 
 @pytest.mark.parametrize("rel", ["../secret.txt", "sub/../../secret.txt", "/etc/passwd", "leak.txt",

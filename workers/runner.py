@@ -22,7 +22,7 @@ from rq.timeouts import JobTimeoutException
 from data import queries
 from data.models import CANCELLED, DEAD, DONE, FAILED, HELD, PAUSED, QUEUED, RUNNING, Alert, Batch, Job, WorkerRow, db
 from data.queries import Outcome
-from data.store import open_store, write
+from data.store import is_store_url, open_store, write
 from workers import registry
 from workers.throttle import Breaker, Limiter, RateLimit
 from workers.timeouts import ItemTimeout, item_limit
@@ -40,7 +40,7 @@ log = logging.getLogger("batchdesk.runner")
 class RunnerConfig:
     """Set once per worker process (before forking work-horses)."""
 
-    store: Path | None = None
+    store: Path | str | None = None  # a SQLite file or a postgresql:// URL
     plugins: tuple[str, ...] = ()
     worker_name: str = ""
 
@@ -48,8 +48,9 @@ class RunnerConfig:
 CONFIG = RunnerConfig()
 
 
-def configure(store: Path, plugins: tuple[str, ...] = (), worker_name: str = "") -> None:
-    CONFIG.store, CONFIG.plugins, CONFIG.worker_name = Path(store), tuple(plugins), worker_name
+def configure(store: Path | str, plugins: tuple[str, ...] = (), worker_name: str = "") -> None:
+    CONFIG.store = store if is_store_url(store) else Path(store)
+    CONFIG.plugins, CONFIG.worker_name = tuple(plugins), worker_name
 
 
 def run_batch(batch_id: int) -> dict:

@@ -97,7 +97,7 @@ def follow_parent(parent_pid: int, grace: float = 60.0) -> None:
 
 def run_worker(
     redis_url: str,
-    store: Path,
+    store: Path | str,
     name: str | None = None,
     queues: tuple[str, ...] = QUEUES,
     plugins: tuple[str, ...] = (),
@@ -116,8 +116,12 @@ def run_worker(
     open_store(store)
     now = time.time()
     with write():
-        WorkerRow.insert(name=name, host=socket.gethostname(), pid=os.getpid(), state="idle", started_at=now,
-                         heartbeat_at=now).on_conflict_replace().execute()
+        WorkerRow.insert(name=name, host=socket.gethostname(), pid=os.getpid(), state="idle", job=None, batch=None,
+                         rss=0, started_at=now, heartbeat_at=now).on_conflict(
+            conflict_target=[WorkerRow.name],
+            preserve=[WorkerRow.host, WorkerRow.pid, WorkerRow.state, WorkerRow.job, WorkerRow.batch, WorkerRow.rss,
+                      WorkerRow.started_at, WorkerRow.heartbeat_at],
+        ).execute()
     close_store()  # the work-horses open their own connection after fork
     connection = connect(redis_url)
     worker = BatchWorker(
