@@ -544,6 +544,26 @@ from batchdesk.cli_watch import watch  # noqa: E402  (drop folders: `batchdesk w
 main.add_command(watch)
 
 @main.command()
+@click.argument("count", required=False)
+@click.pass_context
+def workers(ctx: click.Context, count: str | None) -> None:
+    """Show the worker pool, or set its size: a number, or `auto` to let the planner decide."""
+    from batchdesk.desk import set_desired_workers
+    from batchdesk.views import pool_status
+
+    open_store(_settings(ctx).store_path)
+    if count is not None:
+        try:
+            wanted = None if count == "auto" else int(count)
+        except ValueError:
+            raise BatchdeskError(f"give a number of workers or 'auto', not {count!r}") from None
+        set_desired_workers(wanted)
+        click.echo("asked the desk to let the planner choose" if wanted is None else f"asked the desk for {wanted} worker(s)")
+    status = pool_status()
+    click.echo(f"pool target: {status.target if status.target is not None else '-'}  ({status.reason or 'no desk yet'})")
+
+
+@main.command()
 @click.argument("dest", type=click.Path(path_type=Path), default=Path("batchdesk-samples"))
 def samples(dest: Path) -> None:
     """Copy the bundled sample files (documents, statements) to DEST to try the tasks on."""

@@ -21,7 +21,7 @@ from typing import Callable, Protocol
 import psutil
 
 from batchdesk import broker as broker_mod
-from batchdesk import locations
+from batchdesk import defaults, locations
 from batchdesk.config import Settings
 from batchdesk.errors import BatchdeskError
 from batchdesk.finalize import run_finalize
@@ -47,6 +47,16 @@ CLEANUP_SECONDS = 3600.0
 MONITOR_SECONDS = 2.0
 DESIRED_WORKERS_KEY = "workers.desired"
 POOL_KEY = "pool"
+
+
+def set_desired_workers(count: int | None) -> int | None:
+    """Ask the running desk (any process may) for ``count`` workers; None gives the choice back to the
+    planner. The desk applies it on its next tick."""
+    if count is not None:
+        count = max(0, min(defaults.MAX_WORKERS, int(count)))
+    with write():
+        Setting.insert(key=DESIRED_WORKERS_KEY, value=count).on_conflict_replace().execute()
+    return count
 
 
 class DeskError(BatchdeskError):
@@ -123,6 +133,7 @@ class Desk:
         self.services: list[Service] = default_services(settings)
         self._lock_file = None
         self._store_lock: Callable[[], None] | None = None
+        self._desired_seen: int | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -200,6 +211,10 @@ class Desk:
             for death in deaths:
                 self.scheduler.alert("worker", f"{death.reason}; restarted", level="error")
         self.scheduler.feed()
+        desired = Setting.get_or_none(Setting.key == DESIRED_WORKERS_KEY)
+        if (desired.value if desired else None) != self._desired_seen:
+            self._desired_seen = desired.value if desired else None
+            self.resize()  # the user asked for another count: apply it now, not at the next resize
         if now - self._last["monitor"] >= MONITOR_SECONDS:
             self._last["monitor"] = now
             queued = Batch.select().where(Batch.status == "queued").count()

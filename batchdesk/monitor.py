@@ -72,6 +72,7 @@ class Monitor:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
         self._last_alert: dict[str, float] = {}
+        self._samples = 0
         self.latest: Health | None = None
         psutil.cpu_percent(interval=None)  # prime the counters
         psutil.cpu_times_percent(interval=None)
@@ -85,7 +86,10 @@ class Monitor:
                 ts=now, cpu=health.cpu, ram_used=health.ram_used, ram_free=health.ram_free, iowait=health.iowait,
                 disk_free=health.disk_free, load1=health.load1, workers=workers, queued=queued,
             )
+            self._samples += 1
             for kind, message in health.problems():
+                if kind == "cpu" and self._samples == 1:
+                    continue  # the first reading spans the desk's own start-up, which is all CPU
                 if now - self._last_alert.get(kind, 0) >= REALERT_SECONDS:
                     self._last_alert[kind] = now
                     Alert.create(ts=now, level="warning", kind=kind, message=message)

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from batchdesk import defaults
 from batchdesk.desk import DESIRED_WORKERS_KEY, POOL_KEY

@@ -25,7 +25,7 @@ from peewee import Database, OnConflict, PostgresqlDatabase, SqliteDatabase
 
 from data.models import ALL_MODELS, db
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STORE_FILENAME = "batchdesk.sqlite3"
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 POSTGRES_EXTRA = "pip install 'batchdesk[postgres]'"
@@ -44,8 +44,16 @@ PRAGMAS = {
     "temp_store": "memory",
 }
 
+def _add_item_link(database: Database) -> None:
+    """2: items remember whether they were symlinks at scan time (the runner re-checks only those)."""
+    from peewee import BooleanField
+    from playhouse.migrate import SchemaMigrator, migrate
+
+    migrate(SchemaMigrator.from_database(database).add_column("item", "link", BooleanField(default=False)))
+
+
 # version -> function that upgrades the schema from version-1 to version (SQLite and PostgreSQL alike).
-MIGRATIONS: dict[int, Callable[[Database], None]] = {}
+MIGRATIONS: dict[int, Callable[[Database], None]] = {2: _add_item_link}
 
 
 class StoreError(Exception):

@@ -58,3 +58,20 @@ def test_cut_batch_takes_ranges_in_order_and_respects_bytes(store):
     assert second.first_item == first.last_item + 1
     assert [row[1] for row in queries.pending_in(first)] == ["f0", "f1", "f2", "f3"]
     assert Job.get_by_id(job.id).batches_total == 2
+
+
+def test_a_version_1_store_is_migrated(tmp_path):
+    path = tmp_path / "old.db"
+    open_store(path)
+    close_store()
+    con = sqlite3.connect(path)
+    con.execute("ALTER TABLE item DROP COLUMN link")  # what a store written by schema 1 looks like
+    con.execute("PRAGMA user_version = 1")
+    con.commit()
+    con.close()
+    open_store(tmp_path / "other.db")  # rebind so the next open really opens the file
+    open_store(path)
+    job = _job()
+    queries.insert_items(job.id, [("a", 1, 0.0), ("b", 1, 0.0)], links={"b"})
+    assert [r[3] for r in queries.pending_in(queries.cut_batch(job, 10, 100))] == [0, 1]
+    assert Job._meta.database.execute_sql("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION

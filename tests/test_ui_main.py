@@ -3,15 +3,16 @@ the command palette and quitting."""
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import pytest
+from test_ui_support import FIXED_NOW, screen_text, seed_many_jobs, seed_store, until
 
 from batchdesk import views
 from batchdesk.session import Session
 from data.models import Job
 from data.store import close_store, write
-from test_ui_support import FIXED_NOW, screen_text, seed_many_jobs, seed_store, until
 from ui.app import create_app
 from ui.screens.help import HelpScreen
 from ui.widgets.jobs_table import JobsTable
@@ -109,7 +110,7 @@ async def test_polls_never_overlap(settings, seeded, monkeypatch):
     app = make_app(settings, seeded, poll_interval=0.05)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: app.polls >= 3, message="three polls")
-        gaps = [b - a for a, b in zip(started, started[1:])]
+        gaps = [b - a for a, b in itertools.pairwise(started)]
         assert all(gap >= 0.39 for gap in gaps), gaps  # each poll started after the previous one ended
         # The UI stayed responsive meanwhile.
         await pilot.press("s")

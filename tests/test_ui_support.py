@@ -6,10 +6,12 @@ out of conftest.py, which other suites own.
 
 from __future__ import annotations
 
+import asyncio
+import os
 import time
-from typing import Callable
+from collections.abc import Callable
 
-from data.models import Alert, Batch, Job, ResourceSample, Setting, WorkerRow, db
+from data.models import Alert, Batch, Item, Job, ResourceSample, Setting, WorkerRow, db
 from data.store import write
 
 FIXED_NOW = 1_795_000_000.0  # 2026-11-18 11:06:40 UTC
@@ -46,6 +48,7 @@ def seed_store(now: float = FIXED_NOW, items: bool = True) -> None:
                 created_at=now - created, started_at=None if started is None else now - started,
                 finished_at=None if finished is None else now - finished,
                 options={"duplicates": True} if task == "checksum" else {},
+                finalized=True,  # a desk started on this store must not run report hooks into /data/out
             )
         Batch.create(id=70, job=2, seq=7, first_item=1, last_item=250, items_count=250, status="running")
         ResourceSample.insert_many([
@@ -80,13 +83,12 @@ def seed_items(job_id: int, done: int, failed: int, pending: int, start: float, 
     for n in range(total + pending):
         ended = n < total
         status = "done" if n < done else ("failed" if ended else "pending")
-        rows.append((job_id, f"dir{n % 3}/file-{n:05d}.pdf", 4096, 0.0, status, 1 if ended else 0,
-                     ERRORS[n % len(ERRORS)] if status == "failed" else None,
-                     start + (end - start) * (n + 1) / (total + 1) if ended else None))
+        rows.append({"job": job_id, "path": f"dir{n % 3}/file-{n:05d}.pdf", "size": 4096, "status": status,
+                     "attempts": 1 if ended else 0, "error": ERRORS[n % len(ERRORS)] if status == "failed" else None,
+                     "finished_at": start + (end - start) * (n + 1) / (total + 1) if ended else None})
     with write():
-        db.cursor().executemany(
-            "INSERT INTO item (job_id, path, size, mtime, status, attempts, error, finished_at) VALUES (?,?,?,?,?,?,?,?)",
-            rows)
+        for chunk in range(0, len(rows), 500):  # the model fills every other column's default
+            Item.insert_many(rows[chunk:chunk + 500]).execute()
 
 
 def seed_many_jobs(count: int, now: float = FIXED_NOW, items_per_job: int = 0) -> None:
@@ -98,12 +100,13 @@ def seed_many_jobs(count: int, now: float = FIXED_NOW, items_per_job: int = 0) -
             "items_failed, items_cancelled, bytes_total, bytes_done, batches_total, batches_done, batch_config, "
             "cut_cursor, output_dir, created_at, started_at, finished_at, finalized) "
             "VALUES (?,?,?,'folder','checksum','{}','default','done',?,?,0,0,0,0,1,1,'{}',0,?,?,?,?,1)",
-            [(i, f"bulk-{i}", f"/data/in/bulk-{i}", items_per_job, items_per_job, f"/data/out/{i}",
+            [(i, f"bulk-{i}", f"/nonexistent/in/bulk-{i}", items_per_job, items_per_job, f"/nonexistent/out/{i}",
               now - 10_000 - i, now - 9_990 - i, now - 9_000 - i) for i in range(first, first + count)])
         if items_per_job:
-            db.cursor().executemany(
-                "INSERT INTO item (job_id, path, size, mtime, status, attempts) VALUES (?,?,0,0,'done',1)",
-                ((i, f"f{n}") for i in range(first, first + count) for n in range(items_per_job)))
+            rows = [{"job": i, "path": f"f{n}", "status": "done", "attempts": 1}
+                    for i in range(first, first + count) for n in range(items_per_job)]
+            for chunk in range(0, len(rows), 2000):
+                Item.insert_many(rows[chunk:chunk + 2000]).execute()
 
 
 async def until(pilot, condition: Callable[[], object], timeout: float = 15.0, message: str = "") -> object:
@@ -115,14 +118,17 @@ async def until(pilot, condition: Callable[[], object], timeout: float = 15.0, m
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {message or condition}")
-        await pilot.pause(0.05)
+        if pilot.app.is_running and not pilot.app._exit_renderables and not getattr(pilot.app, "quitting", False):
+            await pilot.pause(0.05)
+        else:  # the app is ending: pilot.pause would wait for a screen that no longer processes messages
+            await asyncio.sleep(0.05)
 
 
 def screen_text(app) -> str:
     """Everything on the app's current screen as plain text (for asserting what a user sees)."""
     from rich.console import Console
 
-    console = Console(width=app.size.width, record=True, file=open("/dev/null", "w"), color_system=None)
-    lines = app.screen._compositor.render_update(full=True)
-    console.print(lines)
+    with open(os.devnull, "w") as sink:
+        console = Console(width=app.size.width, record=True, file=sink, color_system=None)
+        console.print(app.screen._compositor.render_update(full=True))
     return console.export_text()

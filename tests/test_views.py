@@ -10,11 +10,18 @@ import fakeredis
 import pytest
 from rq import Queue
 from rq.serializers import JSONSerializer
+from test_ui_support import (
+    BATCH_CONFIG,
+    FIXED_NOW,
+    POOL,
+    seed_items,
+    seed_many_jobs,
+    seed_store,
+)
 
 from batchdesk import views
-from data.models import Alert, Job, ResourceSample, Setting, WorkerRow
+from data.models import Alert, Item, Job, ResourceSample, Setting, WorkerRow
 from data.store import write
-from test_ui_support import BATCH_CONFIG, FIXED_NOW, POOL, seed_items, seed_many_jobs, seed_store
 
 NOW = FIXED_NOW
 
@@ -120,8 +127,8 @@ def test_failed_filter_treats_like_wildcards_literally(store):
     seed_store(NOW, items=False)
     seed_items(3, 0, 0, 0, NOW, NOW)
     with write():
-        store.execute_sql("INSERT INTO item (job_id, path, size, mtime, status, attempts, error) VALUES "
-                          "(3, 'a_b.txt', 0, 0, 'failed', 1, '100% broken'), (3, 'axb.txt', 0, 0, 'failed', 1, 'x')")
+        Item.insert_many([{"job": 3, "path": "a_b.txt", "status": "failed", "attempts": 1, "error": "100% broken"},
+                          {"job": 3, "path": "axb.txt", "status": "failed", "attempts": 1, "error": "x"}]).execute()
     assert [i.path for i in views.failed_items(3, "a_b")] == ["a_b.txt"]
     assert [i.path for i in views.failed_items(3, "100%")] == ["a_b.txt"]
     assert views.failed_count(3, "%") == 1

@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import ClassVar
 
 from textual import work
 from textual.app import App, SystemCommand
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from batchdesk import locations, views
@@ -25,7 +26,14 @@ from batchdesk.errors import BatchdeskError
 from batchdesk.session import Session
 from data.models import PAUSED
 from data.store import close_store, open_store
-from ui.messages import ActionDone, DashboardPolled, DeskChanged, DeskState, PollFailed, Snapshot
+from ui.messages import (
+    ActionDone,
+    DashboardPolled,
+    DeskChanged,
+    DeskState,
+    PollFailed,
+    Snapshot,
+)
 from ui.screens.confirm import ConfirmScreen
 from ui.screens.help import HelpScreen, describe
 from ui.screens.job_detail import JobDetailScreen
@@ -41,7 +49,9 @@ DARK, LIGHT = "textual-dark", "textual-light"
 class BatchdeskApp(App[None]):
     TITLE = "batchdesk"
     CSS_PATH = "app.tcss"
-    BINDINGS = [
+    # Screens get -narrow below 110 columns: the panels row drops its sparklines to fit an 80x24 terminal.
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (110, "-wide")]
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "new_job", "New job", tooltip="Submit a folder: pick it, choose a task, options and queue"),
         Binding("plus,equals_sign", "add_worker", "+Worker", key_display="+", tooltip="One worker process more"),
         Binding("minus", "remove_worker", "-Worker", key_display="-", tooltip="One worker process fewer"),
@@ -73,7 +83,8 @@ class BatchdeskApp(App[None]):
         self.desk_state = DeskState("desk: starting…")
         self.polls = 0  # completed dashboard polls (tests wait on it)
         self.quitting = False
-        self.session_closed = False
+        self.session_closed = False  # set once the desk this app started has stopped
+        self._session_closing = False
         self._poll_busy = False
         self._redis: tuple[str, object] | None = None
         self._select_after_poll: int | None = None
@@ -116,12 +127,14 @@ class BatchdeskApp(App[None]):
         try:
             self.session.ensure_desk()
             self.post_message(DeskChanged(self.describe_desk()))
-        except Exception as exc:  # broker or lock trouble: keep the UI, say why
+        except Exception as exc:  # noqa: BLE001 - a background failure becomes a message, never a crash
             self.post_message(DeskChanged(self.describe_desk(error=str(exc) or type(exc).__name__)))
         finally:
             close_store()
 
     def on_desk_changed(self, message: DeskChanged) -> None:
+        if not self.is_running:
+            return
         self._set_desk(message.state)
         if message.state.error:
             self.notify(message.state.text, severity="error", timeout=10)
@@ -135,7 +148,7 @@ class BatchdeskApp(App[None]):
     # -- polling ---------------------------------------------------------------------------------
     def poll(self) -> None:
         """Start one dashboard refresh in a thread unless the previous one is still running."""
-        if self._poll_busy or self.quitting:
+        if self._poll_busy or self.quitting or not self.is_running:
             return
         self._poll_busy = True
         self._poll(self.main.alerts_last_id)
@@ -149,12 +162,12 @@ class BatchdeskApp(App[None]):
                 try:
                     self.session.ensure_desk()
                     self.post_message(DeskChanged(self.describe_desk()))
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - a background failure becomes a message, never a crash
                     self.post_message(DeskChanged(self.describe_desk(error=str(exc))))
             dashboard = views.dashboard(now=self.clock(), alerts_after=alerts_after)
             queues, note = self._read_queues()
             self.post_message(DashboardPolled(Snapshot(dashboard, queues, note)))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a background failure becomes a message, never a crash
             self.post_message(PollFailed(f"{type(exc).__name__}: {exc}"))
         finally:
             close_store()
@@ -169,12 +182,14 @@ class BatchdeskApp(App[None]):
 
                 self._redis = (url, redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2))
             depths = views.queue_depths(self._redis[1])
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a background failure becomes a message, never a crash
             return None, f"broker unreachable: {type(exc).__name__}"
         return depths, f"{self.session.broker_mode} broker · like `rq info`"
 
     def on_dashboard_polled(self, message: DashboardPolled) -> None:
         self._poll_busy = False
+        if not self.is_running:
+            return  # a poll that ends while the app shuts down
         self.snapshot = message.snapshot
         if any(isinstance(screen, JobDetailScreen) for screen in self.screen_stack) or not self.main.ready:
             self.main.pending = message.snapshot  # hidden: applied when it shows again
@@ -188,6 +203,8 @@ class BatchdeskApp(App[None]):
 
     def on_poll_failed(self, message: PollFailed) -> None:
         self._poll_busy = False
+        if not self.is_running:
+            return
         self.main.show_poll_error(message.error)
 
     # -- job actions -----------------------------------------------------------------------------
@@ -242,7 +259,7 @@ class BatchdeskApp(App[None]):
             self.post_message(ActionDone(text, job_id=job_id))
         except BatchdeskError as exc:
             self.post_message(ActionDone(str(exc), "warning", job_id))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a background failure becomes a message, never a crash
             self.post_message(ActionDone(f"{op} failed: {type(exc).__name__}: {exc}", "error", job_id))
         finally:
             close_store()
@@ -260,12 +277,14 @@ class BatchdeskApp(App[None]):
             job = jobs.get_job(job_id)
             path = write_report(job_id, fmt, Path(job.output_dir) / f"report-job-{job_id}.{fmt}")
             self.post_message(ActionDone(f"Report written: {path}", job_id=job_id, report_path=str(path)))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a background failure becomes a message, never a crash
             self.post_message(ActionDone(f"Report failed: {exc}", "error", job_id))
         finally:
             close_store()
 
     def on_action_done(self, message: ActionDone) -> None:
+        if not self.is_running:
+            return
         self.notify(message.text, severity=message.severity, timeout=8 if message.report_path else 5)
         screen = self.screen
         if isinstance(screen, JobDetailScreen) and screen.job_id == message.job_id:
@@ -291,7 +310,7 @@ class BatchdeskApp(App[None]):
             self.session.wake()
             when = "the desk resizes the pool within a few seconds" if self.session.broker_url else "applies when a desk runs"
             self.post_message(ActionDone(f"Workers: {count} wanted; {when}"))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a background failure becomes a message, never a crash
             self.post_message(ActionDone(f"Cannot change workers: {exc}", "error"))
         finally:
             close_store()
@@ -408,9 +427,12 @@ class BatchdeskApp(App[None]):
 
     def close_session(self) -> None:
         """Stop the desk this app started (only when the app made the session itself)."""
-        if self.owns_session and not self.session_closed:
-            self.session_closed = True
-            self.session.close()
+        if self.owns_session and not self._session_closing:
+            self._session_closing = True
+            try:
+                self.session.close()
+            finally:
+                self.session_closed = True
 
     def on_unmount(self) -> None:
         self.close_session()

@@ -107,8 +107,8 @@ def status(value: str) -> Text:
 def bar(fraction: float, width: int = 12, style: str = "green", failed_fraction: float = 0.0) -> Text:
     """A text progress bar with the percentage, e.g. ``██████░░░░░░  50%``; failures show in red."""
     fraction = min(1.0, max(0.0, fraction))
-    filled = int(round(fraction * width))
-    bad = min(filled, int(round(min(1.0, max(0.0, failed_fraction)) * width)))
+    filled = round(fraction * width)
+    bad = min(filled, round(min(1.0, max(0.0, failed_fraction)) * width))
     text = Text()
     text.append("█" * (filled - bad), style=style)
     text.append("█" * bad, style="red")

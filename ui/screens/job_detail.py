@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
@@ -46,7 +47,7 @@ class DetailFailed(Message):
 
 
 class JobDetailScreen(Screen):
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),
         Binding("c", "cancel_job", "Cancel"),
         Binding("p", "pause_job", "Pause/resume"),
@@ -85,7 +86,7 @@ class JobDetailScreen(Screen):
     # -- loading ---------------------------------------------------------------------------------
     def reload(self, force_failed: bool = False) -> None:
         """Start a background load unless one is in flight (polls never overlap)."""
-        if self._busy:
+        if self._busy or not self.is_attached or not self.app.is_running:
             return
         self._busy = True
         now = self.app.clock()
@@ -109,13 +110,15 @@ class JobDetailScreen(Screen):
                     failed = views.failed_items(self.job_id, text, FAILED_PAGE)
                     matching = views.failed_count(self.job_id, text)
             self.post_message(DetailLoaded(DetailData(detail, series, failed, matching, text)))
-        except Exception as exc:  # the store is busy or gone: say so, keep the screen
+        except Exception as exc:  # noqa: BLE001 - a background failure becomes a message, never a crash
             self.post_message(DetailFailed(f"{type(exc).__name__}: {exc}"))
         finally:
             close_store()
 
     def on_detail_loaded(self, message: DetailLoaded) -> None:
         self._busy = False
+        if not self.is_attached or not self.app.is_running:
+            return
         data = message.data
         if data.detail is None:
             self.query_one(JobSummary).update(f"job {self.job_id} does not exist (any more)")
@@ -139,6 +142,8 @@ class JobDetailScreen(Screen):
 
     def on_detail_failed(self, message: DetailFailed) -> None:
         self._busy = False
+        if not self.is_attached or not self.app.is_running:
+            return
         self.query_one("#report-line", Static).update(f"refresh failed: {message.error}")
 
     def on_failed_items_panel_filter_changed(self, message: FailedItemsPanel.FilterChanged) -> None:

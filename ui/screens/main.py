@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, Header
 
@@ -18,7 +21,7 @@ from ui.widgets.workers_panel import WorkersPanel
 
 
 class MainScreen(Screen):
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("c", "cancel_job", "Cancel"),
         Binding("p", "pause_job", "Pause/resume"),
         Binding("r", "retry_job", "Retry failed"),
@@ -55,18 +58,26 @@ class MainScreen(Screen):
         if self.pending is not None:
             self.show(self.pending)
 
+    def on_unmount(self) -> None:
+        self.ready = False
+
     def on_screen_resume(self) -> None:
         if self.pending is not None and self.ready:
             self.show(self.pending)
 
     @property
     def alerts_last_id(self) -> int:
-        return self.query_one(AlertsLog).last_id if self.ready else 0
+        try:
+            return self.query_one(AlertsLog).last_id if self.ready else 0
+        except NoMatches:  # being torn down
+            return 0
 
     def show(self, snapshot: Snapshot) -> None:
         """Apply one dashboard refresh to every panel (kept for later while not mounted yet)."""
         if not self.ready:
             self.pending = snapshot
+            return
+        if not self.is_attached or not self.app.is_running:
             return
         self.pending = None
         dash = snapshot.dashboard

@@ -11,15 +11,23 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, DirectoryTree, Input, Label, Select, Static
+from textual.widgets import (
+    Button,
+    Checkbox,
+    DirectoryTree,
+    Input,
+    Label,
+    Select,
+    Static,
+)
 
 from batchdesk import defaults
 from batchdesk.errors import BatchdeskError
@@ -56,7 +64,7 @@ def split_globs(text: str) -> tuple[str, ...]:
 
 
 class NewJobScreen(ModalScreen[Submitted | None]):
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Close"),
         Binding("ctrl+s", "submit", "Submit"),
     ]
@@ -74,7 +82,9 @@ class NewJobScreen(ModalScreen[Submitted | None]):
         names = sorted(self.task_specs)
         first = "checksum" if "checksum" in self.task_specs else (names[0] if names else Select.NULL)
         with Vertical(id="new-job-dialog"):
-            yield Input(placeholder="folder to process (type a path or pick one below)", id="folder")
+            with Horizontal(classes="row"):
+                yield Label("Folder", classes="field-label")
+                yield Input(placeholder="folder to process: type its path or pick it below", id="folder")
             yield DirectoryTree(self.browse_root, id="tree")
             with Horizontal(classes="row"):
                 yield Label("Task", classes="field-label")
@@ -233,7 +243,7 @@ class NewJobScreen(ModalScreen[Submitted | None]):
             self.post_message(SubmitResult(Submitted(job.id, job.items_total, resumed, warnings), None))
         except BatchdeskError as exc:
             self.post_message(SubmitResult(None, str(exc)))
-        except Exception as exc:  # unexpected: show it rather than crash the app
+        except Exception as exc:  # noqa: BLE001 - a background failure becomes a message, never a crash
             self.post_message(SubmitResult(None, f"{type(exc).__name__}: {exc}"))
         finally:
             close_store()

@@ -8,13 +8,14 @@ re-renders every visible row on any cell update, which costs several percent of 
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
+from typing import ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual import events
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
@@ -28,20 +29,20 @@ STATUS_ORDER = {"running": 0, "queued": 1, "paused": 2, "failed": 3, "cancelled"
 # (key, label, width, justify, sort key); the name column takes any spare width.
 COLUMNS: tuple[tuple[str, str, int, str, Callable[[JobRow], object]], ...] = (
     ("id", "ID", 5, "right", lambda r: r.id),
-    ("name", "Name", 22, "left", lambda r: r.name.lower()),
-    ("task", "Task", 13, "left", lambda r: r.task),
+    ("name", "Name", 20, "left", lambda r: r.name.lower()),
+    ("task", "Task", 12, "left", lambda r: r.task),
     ("status", "Status", 9, "left", lambda r: STATUS_ORDER.get(r.status, 9)),
-    ("progress", "Progress", 15, "left", lambda r: r.progress),
-    ("counts", "Done/Failed/Total", 21, "right", lambda r: r.total),
+    ("progress", "Progress", 14, "left", lambda r: r.progress),
+    ("counts", "Done/Failed/Total", 20, "right", lambda r: r.total),
     ("rate", "Items/s", 9, "right", lambda r: r.rate if r.rate is not None else -1.0),
-    ("eta", "ETA", 8, "right", lambda r: r.eta if r.eta is not None else math.inf),
-    ("age", "Age", 5, "right", lambda r: r.age),
+    ("eta", "ETA", 7, "right", lambda r: r.eta if r.eta is not None else math.inf),
+    ("age", "Age", 4, "right", lambda r: r.age),
 )
 COLUMN_KEYS = tuple(c[0] for c in COLUMNS)
 SORT_NAMES = {c[0]: c[1] for c in COLUMNS}
 SORT_KEYS = {c[0]: c[4] for c in COLUMNS}
-GAP = 2  # spaces between columns
-MIN_WIDTH = sum(c[2] for c in COLUMNS) + GAP * len(COLUMNS)
+GAP = 1  # space between columns
+MIN_WIDTH = 1 + sum(c[2] for c in COLUMNS) + GAP * (len(COLUMNS) - 1)  # fits 120 columns with borders
 NAME_GROWTH = 26  # how much wider than its minimum the name column gets on a wide terminal
 
 
@@ -71,7 +72,7 @@ def render_cells(row: JobRow) -> tuple[Text, ...]:
 class JobsTable(ScrollView, can_focus=True):
     """Every job with status, a progress bar, done/failed/total, throughput, ETA and age."""
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "open", "Details", tooltip="Open the selected job's details"),
         Binding("s", "sort_next", "Sort", tooltip="Sort by the next column"),
         Binding("v", "sort_reverse", "Reverse", show=False, tooltip="Reverse the sort order"),
@@ -82,7 +83,7 @@ class JobsTable(ScrollView, can_focus=True):
         Binding("home", "cursor_to(0)", show=False),
         Binding("end", "cursor_to(-1)", show=False),
     ]
-    COMPONENT_CLASSES = {"jobs-table--header", "jobs-table--cursor", "jobs-table--empty"}
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"jobs-table--header", "jobs-table--cursor", "jobs-table--empty"}
     DEFAULT_CSS = """
     JobsTable { height: 1fr; }
     JobsTable > .jobs-table--header { text-style: bold; color: $text-accent; }
@@ -240,7 +241,7 @@ class JobsTable(ScrollView, can_focus=True):
                 self._move_to(index)
 
     def _column_at(self, x: int) -> str | None:
-        position = 0
+        position = 1  # the leading space
         for (key, _, _, _, _), width in zip(COLUMNS, self._widths()):
             if position <= x < position + width + GAP:
                 return key
@@ -260,8 +261,10 @@ class JobsTable(ScrollView, can_focus=True):
         self.virtual_size = Size(max(MIN_WIDTH, self.scrollable_content_region.width), len(self.order) + 1)
 
     def _line(self, cells: tuple[Text, ...], widths: list[int], style: Style) -> Strip:
-        line = Text(no_wrap=True, end="")
-        for (_, _, _, justify, _), cell, width in zip(COLUMNS, cells, widths):
+        line = Text(" ", no_wrap=True, end="")
+        for index, ((_, _, _, justify, _), cell, width) in enumerate(zip(COLUMNS, cells, widths)):
+            if index:
+                line.append(" " * GAP)
             text = cell.copy()
             text.truncate(width, overflow="ellipsis")
             pad = width - text.cell_len
@@ -271,7 +274,6 @@ class JobsTable(ScrollView, can_focus=True):
             else:
                 line.append_text(text)
                 line.append(" " * pad)
-            line.append(" " * GAP)
         segments = list(line.render(self.app.console))
         total = max(MIN_WIDTH, self.scrollable_content_region.width)
         return Strip(Segment.apply_style(segments, style)).extend_cell_length(total, style)

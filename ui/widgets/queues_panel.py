@@ -9,17 +9,17 @@ from textual.widgets import DataTable, Static
 
 from batchdesk.views import QueueDepth
 
-COLUMNS = (("queue", "Queue", 7), ("queued", "Queued", 6), ("started", "Started", 7), ("failed", "Failed", 6))
+COLUMNS = (("queue", "Queue ", 8), ("queued", "Queued ", 7), ("started", "Started ", 8), ("failed", "Failed", 6))
 
 
 class QueuesPanel(Vertical):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self._shown: list[tuple] | None = None
-        self._line: Text | None = None
+        self._line: str | None = None
 
     def compose(self) -> ComposeResult:
-        yield DataTable(id="queues-table", cursor_type="none", show_cursor=False)
+        yield DataTable(id="queues-table", cursor_type="none", show_cursor=False, cell_padding=0)
         yield Static(id="broker-line")
 
     def on_mount(self) -> None:
@@ -38,7 +38,9 @@ class QueuesPanel(Vertical):
             for row in rows:
                 table.add_row(*row, key=row[0])
             self._shown = rows
-        line = Text(note or "", style="yellow" if depths is None else "dim")
+        line = note or ""
         if line != self._line:
             self._line = line
-            self.query_one("#broker-line", Static).update(line, layout=False)
+            widget = self.query_one("#broker-line", Static)
+            widget.set_class(depths is None, "warn")
+            widget.update(line, layout=False)

@@ -74,7 +74,7 @@ class ResourcesPanel(Vertical):
         if tripped:
             text.append("; ".join(tripped.values()), style="red")
         elif series.age is not None and series.age > STALE_SECONDS:
-            text.append(f"stale: last sample {fmt.duration(series.age)} ago", style="yellow")
+            text.append(f"stale: last sample {fmt.duration(series.age)} ago", style="bold")
         else:
             text.append("healthy", style="green")
         return text

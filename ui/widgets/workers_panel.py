@@ -10,8 +10,8 @@ from textual.widgets import DataTable, Static
 from batchdesk.views import PoolView, WorkerView
 from ui import format as fmt
 
-COLUMNS = (("pid", "PID", 7), ("state", "State", 5), ("job", "Job", 16), ("batch", "Batch", 6),
-           ("rss", "RSS", 9), ("uptime", "Up", 7))
+COLUMNS = (("pid", "PID", 7), ("state", "State", 5), ("job", "Job", 14), ("batch", "Batch", 5),
+           ("rss", "RSS", 7), ("uptime", "Up", 4))
 
 
 class WorkersPanel(Vertical):

@@ -1,0 +1,141 @@
+"""The new-job modal: validation before anything is submitted, task options, the folder tree, and a
+real folder submitted through the modal running to the end on a real desk."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import make_files
+from test_ui_support import screen_text, until
+from textual.widgets import Checkbox, DirectoryTree, Input, Select
+
+from batchdesk.session import Session
+from data.models import Item, Job
+from data.store import close_store
+from ui.app import create_app
+from ui.screens.new_job import NewJobScreen, split_globs
+
+SIZE = (160, 48)
+
+
+@pytest.fixture
+def session(settings):
+    session = Session(settings)
+    yield session
+    session.close()
+    close_store()
+
+
+async def open_modal(app, pilot) -> NewJobScreen:
+    await until(pilot, lambda: app.main.applied >= 1, message="the first refresh")
+    await pilot.press("n")
+    await until(pilot, lambda: isinstance(app.screen, NewJobScreen))
+    return app.screen
+
+
+async def submit_and_expect_error(pilot, modal: NewJobScreen, folder: str, expected: str) -> None:
+    modal.query_one("#folder", Input).value = folder
+    await pilot.press("ctrl+s")
+    await until(pilot, lambda: expected in modal.error_text and not modal.submitting, message=f"error {expected!r}")
+    assert "visible" in modal.query_one("#error").classes
+
+
+async def test_validation_errors_show_in_the_modal_and_submit_nothing(settings, session, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    some = tmp_path / "some"
+    make_files(some, 3)
+    a_file = some / "f000000.bin"
+    app = create_app(settings, session, start_desk=False, browse_root=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        modal = await open_modal(app, pilot)
+        await pilot.press("ctrl+s")  # nothing typed
+        await until(pilot, lambda: "Give the folder to process" in modal.error_text)
+        await submit_and_expect_error(pilot, modal, str(tmp_path / "missing"), f"folder not found: {tmp_path / 'missing'}")
+        await submit_and_expect_error(pilot, modal, str(a_file), "not a folder")
+        await submit_and_expect_error(pilot, modal, str(empty), "no files to process")
+        modal.query_one("#include", Input).value = "*.pdf"
+        await submit_and_expect_error(pilot, modal, str(some), "3 file(s) filtered out")
+        modal.query_one("#include", Input).value = ""
+        # A bad option value for the chosen task.
+        modal.query_one("#task", Select).value = "extract-text"
+        await until(pilot, lambda: modal.query("#opt-chunk_size"))
+        modal.query_one("#opt-chunk_size", Input).value = "lots"
+        await submit_and_expect_error(pilot, modal, str(some), "option 'chunk_size': 'lots' is not a valid int")
+        # An unknown task (a plugin that went away between opening the modal and submitting).
+        modal.selected_task = lambda: "no-such-task"
+        await submit_and_expect_error(pilot, modal, str(some), "unknown task 'no-such-task'")
+        assert "unknown task 'no-such-task'" in screen_text(app)
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is app.main)
+    assert Job.select().count() == 0 and Item.select().count() == 0
+
+
+async def test_task_options_follow_the_task(settings, session, tmp_path):
+    app = create_app(settings, session, start_desk=False, browse_root=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        modal = await open_modal(app, pilot)
+        assert modal.query_one("#task", Select).value == "checksum"
+        assert isinstance(modal.query_one("#opt-duplicates"), Checkbox)  # a bool option is a checkbox
+        assert modal.option_values() == {}  # defaults are left to the task
+        modal.query_one("#opt-duplicates", Checkbox).value = False
+        assert modal.option_values() == {"duplicates": False}
+        modal.query_one("#task", Select).value = "statements"
+        await until(pilot, lambda: modal.query("#opt-date_order"))
+        assert not modal.query("#opt-duplicates")
+        assert isinstance(modal.query_one("#opt-date_order"), Select)  # choices are a select
+        modal.query_one("#opt-date_order", Select).value = "dmy"
+        modal.query_one("#opt-currency", Input).value = "EUR"
+        assert modal.option_values() == {"date_order": "dmy", "currency": "EUR"}
+        assert "bank-statement" in screen_text(app)  # the task's description
+
+
+async def test_picking_a_folder_in_the_tree(settings, session, tmp_path):
+    make_files(tmp_path / "inbox", 2)
+    app = create_app(settings, session, start_desk=False, browse_root=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        modal = await open_modal(app, pilot)
+        tree = modal.query_one(DirectoryTree)
+        await until(pilot, lambda: any(node.data and node.data.path.name == "inbox" for node in tree.root.children))
+        node = next(node for node in tree.root.children if node.data.path.name == "inbox")
+        tree.select_node(node)
+        await until(pilot, lambda: modal.query_one("#folder", Input).value == str(tmp_path / "inbox"))
+
+
+def test_globs_split_on_commas_and_spaces():
+    assert split_globs("*.pdf, *.txt  *.md") == ("*.pdf", "*.txt", "*.md")
+    assert split_globs('"my dir/*" *.csv') == ("my dir/*", "*.csv")
+    assert split_globs('"unbalanced *.csv') == ('"unbalanced', "*.csv")
+    assert split_globs("") == ()
+
+
+@pytest.mark.slow
+async def test_submit_a_real_folder_and_watch_it_finish(tmp_path):
+    from batchdesk.config import Settings
+
+    settings = Settings(data_dir=tmp_path / "data", broker="embedded", workers=1)
+    make_files(tmp_path / "in", 40, nested=3)
+    (tmp_path / "in" / "skip.tmp").write_text("x")
+    session = Session(settings)
+    app = create_app(settings, session, browse_root=tmp_path)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.desk_state.owned, timeout=30, message="the desk to start")
+            modal = await open_modal(app, pilot)
+            modal.query_one("#folder", Input).value = str(tmp_path / "in")
+            modal.query_one("#queue", Select).value = "high"
+            modal.query_one("#exclude", Input).value = "*.tmp"
+            await pilot.press("ctrl+s")
+            await until(pilot, lambda: app.screen is app.main, timeout=30, message="the modal to close")
+            assert modal.submitted is not None and modal.submitted.files == 40 and not modal.submitted.resumed
+            job_id = modal.submitted.job_id
+            jobs = app.main.jobs
+            await until(pilot, lambda: job_id in jobs.job_rows and jobs.job_rows[job_id].status == "done",
+                        timeout=60, message="the job to finish on the desk")
+            row = jobs.job_rows[job_id]
+            assert (row.done, row.failed, row.total, row.queue) == (40, 0, 40, "high")
+            assert jobs.selected_job_id == job_id  # the new job is selected
+            assert "40/0/40" in screen_text(app)
+    finally:
+        session.close()
+        close_store()
+

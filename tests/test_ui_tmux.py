@@ -1,0 +1,103 @@
+"""The real program in a real terminal (tmux): `batchdesk --data-dir TMP ui` starts, shows every panel,
+runs a job submitted from another process, and quits only after the user confirms (the job then
+resumes at the next start)."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import batchdesk_env, make_files
+
+TMUX = shutil.which("tmux") or ("/usr/bin/tmux" if Path("/usr/bin/tmux").exists() else None)
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(TMUX is None, reason="tmux is not installed: this test drives the real program in tmux"),
+]
+
+BATCHDESK = str(Path(sys.executable).with_name("batchdesk"))
+TITLES = ("Jobs", "Resources", "Workers", "Queues", "Alerts & events")
+
+
+class Tmux:
+    """One tmux server on a private socket, so the user's tmux is never touched."""
+
+    def __init__(self, name: str) -> None:
+        self.socket = name
+        self.session = "ui"
+
+    def run(self, *args: str) -> str:
+        return subprocess.run([TMUX, "-L", self.socket, *args], capture_output=True, text=True, check=False, timeout=30).stdout
+
+    def start(self, command: str, width: int = 160, height: int = 48) -> None:
+        self.run("new-session", "-d", "-s", self.session, "-x", str(width), "-y", str(height), command)
+
+    def keys(self, *keys: str) -> None:
+        self.run("send-keys", "-t", self.session, *keys)
+
+    def screen(self) -> str:
+        return self.run("capture-pane", "-p", "-t", self.session)
+
+    def wait_for(self, predicate, timeout: float = 30.0, what: str = "") -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.screen()
+            if predicate(text):
+                return text
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}; the screen was:\n{text}")
+            time.sleep(0.2)
+
+    def kill(self) -> None:
+        self.run("kill-server")
+
+
+def test_batchdesk_ui_in_tmux(tmp_path):
+    data = tmp_path / "data"
+    make_files(tmp_path / "in", 30)
+    env = batchdesk_env(BATCHDESK_PLUGINS="fixture_tasks:slow", BATCHDESK_BROKER="embedded", BATCHDESK_WORKERS="1")
+    exports = " ".join(f"{key}={shlex.quote(value)}" for key, value in env.items()
+                       if key.startswith("BATCHDESK_") or key in ("PYTHONPATH", "PATH", "HOME", "LANG"))
+    # COLUMNS/LINES (set in some pytest environments) would pin the app to 80x24 whatever the pane size.
+    command = (f"env -u COLUMNS -u LINES {exports} TERM=xterm-256color {shlex.quote(BATCHDESK)} --data-dir {shlex.quote(str(data))} ui; "
+               f"echo BATCHDESK-EXITED-$?; sleep 60")
+    tmux = Tmux(f"batchdesk-test-{tmp_path.name}")
+    tmux.start(command)
+    try:
+        screen = tmux.wait_for(lambda s: all(f"─ {t} ─" in s for t in TITLES) and "desk: running in this process" in s,
+                               timeout=60, what="every panel and a running desk")
+        assert "no jobs yet" in screen
+        # Another process submits to the desk this UI started (the CLI attaches to it).
+        out = subprocess.run([BATCHDESK, "--data-dir", str(data), "submit", str(tmp_path / "in"),
+                              "--task", "fixture_tasks:slow", "--opt", "ms=400", "--json"],
+                             capture_output=True, text=True, check=False, env=env, timeout=60)
+        assert out.returncode == 0, out.stderr
+        job_id = json.loads(out.stdout)["job"]
+        tmux.wait_for(lambda s: "running" in s and "/0/30" in s, timeout=60, what="the job running in the jobs panel")
+        tmux.keys("q")
+        screen = tmux.wait_for(lambda s: "Quit anyway?" in s, what="the quit confirmation")
+        assert "1 job(s) still running" in screen
+        tmux.keys("n")
+        tmux.wait_for(lambda s: "Quit anyway?" not in s and "─ Jobs ─" in s, what="the app again")
+        tmux.keys("q")
+        tmux.wait_for(lambda s: "Quit anyway?" in s, what="the quit confirmation again")
+        tmux.keys("y")
+        screen = tmux.wait_for(lambda s: "BATCHDESK-EXITED-" in s, timeout=60, what="the program to exit")
+        assert "BATCHDESK-EXITED-0" in screen
+    finally:
+        tmux.kill()
+    # The desk went away with the app; the job is unfinished, to resume at the next start.
+    info = subprocess.run([BATCHDESK, "--data-dir", str(data), "info", "--json"], capture_output=True, text=True, check=False,
+                          env=env, timeout=60)
+    assert json.loads(info.stdout)["desk"] is None
+    jobs = subprocess.run([BATCHDESK, "--data-dir", str(data), "jobs", "--json"], capture_output=True, text=True, check=False,
+                          env=env, timeout=60)
+    job = next(j for j in json.loads(jobs.stdout) if j["job"] == job_id)
+    assert job["status"] in ("queued", "running") and job["done"] < 30
