@@ -60,3 +60,14 @@ def test_tail_split_shrinks_batches_toward_the_end():
         uncut -= min(uncut, sizes[-1])
     assert sizes[0] == 500 and sizes == sorted(sizes, reverse=True)
     assert sizes[-1] == 500 // 2 and sum(sizes) >= 2000
+
+
+def test_retry_backoff_grows_with_jitter_and_a_cap():
+    from batchdesk.scheduler import Policy
+
+    policy = Policy(retries=3, backoff=(60.0, 300.0, 600.0), timeout=10)
+    for attempt, base in ((1, 60.0), (2, 300.0), (3, 600.0), (4, 600.0)):
+        delays = {policy.delay(attempt) for _ in range(50)}
+        assert all(base * (1 - defaults.RETRY_JITTER) <= d <= base * (1 + defaults.RETRY_JITTER) for d in delays)
+        assert len(delays) > 1, "jittered, so retries of many batches do not stampede"
+    assert Policy(3, (10_000.0,), 10).delay(1) <= defaults.RETRY_CAP_SECONDS
