@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from batchdesk import defaults
+from batchdesk import defaults, watch_control
 from batchdesk.desk import DESIRED_WORKERS_KEY, POOL_KEY
 from batchdesk.monitor import Health
 from data.models import JOB_ACTIVE, JOB_ENDED, QUEUED, RUNNING, Alert, Setting, db
@@ -379,6 +379,37 @@ def alerts(after_id: int = 0, limit: int = 200) -> list[AlertView]:
     return [AlertView(*row) for row in rows]
 
 
+# -- watches (drop folders) ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class WatchRow:
+    """One watch with the counters of its newest (rolling) job, from :func:`watch_control.list_watches`."""
+
+    id: int
+    path: str
+    task: str
+    status: str  # active | paused | error
+    error: str | None
+    recursive: bool
+    on_done: str
+    on_fail: str
+    from_config: bool
+    job: int | None  # the rolling job (or the newest one)
+    queued: int
+    done: int
+    failed: int
+
+
+def watch_rows() -> list[WatchRow]:
+    """Every watch (by id) with its rolling job's queued/done/failed counts: one small read per watch."""
+    return [
+        WatchRow(id=w["id"], path=w["path"], task=w["task"], status=w["status"], error=w["error"],
+                 recursive=bool(w["recursive"]), on_done=w["on_done"], on_fail=w["on_fail"],
+                 from_config=bool(w["from_config"]), job=w["job"], queued=w["queued"], done=w["done"],
+                 failed=w["failed"])
+        for w in watch_control.list_watches()
+    ]
+
+
 # -- one dashboard refresh -------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Dashboard:
@@ -388,6 +419,7 @@ class Dashboard:
     workers: list[WorkerView]
     pool: PoolView
     alerts: list[AlertView]  # new since the caller's last seen id, newest first
+    watches: list[WatchRow] = field(default_factory=list)
 
     @property
     def running_jobs(self) -> int:
@@ -405,7 +437,7 @@ def dashboard(now: float | None = None, alerts_after: int = 0, window: float = 3
     with db.atomic():
         return Dashboard(
             now=now, jobs=jobs_overview(now), resources=resource_series(window, now), workers=workers(now),
-            pool=pool_status(), alerts=alerts(alerts_after),
+            pool=pool_status(), alerts=alerts(alerts_after), watches=watch_rows(),
         )
 
 

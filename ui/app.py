@@ -39,8 +39,10 @@ from ui.screens.help import HelpScreen, describe
 from ui.screens.job_detail import JobDetailScreen
 from ui.screens.main import MainScreen
 from ui.screens.new_job import NewJobScreen, Submitted
+from ui.screens.new_watch import NewWatchScreen
 from ui.widgets.jobs_table import COLUMNS as JOB_COLUMNS
 from ui.widgets.jobs_table import JobsTable
+from ui.widgets.watches_panel import WatchesPanel
 
 REPORT_FORMATS = ("csv", "json", "xlsx")
 DARK, LIGHT = "textual-dark", "textual-light"
@@ -331,6 +333,61 @@ class BatchdeskApp(App[None]):
 
         self.push_screen(NewJobScreen(self.browse_root), submitted)
 
+    # -- watches (drop folders) ------------------------------------------------------------------
+    def action_new_watch(self) -> None:
+        def added(watch_id: int | None) -> None:
+            if watch_id is None:
+                return
+            self.notify(f"Watch {watch_id} added: files dropped there are processed")
+            self.poll()
+
+        self.push_screen(NewWatchScreen(), added)
+
+    def current_watch_id(self) -> int | None:
+        return self.main.watches.selected_watch_id if self.main.ready else None
+
+    def confirm_remove_watch(self, watch_id: int) -> None:
+        row = self.main.watches.watch_rows.get(watch_id) if self.main.ready else None
+        where = f" ({row.path})" if row else ""
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.watch_op("remove", watch_id)
+
+        self.push_screen(ConfirmScreen(
+            f"Remove watch {watch_id}{where}?",
+            "New files are no longer taken; files already taken still run and its job then finishes. "
+            "The folder and its files are left as they are.",
+            yes="Remove", no="Keep it"), answered)
+
+    def watch_op(self, op: str, watch_id: int) -> None:
+        """Pause/resume (``pause_resume``) or ``remove`` a watch in the background."""
+        self._watch_op(op, watch_id)
+
+    @work(thread=True, group="control", exit_on_error=False)
+    def _watch_op(self, op: str, watch_id: int) -> None:
+        from batchdesk import watch_control
+
+        try:
+            open_store(self.settings.store_path)
+            if op == "pause_resume":
+                paused = watch_control.find_watch(watch_id).status == "paused"
+                watch = watch_control.set_paused(watch_id, not paused)
+                text = f"Watch {watch_id} {'resumed' if paused else 'paused: no new files are taken'}"
+            elif op == "remove":
+                watch = watch_control.remove_watch(watch_id)
+                text = f"Watch {watch_id} removed ({watch.path})"
+            else:
+                raise ValueError(f"unknown operation {op!r}")
+            self.session.wake()
+            self.post_message(ActionDone(text))
+        except BatchdeskError as exc:
+            self.post_message(ActionDone(str(exc), "warning"))
+        except Exception as exc:  # noqa: BLE001 - a background failure becomes a message, never a crash
+            self.post_message(ActionDone(f"watch {op} failed: {type(exc).__name__}: {exc}", "error"))
+        finally:
+            close_store()
+
     # -- misc ------------------------------------------------------------------------------------
     def action_toggle_theme(self) -> None:
         self.theme = LIGHT if self.current_theme.dark else DARK
@@ -346,10 +403,13 @@ class BatchdeskApp(App[None]):
                                                       ("ctrl+q", "Quit")]),
             ("Jobs (main screen)", [("↑ ↓ PgUp PgDn", "Move the selection"), ("enter / click", "Job details"),
                                     ("click a header", "Sort by that column (again: reverse)")]
-             + describe(JobsTable.BINDINGS) + describe(MainScreen.BINDINGS)),
+             + describe(JobsTable.BINDINGS) + describe(MainScreen.JOB_BINDINGS)),
             ("Job details", describe(JobDetailScreen.BINDINGS)),
             ("New job", [("tab", "Next field"), ("enter", "Pick the highlighted folder in the tree / submit from a field")]
              + describe(NewJobScreen.BINDINGS)),
+            ("Watches (main screen: tab to the panel)", describe(MainScreen.WATCH_BINDINGS)
+             + [("↑ ↓", "Move the selection")] + describe(WatchesPanel.BINDINGS)
+             + [(key, f"New watch: {text}") for key, text in describe(NewWatchScreen.BINDINGS)]),
         ]
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
@@ -374,6 +434,21 @@ class BatchdeskApp(App[None]):
         for fmt in REPORT_FORMATS:
             yield SystemCommand(f"Write report ({fmt.upper()})", f"Write the selected job's report as {fmt}",
                                 on_job(lambda j, f=fmt: self.write_report(j, f)))
+        def on_watch(action: Callable[[int], None]) -> Callable[[], None]:
+            def run() -> None:
+                watch_id = self.current_watch_id()
+                if watch_id is None:
+                    self.notify("No watch selected", severity="warning")
+                else:
+                    action(watch_id)
+            return run
+
+        yield SystemCommand("New watch", "Watch a folder: files dropped there are processed by a task",
+                            self.action_new_watch)
+        yield SystemCommand("Pause or resume watch", "Pause the selected watch, or resume it",
+                            on_watch(lambda w: self.watch_op("pause_resume", w)))
+        yield SystemCommand("Remove watch", "Remove the selected watch (asks first)",
+                            on_watch(self.confirm_remove_watch))
         yield SystemCommand("Add a worker", "One worker process more than the pool's target", self.action_add_worker)
         yield SystemCommand("Remove a worker", "One worker process fewer", self.action_remove_worker)
         for key, label, *_ in JOB_COLUMNS:

@@ -1,4 +1,4 @@
-"""The main screen: the live desk (jobs, resources, workers, queues, alerts)."""
+"""The main screen: the live desk (jobs, resources, workers, queues, watches, alerts)."""
 
 from __future__ import annotations
 
@@ -17,15 +17,20 @@ from ui.widgets.desk_status import DeskStatus
 from ui.widgets.jobs_table import JobsTable
 from ui.widgets.queues_panel import QueuesPanel
 from ui.widgets.resources_panel import ResourcesPanel
+from ui.widgets.watches_panel import WatchesPanel
 from ui.widgets.workers_panel import WorkersPanel
 
 
 class MainScreen(Screen):
-    BINDINGS: ClassVar[list[BindingType]] = [
+    JOB_BINDINGS: ClassVar[list[BindingType]] = [
         Binding("c", "cancel_job", "Cancel"),
         Binding("p", "pause_job", "Pause/resume"),
         Binding("r", "retry_job", "Retry failed"),
     ]
+    WATCH_BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("w", "new_watch", "New watch", tooltip="Watch a folder: files dropped there are processed by a task"),
+    ]
+    BINDINGS: ClassVar[list[BindingType]] = JOB_BINDINGS + WATCH_BINDINGS
 
     def __init__(self) -> None:
         super().__init__(id="main")
@@ -42,6 +47,7 @@ class MainScreen(Screen):
             yield ResourcesPanel(id="resources")
             yield WorkersPanel(id="workers")
             yield QueuesPanel(id="queues")
+        yield WatchesPanel(id="watches")
         yield AlertsLog(id="alerts")
         yield DeskStatus(id="desk-status")
         yield Footer()
@@ -49,6 +55,10 @@ class MainScreen(Screen):
     @property
     def jobs(self) -> JobsTable:
         return self.query_one(JobsTable)
+
+    @property
+    def watches(self) -> WatchesPanel:
+        return self.query_one(WatchesPanel)
 
     def on_mount(self) -> None:
         self.ready = True
@@ -85,6 +95,7 @@ class MainScreen(Screen):
         self.query_one(ResourcesPanel).update_series(dash.resources)
         self.query_one(WorkersPanel).update_workers(dash.workers, dash.pool)
         self.query_one(QueuesPanel).update_queues(snapshot.queues, snapshot.queue_error)
+        self.watches.update_watches(dash.watches)
         self.query_one(AlertsLog).add_alerts(dash.alerts, dash.now)
         self.applied += 1
 
@@ -119,3 +130,13 @@ class MainScreen(Screen):
     def action_retry_job(self) -> None:
         if (job_id := self._selected()) is not None:
             self.app.control("retry", job_id)
+
+    # -- watches -----------------------------------------------------------------------------------
+    def action_new_watch(self) -> None:
+        self.app.action_new_watch()
+
+    def on_watches_panel_pause_resume(self, message: WatchesPanel.PauseResume) -> None:
+        self.app.watch_op("pause_resume", message.watch_id)
+
+    def on_watches_panel_remove(self, message: WatchesPanel.Remove) -> None:
+        self.app.confirm_remove_watch(message.watch_id)

@@ -1,0 +1,149 @@
+"""The new-watch modal: a folder to turn into an inbox, the task, recursive, on-done and on-fail.
+
+The watch is added by :func:`batchdesk.watch_control.add_watch` in a background thread; it checks
+everything first (missing folder, unknown task, a folder already watched or overlapping another
+watch or the data dir) and the message is shown in the modal: nothing is added on error. The modal
+closes with the new watch's id.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
+
+from batchdesk import watch_control
+from batchdesk.errors import BatchdeskError
+from batchdesk.watch_config import WatchSpec
+from data.store import close_store, open_store
+from workers import registry
+
+ON_DONE = ("keep", "move", "delete")
+ON_FAIL = ("keep", "move")
+
+
+class WatchAdded(Message):
+    def __init__(self, watch_id: int | None, error: str | None) -> None:
+        super().__init__()
+        self.watch_id = watch_id
+        self.error = error
+
+
+class NewWatchScreen(ModalScreen[int | None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Close"),
+        Binding("ctrl+s", "submit", "Add watch"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(classes="new-watch")
+        self.adding = False
+        self.error_text = ""
+
+    def compose(self) -> ComposeResult:
+        names = sorted(registry.load(self.app.settings.plugins))
+        first = "checksum" if "checksum" in names else (names[0] if names else Select.NULL)
+        with Vertical(id="new-watch-dialog"):
+            with Horizontal(classes="row"):
+                yield Label("Folder", classes="field-label")
+                yield Input(placeholder="folder to watch: files dropped there are processed", id="watch-path")
+            with Horizontal(classes="row"):
+                yield Label("Task", classes="field-label")
+                yield Select([(name, name) for name in names], value=first, allow_blank=False, id="watch-task")
+            with Horizontal(classes="row"):
+                yield Label("", classes="field-label")
+                yield Checkbox("Recursive: also files dropped in subfolders", id="watch-recursive")
+            with Horizontal(classes="row"):
+                yield Label("On done", classes="field-label")
+                yield Select([(v, v) for v in ON_DONE], value="keep", allow_blank=False, id="watch-on-done")
+                yield Label("On fail", classes="field-label")
+                yield Select([(v, v) for v in ON_FAIL], value="keep", allow_blank=False, id="watch-on-fail")
+            yield Static("move: into FOLDER/done/ or FOLDER/failed/ · delete: the processed file is deleted",
+                         id="watch-help")
+            yield Static(id="watch-error")
+            with Horizontal(id="new-watch-buttons"):
+                yield Button("Add watch (ctrl+s)", variant="primary", id="add")
+                yield Button("Cancel (esc)", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#new-watch-dialog").border_title = "New watch (drop folder)"
+        self.query_one("#watch-path", Input).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "add":
+            self.action_submit()
+        else:
+            self.action_cancel()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_submit()
+
+    def action_cancel(self) -> None:
+        if not self.adding:
+            self.dismiss(None)
+
+    def show_error(self, text: str) -> None:
+        self.error_text = text
+        error = self.query_one("#watch-error", Static)
+        error.update(text)
+        error.set_class(bool(text), "visible")
+
+    def spec(self) -> WatchSpec | None:
+        """The watch from the form, or None (with the message shown) when something is missing."""
+        path = self.query_one("#watch-path", Input).value.strip()
+        if not path:
+            self.show_error("Give the folder to watch.")
+            return None
+        task = self.query_one("#watch-task", Select).value
+        if not isinstance(task, str) or not task:
+            self.show_error("Choose a task.")
+            return None
+        return WatchSpec(
+            path=str(Path(path).expanduser()), task=task,
+            recursive=self.query_one("#watch-recursive", Checkbox).value,
+            on_done=str(self.query_one("#watch-on-done", Select).value),
+            on_fail=str(self.query_one("#watch-on-fail", Select).value),
+        )
+
+    def action_submit(self) -> None:
+        if self.adding:
+            return
+        spec = self.spec()
+        if spec is None:
+            return
+        self.adding = True
+        self.show_error("")
+        self.query_one("#add", Button).disabled = True
+        self._add(spec)
+
+    @work(thread=True, exclusive=True, group="add-watch", exit_on_error=False)
+    def _add(self, spec: WatchSpec) -> None:
+        app = self.app
+        try:
+            open_store(app.settings.store_path)
+            watch = watch_control.add_watch(app.settings, spec)
+            app.session.wake()
+            self.post_message(WatchAdded(watch.id, None))
+        except BatchdeskError as exc:
+            self.post_message(WatchAdded(None, str(exc)))
+        except Exception as exc:  # noqa: BLE001 - a background failure becomes a message, never a crash
+            self.post_message(WatchAdded(None, f"{type(exc).__name__}: {exc}"))
+        finally:
+            close_store()
+
+    def on_watch_added(self, message: WatchAdded) -> None:
+        self.adding = False
+        self.query_one("#add", Button).disabled = False
+        if message.error is not None:
+            self.show_error(message.error)
+            return
+        self.dismiss(message.watch_id)

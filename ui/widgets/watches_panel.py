@@ -1,0 +1,129 @@
+"""The watches panel: each drop folder with its task, status (and error), on-done/on-fail and the
+counters of its rolling job. ``w`` adds one; on the selected row, ``space`` pauses or resumes it and
+``x`` removes it (asks first)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Static
+
+from batchdesk.views import WatchRow
+from ui import format as fmt
+
+PATH_WIDTH = 56
+COLUMNS = (("id", "ID", 4), ("path", "Folder", PATH_WIDTH), ("task", "Task", 14), ("status", "Status", 8),
+           ("after", "Done/Fail", 12), ("job", "Job", 6), ("counts", "queued/done/failed", 18),
+           ("error", "Error", 40))
+STATUS_STYLES = {"active": "bold green", "paused": "yellow", "error": "bold red"}
+EMPTY = "no watches: press w to turn a folder into an inbox"
+
+
+class WatchesPanel(Vertical):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("space", "pause_watch", "Pause/resume watch", tooltip="Pause the selected watch, or resume it"),
+        Binding("x,delete", "remove_watch", "Remove watch", key_display="x",
+                tooltip="Remove the selected watch (asks first)"),
+    ]
+
+    class PauseResume(Message):
+        def __init__(self, watch_id: int) -> None:
+            super().__init__()
+            self.watch_id = watch_id
+
+    class Remove(Message):
+        def __init__(self, watch_id: int) -> None:
+            super().__init__()
+            self.watch_id = watch_id
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.watch_rows: dict[int, WatchRow] = {}
+        self._cells: dict[int, tuple] = {}
+
+    def compose(self) -> ComposeResult:
+        yield DataTable(id="watches-table", cursor_type="row")
+        yield Static(EMPTY, id="watches-empty")
+
+    def on_mount(self) -> None:
+        self.border_title = "Watches"
+        table = self.query_one(DataTable)
+        for key, label, width in COLUMNS:
+            table.add_column(label, width=width, key=key)
+        self.update_watches([])
+
+    @property
+    def table(self) -> DataTable:
+        return self.query_one("#watches-table", DataTable)
+
+    @property
+    def selected_watch_id(self) -> int | None:
+        table = self.table
+        if not self.watch_rows or table.row_count == 0:
+            return None
+        try:
+            key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key
+        except Exception:  # noqa: BLE001 - no valid cursor
+            return None
+        return int(key.value) if key.value is not None else None
+
+    def select_watch(self, watch_id: int) -> None:
+        if watch_id in self.watch_rows:
+            self.table.move_cursor(row=self.table.get_row_index(str(watch_id)))
+
+    def update_watches(self, watches: list[WatchRow]) -> None:
+        self.watch_rows = {w.id: w for w in watches}
+        fresh = {w.id: self.render_watch(w) for w in watches}
+        table = self.table
+        if list(fresh) != list(self._cells):
+            selected = self.selected_watch_id
+            table.clear()
+            for watch_id, cells in fresh.items():
+                table.add_row(*cells, key=str(watch_id))
+            if selected in fresh:
+                self.select_watch(selected)
+        else:
+            for watch_id, cells in fresh.items():
+                for key, before, after in zip((c[0] for c in COLUMNS), self._cells[watch_id], cells):
+                    if before != after:
+                        table.update_cell(str(watch_id), key, after)
+        self._cells = fresh
+        table.display = bool(watches)
+        self.query_one("#watches-empty", Static).display = not watches
+        paused = sum(1 for w in watches if w.status == "paused")
+        errors = sum(1 for w in watches if w.status == "error")
+        subtitle = (f"{len(watches)} watch(es) · {paused} paused · {errors} error · w add · space pause · x remove"
+                    if watches else "w to add")
+        if subtitle != self.border_subtitle:
+            self.border_subtitle = subtitle
+
+    @staticmethod
+    def render_watch(watch: WatchRow) -> tuple:
+        status = Text(watch.status, style=STATUS_STYLES.get(watch.status, ""))
+        path = watch.path + ("/**" if watch.recursive else "")
+        if len(path) > PATH_WIDTH:  # keep the end: the folder's own name matters most
+            path = "…" + path[-(PATH_WIDTH - 1):]
+        counts = Text(f"{watch.queued}/{watch.done}/{watch.failed}", justify="right",
+                      style="red" if watch.failed else "")
+        job = f"#{watch.job}" if watch.job is not None else fmt.DASH
+        error = Text(watch.error or "", style="red")
+        return (watch.id, path, watch.task, status, f"{watch.on_done}/{watch.on_fail}", job, counts, error)
+
+    def _selected(self) -> int | None:
+        watch_id = self.selected_watch_id
+        if watch_id is None:
+            self.notify("No watch selected", severity="warning")
+        return watch_id
+
+    def action_pause_watch(self) -> None:
+        if (watch_id := self._selected()) is not None:
+            self.post_message(self.PauseResume(watch_id))
+
+    def action_remove_watch(self) -> None:
+        if (watch_id := self._selected()) is not None:
+            self.post_message(self.Remove(watch_id))
