@@ -35,6 +35,7 @@ from ui.messages import (
     Snapshot,
 )
 from ui.screens.confirm import ConfirmScreen
+from ui.screens.dead_letter import DeadLetterScreen
 from ui.screens.help import HelpScreen, describe
 from ui.screens.job_detail import JobDetailScreen
 from ui.screens.main import MainScreen
@@ -333,6 +334,9 @@ class BatchdeskApp(App[None]):
 
         self.push_screen(NewJobScreen(self.browse_root), submitted)
 
+    def action_dead_letter(self) -> None:
+        self.push_screen(DeadLetterScreen(self.settings.store_path), lambda _: self.poll())
+
     # -- watches (drop folders) ------------------------------------------------------------------
     def action_new_watch(self) -> None:
         def added(watch_id: int | None) -> None:
@@ -443,6 +447,8 @@ class BatchdeskApp(App[None]):
                     action(watch_id)
             return run
 
+        yield SystemCommand("Dead letter", "Batches that used up their retries, with a one-key retry",
+                            self.action_dead_letter)
         yield SystemCommand("New watch", "Watch a folder: files dropped there are processed by a task",
                             self.action_new_watch)
         yield SystemCommand("Pause or resume watch", "Pause the selected watch, or resume it",

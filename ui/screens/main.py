@@ -26,6 +26,7 @@ class MainScreen(Screen):
         Binding("c", "cancel_job", "Cancel"),
         Binding("p", "pause_job", "Pause/resume"),
         Binding("r", "retry_job", "Retry failed"),
+        Binding("d", "dead_letter", "Dead letter", tooltip="Batches that used up their retries; r retries one"),
     ]
     WATCH_BINDINGS: ClassVar[list[BindingType]] = [
         Binding("w", "new_watch", "New watch", tooltip="Watch a folder: files dropped there are processed by a task"),
@@ -130,6 +131,9 @@ class MainScreen(Screen):
     def action_retry_job(self) -> None:
         if (job_id := self._selected()) is not None:
             self.app.control("retry", job_id)
+
+    def action_dead_letter(self) -> None:
+        self.app.action_dead_letter()
 
     # -- watches -----------------------------------------------------------------------------------
     def action_new_watch(self) -> None:
