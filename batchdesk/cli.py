@@ -101,6 +101,9 @@ job_options = [
     click.option("--hidden", is_flag=True, help="Include dotfiles."),
     click.option("--name", help="Job name (default: the folder's name)."),
     click.option("--output", type=click.Path(path_type=Path), help="Output folder (default: in the data dir)."),
+    click.option("--retries", type=int, help="Batch retries for this job (default: task or global setting)."),
+    click.option("--batch-timeout", type=int, metavar="SECONDS", help="Hard limit per batch for this job."),
+    click.option("--item-timeout", type=float, metavar="SECONDS", help="Soft limit per item for this job."),
 ]
 
 
@@ -111,9 +114,13 @@ def with_job_options(func):
 
 
 def _request(folder: Path, task: str, opts: tuple[str, ...], queue: str | None, include: tuple[str, ...],
-             exclude: tuple[str, ...], hidden: bool, name: str | None, output: Path | None) -> JobRequest:
+             exclude: tuple[str, ...], hidden: bool, name: str | None, output: Path | None,
+             retries: int | None = None, batch_timeout: int | None = None,
+             item_timeout: float | None = None) -> JobRequest:
+    policy = {"retries": retries, "batch_timeout": batch_timeout, "item_timeout": item_timeout}
     return JobRequest(folder=folder, task=task, options=_parse_opts(opts), queue=queue, include=include,
-                      exclude=exclude, hidden=hidden, name=name, output_dir=output)
+                      exclude=exclude, hidden=hidden, name=name, output_dir=output,
+                      policy={k: v for k, v in policy.items() if v is not None})
 
 
 @main.command()
@@ -125,12 +132,14 @@ def _request(folder: Path, task: str, opts: tuple[str, ...], queue: str | None, 
 @click.pass_context
 def run(ctx: click.Context, folder: Path, task: str, opts: tuple[str, ...], queue: str | None,
         include: tuple[str, ...], exclude: tuple[str, ...], hidden: bool, name: str | None, output: Path | None,
+        retries: int | None, batch_timeout: int | None, item_timeout: float | None,
         new_job: bool, as_json: bool, quiet: bool) -> None:
     """Process every file in FOLDER and wait, showing progress; then print a summary."""
     from batchdesk.progress import wait_with_progress
 
     session = _session(ctx)
-    request = _request(folder, task, opts, queue, include, exclude, hidden, name, output)
+    request = _request(folder, task, opts, queue, include, exclude, hidden, name, output,
+                       retries, batch_timeout, item_timeout)
     _stop_on_sigterm()
     try:
         job, scan, resumed = _submit_while_desk_starts(session, request, resume=not new_job)
@@ -208,13 +217,15 @@ def _print_summary(s: dict[str, Any]) -> None:
 @click.pass_context
 def submit(ctx: click.Context, folder: Path, task: str, opts: tuple[str, ...], queue: str | None,
            include: tuple[str, ...], exclude: tuple[str, ...], hidden: bool, name: str | None,
-           output: Path | None, as_json: bool) -> None:
+           output: Path | None, retries: int | None, batch_timeout: int | None, item_timeout: float | None,
+           as_json: bool) -> None:
     """Submit FOLDER to the running desk (started by `serve` or the TUI) and return at once."""
     session = _session(ctx)
     if not session.desk_alive():
         raise BatchdeskError("no desk is running for this data dir: start one with `batchdesk serve` "
                              "(or use `batchdesk run`)")
-    job, scan, _ = session.submit(_request(folder, task, opts, queue, include, exclude, hidden, name, output),
+    job, scan, _ = session.submit(_request(folder, task, opts, queue, include, exclude, hidden, name, output,
+                                           retries, batch_timeout, item_timeout),
                                   resume=False)
     if as_json:
         click.echo(json.dumps({"job": job.id, "items": job.items_total}))

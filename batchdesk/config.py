@@ -12,6 +12,9 @@ The config file is TOML (``$BATCHDESK_CONFIG`` or the per-user config path from
     retention_days = 30
     [routes]                     # task -> queue
     command = "low"
+    [task_policies.command]      # retries and time limits for one task (a job may override them)
+    retries = 1
+    item_timeout = 120
     [rate_limits]                # items per second/minute/hour, shared by all workers
     command = "10/m"             # a task's name, or "queue:NAME"
     [[watches]]                  # drop folders (see docs/watch.md)
@@ -61,6 +64,8 @@ class Settings:
     # [[watches]] of the config file; None when no config file was read (the store's watches are left alone)
     watches: tuple[WatchSpec, ...] | None = None
     rate_limits: Mapping[str, str] = field(default_factory=dict)
+    # per task: {"retries", "retry_backoff", "batch_timeout", "item_timeout"} overriding the globals above
+    task_policies: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     breaker_threshold: float = defaults.BREAKER_FAILURE_RATE
     breaker_min_items: int = defaults.BREAKER_MIN_ITEMS
 
@@ -125,6 +130,8 @@ def _coerce(values: dict[str, Any], source: str) -> Settings:
                 out[name] = tuple(raw.split(",") if isinstance(raw, str) else raw)
             elif name == "retry_backoff":
                 out[name] = tuple(float(x) for x in (raw.split(",") if isinstance(raw, str) else raw))
+            elif name == "task_policies":
+                out[name] = {task: dict(policy) for task, policy in dict(raw).items()}
             elif name == "watches":
                 out[name] = parse_watch_entries(raw, source)
             elif name in ("routes", "rate_limits"):

@@ -40,6 +40,26 @@ class JobRequest:
     hidden: bool = False
     name: str | None = None
     output_dir: Path | None = None
+    policy: Mapping[str, Any] | None = None  # this job's retries / time limits (see failure_policy)
+
+
+POLICY_KEYS = ("retries", "retry_backoff", "batch_timeout", "item_timeout")
+
+
+def failure_policy(settings: Settings, task: str, overrides: Mapping[str, Any] | None = None) -> dict:
+    """Retries and time limits for a job: the global settings, then the task's, then the job's own."""
+    merged: dict[str, Any] = {"retries": settings.retries, "retry_backoff": list(settings.retry_backoff),
+                              "batch_timeout": settings.batch_timeout, "item_timeout": settings.item_timeout}
+    for layer, where in ((settings.task_policies.get(task) or {}, f"task_policies.{task}"), (overrides or {}, "the job")):
+        unknown = sorted(set(layer) - set(POLICY_KEYS))
+        if unknown:
+            raise SubmitError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(POLICY_KEYS)}")
+        merged.update({k: v for k, v in layer.items() if v is not None})
+    try:
+        return {"retries": int(merged["retries"]), "backoff": [float(x) for x in merged["retry_backoff"]],
+                "timeout": int(merged["batch_timeout"]), "item_timeout": float(merged["item_timeout"])}
+    except (TypeError, ValueError) as exc:
+        raise SubmitError(f"bad retry/time-limit setting for task {task!r}: {exc}") from exc
 
 
 def resolve_task(settings: Settings, name: str, options: Mapping[str, Any] | None) -> tuple[registry.TaskSpec, dict]:
@@ -64,8 +84,9 @@ def submit_folder(settings: Settings, request: JobRequest) -> tuple[Job, ScanRes
     spec, options = resolve_task(settings, request.task, request.options)
     queue = route(settings, request.task, request.queue)
     scan = scan_folder(request.folder, request.include, request.exclude, request.hidden)
+    policy = failure_policy(settings, spec.name, request.policy)
     job = create_job(settings, spec, options, queue, source=scan.root, name=request.name or scan.root.name,
-                     output_dir=request.output_dir, files=scan.files, links=scan.links)
+                     output_dir=request.output_dir, files=scan.files, links=scan.links, policy=policy)
     return job, scan
 
 
@@ -81,6 +102,7 @@ def create_job(
     source_kind: str = "folder",
     watch_id: int | None = None,
     links: set[str] | frozenset[str] = frozenset(),
+    policy: dict | None = None,
 ) -> Job:
     """Create the Job row, its output folder and (when given) its items, with the planner's first plan."""
     now = time.time()
@@ -97,8 +119,7 @@ def create_job(
             batch_config={
                 "batch_size": batch.size, "max_bytes": batch.max_bytes, "workers": workers.count,
                 "reason": f"{batch.reason}; workers: {workers.reason}",
-                "retries": settings.retries, "timeout": settings.batch_timeout,
-                "backoff": list(settings.retry_backoff), "item_timeout": settings.item_timeout,
+                **(policy or failure_policy(settings, spec.name)),
                 "rate_limit": rate_limit_for(settings, spec.name, queue),
                 "breaker": {"threshold": settings.breaker_threshold, "min_items": settings.breaker_min_items},
             },

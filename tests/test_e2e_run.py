@@ -108,3 +108,12 @@ def test_samples_command_copies_the_bundled_samples(tmp_path):
     assert copied and any(name.endswith(".pdf") for name in copied) and any(name.endswith(".csv") for name in copied)
     again = run_cli(tmp_path / "data", "samples", str(tmp_path / "s"), timeout=60)
     assert again.returncode == 2 and "not empty" in again.stderr
+
+
+def test_per_job_retries_and_time_limits_are_recorded(tmp_path):
+    make_files(tmp_path / "in", 5, 1, 16)
+    result = run_cli(tmp_path / "data", "--broker", "embedded", "--workers", "1", "run", str(tmp_path / "in"),
+                     "--retries", "7", "--batch-timeout", "90", "--item-timeout", "2.5", "--json", timeout=60)
+    assert result.returncode == 0, result.stderr
+    config = json.loads(result.stdout)["batch_config"]
+    assert (config["retries"], config["timeout"], config["item_timeout"]) == (7, 90, 2.5)

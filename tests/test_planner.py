@@ -71,3 +71,19 @@ def test_retry_backoff_grows_with_jitter_and_a_cap():
         assert all(base * (1 - defaults.RETRY_JITTER) <= d <= base * (1 + defaults.RETRY_JITTER) for d in delays)
         assert len(delays) > 1, "jittered, so retries of many batches do not stampede"
     assert Policy(3, (10_000.0,), 10).delay(1) <= defaults.RETRY_CAP_SECONDS
+
+
+def test_failure_policy_layers_global_task_and_job(tmp_path):
+    import pytest
+
+    from batchdesk.config import Settings
+    from batchdesk.submit import SubmitError, failure_policy
+
+    settings = Settings(data_dir=tmp_path, retries=3, item_timeout=0,
+                        task_policies={"command": {"retries": 1, "item_timeout": 120}})
+    assert failure_policy(settings, "checksum")["retries"] == 3
+    assert failure_policy(settings, "command") == {"retries": 1, "backoff": [60.0, 300.0, 600.0],
+                                                   "timeout": 3600, "item_timeout": 120.0}
+    assert failure_policy(settings, "command", {"retries": 5, "batch_timeout": 60})["retries"] == 5
+    with pytest.raises(SubmitError, match="unknown key"):
+        failure_policy(settings, "command", {"retry": 5})
