@@ -124,3 +124,16 @@ def batchdesk_env(**extra: str) -> dict[str, str]:
     env["BATCHDESK_CONFIG"] = "/nonexistent/batchdesk.toml"
     env.update(extra)
     return env
+
+
+def process_alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False

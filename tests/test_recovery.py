@@ -10,12 +10,12 @@ import subprocess
 import sys
 
 import pytest
+from conftest import TESTS, batchdesk_env, make_files, process_alive, wait_for
 from rq import Queue
 from rq.serializers import JSONSerializer
 
 from batchdesk.desk import Desk, read_desk_info
 from batchdesk.submit import JobRequest, submit_folder
-from conftest import TESTS, batchdesk_env, make_files, wait_for
 from data.models import Alert, Batch, Job
 
 pytestmark = pytest.mark.slow
@@ -92,16 +92,7 @@ def test_desk_stopped_then_restarted_completes_job(tmp_path, plugin_path, sig):
         ("done", total, total)]
     # The killed desk's workers noticed and stopped by themselves.
     pids = [row[0] for row in con.execute("SELECT pid FROM workerrow")]
-    wait_for(lambda: not any(_alive(p) for p in pids), 90, 0.2, "orphaned workers to exit")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with open(f"/proc/{pid}/stat") as fh:
-        return fh.read().split()[2] != "Z"
+    wait_for(lambda: not any(process_alive(p) for p in pids), 90, 0.2, "orphaned workers to exit")
 
 
 def test_hostile_queue_entry_never_runs(tmp_path, settings):

@@ -8,11 +8,11 @@ from collections import Counter
 from dataclasses import replace
 
 import pytest
+from conftest import TESTS, process_alive, wait_for
 
 from batchdesk import jobs as control
 from batchdesk.desk import Desk
 from batchdesk.submit import JobRequest, submit_folder
-from conftest import TESTS, wait_for
 from data.models import Alert, Batch, Item, Job
 
 pytestmark = pytest.mark.slow
@@ -136,16 +136,7 @@ def test_stopping_the_desk_kills_a_stuck_work_horse(tmp_path, run_desk):
     batch = wait_for(lambda: Batch.get_or_none((Batch.status == "running") & Batch.pid.is_null(False)), 30,
                      message="the batch to start")
     desk.stop(grace=1)
-    wait_for(lambda: not _alive(batch.pid), 15, 0.1, "the stuck work-horse to be killed")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with open(f"/proc/{pid}/stat") as fh:
-        return fh.read().split()[2] != "Z"
+    wait_for(lambda: not process_alive(batch.pid), 15, 0.1, "the stuck work-horse to be killed")
 
 
 def test_low_free_ram_shrinks_the_pool_and_the_batches(tmp_path, run_desk, monkeypatch):

@@ -35,7 +35,7 @@ async def open_modal(app, pilot) -> NewJobScreen:
 async def submit_and_expect_error(pilot, modal: NewJobScreen, folder: str, expected: str) -> None:
     modal.query_one("#folder", Input).value = folder
     await pilot.press("ctrl+s")
-    await until(pilot, lambda: expected in modal.error_text and not modal.submitting, message=f"error {expected!r}")
+    await until(pilot, lambda: expected in modal.error_text and not modal.busy, message=f"error {expected!r}")
     assert "visible" in modal.query_one("#error").classes
 
 

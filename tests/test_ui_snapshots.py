@@ -79,7 +79,7 @@ def test_new_job_modal_with_a_validation_error(snap_compare, app):
         await until(pilot, lambda: len(tree.root.children) == 3, message="the folder tree")
         modal.query_one("#folder", Input).value = "missing-folder"
         await pilot.press("ctrl+s")
-        await until(pilot, lambda: "folder not found" in modal.error_text and not modal.submitting)
+        await until(pilot, lambda: "folder not found" in modal.error_text and not modal.busy)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 

@@ -78,7 +78,7 @@ async def test_validation_errors_add_nothing(settings, session, tmp_path):
         assert "Give the folder" in modal.error_text
         modal.query_one("#watch-path", Input).value = str(tmp_path / "missing")
         await pilot.press("ctrl+s")
-        await until(pilot, lambda: "folder not found" in modal.error_text and not modal.adding)
+        await until(pilot, lambda: "folder not found" in modal.error_text and not modal.busy)
         assert "folder not found" in screen_text(app)
         assert app.screen is modal
         await pilot.press("escape")

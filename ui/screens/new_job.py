@@ -18,7 +18,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.screen import ModalScreen
 from textual.widgets import (
     Button,
     Checkbox,
@@ -34,6 +33,7 @@ from batchdesk.errors import BatchdeskError
 from batchdesk.scan import check_folder
 from batchdesk.submit import JobRequest, resolve_task, route
 from data.store import close_store, open_store
+from ui.screens.form import FormScreen
 from workers import registry
 
 AUTO_QUEUE = "auto"
@@ -63,7 +63,7 @@ def split_globs(text: str) -> tuple[str, ...]:
     return tuple(p for p in parts if p)
 
 
-class NewJobScreen(ModalScreen[Submitted | None]):
+class NewJobScreen(FormScreen[Submitted | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Close"),
         Binding("ctrl+s", "submit", "Submit"),
@@ -73,8 +73,6 @@ class NewJobScreen(ModalScreen[Submitted | None]):
         super().__init__(classes="new-job")
         self.browse_root = Path(browse_root or Path.cwd())
         self.task_specs: dict[str, registry.TaskSpec] = {}
-        self.submitting = False
-        self.error_text = ""
         self.submitted: Submitted | None = None
 
     def compose(self) -> ComposeResult:
@@ -178,27 +176,6 @@ class NewJobScreen(ModalScreen[Submitted | None]):
         self.query_one("#folder", Input).value = str(Path(event.path).parent)
 
     # -- submit ----------------------------------------------------------------------------------
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "submit":
-            self.action_submit()
-        else:
-            self.action_cancel()
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.action_submit()
-
-    def action_cancel(self) -> None:
-        if not self.submitting:
-            self.dismiss(None)
-
-    def show_error(self, text: str) -> None:
-        self.error_text = text
-        error = self.query_one("#error", Static)
-        error.update(text)
-        error.set_class(bool(text), "visible")
-
     def request(self) -> JobRequest | None:
         """The request from the form, or None (with the message shown) when something is missing."""
         folder = self.query_one("#folder", Input).value.strip()
@@ -218,12 +195,12 @@ class NewJobScreen(ModalScreen[Submitted | None]):
         )
 
     def action_submit(self) -> None:
-        if self.submitting:
+        if self.busy:
             return
         request = self.request()
         if request is None:
             return
-        self.submitting = True
+        self.busy = True
         self.show_error("")
         button = self.query_one("#submit", Button)
         button.disabled = True
@@ -249,7 +226,7 @@ class NewJobScreen(ModalScreen[Submitted | None]):
             close_store()
 
     def on_submit_result(self, message: SubmitResult) -> None:
-        self.submitting = False
+        self.busy = False
         button = self.query_one("#submit", Button)
         button.disabled = False
         button.label = "Submit (ctrl+s)"

@@ -16,13 +16,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from batchdesk import watch_control
 from batchdesk.errors import BatchdeskError
 from batchdesk.watch_config import WatchSpec
 from data.store import close_store, open_store
+from ui.screens.form import FormScreen
 from workers import registry
 
 ON_DONE = ("keep", "move", "delete")
@@ -36,7 +36,10 @@ class WatchAdded(Message):
         self.error = error
 
 
-class NewWatchScreen(ModalScreen[int | None]):
+class NewWatchScreen(FormScreen[int | None]):
+    SUBMIT_BUTTON = "add"
+    ERROR_ID = "watch-error"
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Close"),
         Binding("ctrl+s", "submit", "Add watch"),
@@ -44,8 +47,6 @@ class NewWatchScreen(ModalScreen[int | None]):
 
     def __init__(self) -> None:
         super().__init__(classes="new-watch")
-        self.adding = False
-        self.error_text = ""
 
     def compose(self) -> ComposeResult:
         names = sorted(registry.load(self.app.settings.plugins))
@@ -76,27 +77,6 @@ class NewWatchScreen(ModalScreen[int | None]):
         self.query_one("#new-watch-dialog").border_title = "New watch (drop folder)"
         self.query_one("#watch-path", Input).focus()
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "add":
-            self.action_submit()
-        else:
-            self.action_cancel()
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.action_submit()
-
-    def action_cancel(self) -> None:
-        if not self.adding:
-            self.dismiss(None)
-
-    def show_error(self, text: str) -> None:
-        self.error_text = text
-        error = self.query_one("#watch-error", Static)
-        error.update(text)
-        error.set_class(bool(text), "visible")
-
     def spec(self) -> WatchSpec | None:
         """The watch from the form, or None (with the message shown) when something is missing."""
         path = self.query_one("#watch-path", Input).value.strip()
@@ -115,12 +95,12 @@ class NewWatchScreen(ModalScreen[int | None]):
         )
 
     def action_submit(self) -> None:
-        if self.adding:
+        if self.busy:
             return
         spec = self.spec()
         if spec is None:
             return
-        self.adding = True
+        self.busy = True
         self.show_error("")
         self.query_one("#add", Button).disabled = True
         self._add(spec)
@@ -141,7 +121,7 @@ class NewWatchScreen(ModalScreen[int | None]):
             close_store()
 
     def on_watch_added(self, message: WatchAdded) -> None:
-        self.adding = False
+        self.busy = False
         self.query_one("#add", Button).disabled = False
         if message.error is not None:
             self.show_error(message.error)
