@@ -117,16 +117,20 @@ def remove(ctx: click.Context, ref: str) -> None:
     click.echo(f"watch {row.id} removed: {row.path}")
 
 
+def _set_paused(ctx: click.Context, ref: str, paused: bool) -> None:
+    from batchdesk import watch_control
+
+    _open(ctx)
+    row = watch_control.set_paused(ref, paused)
+    click.echo(f"watch {row.id} is now {'paused' if paused else 'active'}")
+
+
 @watch.command("pause")
 @click.argument("ref", metavar="ID|PATH")
 @click.pass_context
 def pause(ctx: click.Context, ref: str) -> None:
     """Stop taking new files (files dropped meanwhile are taken on resume)."""
-    from batchdesk import watch_control
-
-    _open(ctx)
-    row = watch_control.set_paused(ref, True)
-    click.echo(f"watch {row.id} is now paused")
+    _set_paused(ctx, ref, True)
 
 
 @watch.command("resume")
@@ -134,8 +138,4 @@ def pause(ctx: click.Context, ref: str) -> None:
 @click.pass_context
 def resume(ctx: click.Context, ref: str) -> None:
     """Take files again (also retries a watch in error at once)."""
-    from batchdesk import watch_control
-
-    _open(ctx)
-    row = watch_control.set_paused(ref, False)
-    click.echo(f"watch {row.id} is now active")
+    _set_paused(ctx, ref, False)
