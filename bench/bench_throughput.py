@@ -171,18 +171,19 @@ def run_case(case: str, kind: str, count: int, repeat: int) -> CaseResult:
 
 def main(argv: list[str] | None = None) -> list[Section]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--small", type=int, default=100_000, help="files of 1-8 KB in case (a)")
-    parser.add_argument("--large", type=int, default=2_000, help="files of 1 MiB in case (b)")
+    parser.add_argument("--small", type=int, default=100_000, help="files of 1-8 KB in case (a) (0: skip)")
+    parser.add_argument("--large", type=int, default=2_000, help="files of 1 MiB in case (b) (0: skip)")
     parser.add_argument("--naive", type=int, default=2_000, help="files for the naive RQ baseline (0: skip)")
     parser.add_argument("--naive-broker", choices=("redis", "embedded"), default="redis")
     parser.add_argument("--repeat", type=int, default=1, help="rounds per case; the median is reported")
     parser.add_argument("--quick", action="store_true", help="a tenth of every size")
     args = parser.parse_args(argv)
-    small = common.scaled(args.small, args.quick, 100)
-    large = common.scaled(args.large, args.quick, 10)
+    small = common.scaled(args.small, args.quick, 100) if args.small else 0
+    large = common.scaled(args.large, args.quick, 10) if args.large else 0
     naive = common.scaled(args.naive, args.quick, 50) if args.naive else 0
 
-    results = [run_case("a", "small", small, args.repeat), run_case("b", "large", large, args.repeat)]
+    cases = (("a", "small", small), ("b", "large", large))
+    results = [run_case(case, kind, count, args.repeat) for case, kind, count in cases if count]
 
     rows, notes = [], []
     for r in results:
@@ -218,7 +219,7 @@ def main(argv: list[str] | None = None) -> list[Section]:
                        "startup": r.bd.startup_s} for r in results},
     )]
 
-    if naive:
+    if naive and small:
         folder = common.dataset("small", small)
         paths = sorted(common.list_files(folder))[:naive]
         common.wait_quiet()

@@ -175,3 +175,14 @@ def test_high_priority_queue_is_drained_first(tmp_path, run_desk):
     first_low = min(i.started_at for i in Item.select().where(Item.job == low.id))
     last_high = max(i.finished_at for i in Item.select().where(Item.job == high.id))
     assert last_high <= first_low, "the high queue was drained before the low one"
+
+
+def test_breaker_trips_on_the_item_that_reaches_min_items():
+    from workers.throttle import Breaker
+
+    breaker = Breaker(threshold=0.5, min_items=4)
+    assert [breaker.record(failed) for failed in (True, True, True)] == [False, False, False]
+    assert breaker.record(False) is True  # 3 of 4 failed, and now there are enough items to judge
+    breaker.rebase(job_done=10, job_failed=2)
+    assert not breaker.tripped and breaker.counts == (10, 2)
+    assert breaker.record(True) is False  # 3 of 13

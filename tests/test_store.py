@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import pytest
@@ -47,6 +48,25 @@ def test_counters_follow_item_rows_exactly_once(store):
     job = Job.get_by_id(job.id)
     assert (job.items_done, job.items_failed, job.items_cancelled, job.bytes_done) == (1, 1, 3, 10)
     assert queries.item_counts(job.id) == {"done": 1, "failed": 1, "cancelled": 3}
+
+
+def test_a_result_that_is_not_json_fails_only_its_item(store):
+    job = _job()
+    queries.insert_items(job.id, [(f"f{i}", 10, 0.0) for i in range(3)])
+    ids = [r[0] for r in store.execute_sql("SELECT id FROM item ORDER BY id")]
+    loop: dict = {}
+    loop["self"] = loop
+    outcomes = [Outcome(ids[0], DONE, {"when": object()}, None, 1.0, 2.0, 10),
+                Outcome(ids[1], DONE, loop, None, 1.0, 2.0, 10),
+                Outcome(ids[2], DONE, {"s": "é\n", "n": [1.5, None, True]}, None, 1.0, 2.0, 10)]
+    assert queries.finish_items(job.id, 1, outcomes) == (1, 2)
+    rows = store.execute_sql("SELECT status, error, result FROM item ORDER BY id").fetchall()
+    assert [r[0] for r in rows] == ["failed", "failed", "done"]
+    assert "cannot be stored as JSON" in rows[0][1] and "object" in rows[0][1]
+    assert "cannot be stored as JSON" in rows[1][1]
+    assert json.loads(rows[2][2]) == {"s": "é\n", "n": [1.5, None, True]}
+    job = Job.get_by_id(job.id)
+    assert (job.items_done, job.items_failed, job.bytes_done) == (1, 2, 10)
 
 
 def test_cut_batch_takes_ranges_in_order_and_respects_bytes(store):

@@ -13,6 +13,7 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,22 +102,21 @@ def _start(batch: Batch, job: Job) -> None:
 
 class _Results:
     """Ended items waiting to be committed. The loop flushes them in chunks; the heartbeat thread
-    flushes them too, so progress shows (and survives a kill) even while one item runs for long."""
+    flushes them too, so progress shows (and survives a kill) even while one item runs for long.
+
+    The loop appends to a deque without a lock (one append per item is the hot path); flushes and
+    reads of what is waiting take the lock, so only one thread pops at a time.
+    """
 
     def __init__(self, job_id: int, batch_id: int) -> None:
         self.job_id, self.batch_id = job_id, batch_id
         self.lock = threading.Lock()
-        self.pending: list[Outcome] = []
+        self.pending: deque[Outcome] = deque()
         self.done = self.failed = 0
         self.last_flush = time.monotonic()
 
-    def add(self, outcome: Outcome) -> None:
-        with self.lock:
-            self.pending.append(outcome)
-
-    @property
-    def due(self) -> bool:
-        return len(self.pending) >= FLUSH_ITEMS or time.monotonic() - self.last_flush >= FLUSH_SECONDS
+    def stale(self, now: float) -> bool:
+        return bool(self.pending) and now - self.last_flush >= FLUSH_SECONDS
 
     def unflushed(self) -> list[Outcome]:
         with self.lock:
@@ -124,8 +124,9 @@ class _Results:
 
     def flush(self) -> None:
         with self.lock:
-            chunk, self.pending = self.pending, []
             self.last_flush = time.monotonic()
+            take = self.pending.popleft
+            chunk = [take() for _ in range(len(self.pending))]
             if chunk:
                 done, failed = queries.finish_items(self.job_id, self.batch_id, chunk)
                 self.done, self.failed = self.done + done, self.failed + failed
@@ -137,44 +138,49 @@ def _process(batch: Batch, job: Job, spec: registry.TaskSpec, results: _Results)
     options = job.options or {}
     soft_limit = float((job.batch_config or {}).get("item_timeout") or 0)
     limiter = _limiter(job)
-    guard = _PathGuard(root)
+    resolve = _PathGuard(root).resolve
     breaker = _breaker(job)
-    last_check = time.monotonic()
+    func, str_path, context = spec.func, spec.str_path, registry.TaskContext
+    add, waiting = results.pending.append, results.pending
+    clock, monotonic = time.time, time.monotonic
+    last_check = monotonic()
     interrupted = None
     try:
         for item_id, rel, size, link in queries.pending_in(batch):
-            now = time.monotonic()
+            now = monotonic()
             if now - last_check >= CONTROL_CHECK_SECONDS:
                 last_check = now
+                if results.stale(now):
+                    results.flush()
                 interrupted = _control_state(job.id, breaker, results.unflushed())
                 if interrupted:
                     break
-            if breaker is not None and breaker.tripped:
-                interrupted = _trip(job.id, breaker)
-                break
+                if breaker is not None and breaker.tripped:  # other workers' failures count too
+                    interrupted = _trip(job.id, breaker)
+                    break
             if limiter is not None:
                 limiter.acquire()
-            started = time.time()
+            started = clock()
             try:
-                path = guard.resolve(rel, link) if spec.str_path else Path(guard.resolve(rel, link))
-                ctx = registry.TaskContext(options, out_dir, rel, root)
+                path = resolve(rel, link) if str_path else Path(resolve(rel, link))
                 if soft_limit:
                     with item_limit(soft_limit):
-                        result = spec.func(path, ctx)
+                        result = func(path, context(options, out_dir, rel, root))
                 else:
-                    result = spec.func(path, ctx)
-                results.add(Outcome(item_id, DONE, result, None, started, time.time(), size))
+                    result = func(path, context(options, out_dir, rel, root))
+                add(Outcome(item_id, DONE, result, None, started, clock(), size))
                 failed = False
             except JobTimeoutException:
                 raise  # the batch's hard limit: the whole batch fails and is retried
             except Exception as exc:  # every item ends, with a reason a person can read
                 # A task's ItemError may carry a partial result (e.g. a command's exit code and stderr).
-                results.add(Outcome(item_id, FAILED, getattr(exc, "result", None), describe_error(exc, rel),
-                                    started, time.time(), size))
+                add(Outcome(item_id, FAILED, getattr(exc, "result", None), describe_error(exc, rel),
+                            started, clock(), size))
                 failed = True
-            if breaker is not None:
-                breaker.record(failed)
-            if results.due:
+            if breaker is not None and breaker.record(failed):
+                interrupted = _trip(job.id, breaker)
+                break
+            if len(waiting) >= FLUSH_ITEMS:
                 results.flush()
     finally:
         results.flush()  # also when the batch fails: what ended is kept, a retry runs only the rest

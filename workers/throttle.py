@@ -84,11 +84,13 @@ class Breaker:
         self.base_done, self.base_failed = job_done - baseline[0], job_failed - baseline[1]
         self.done = self.failed = 0
 
-    def record(self, failed: bool) -> None:
+    def record(self, failed: bool) -> bool:
+        """Count one ended item; True when the breaker is now tripped."""
         if failed:
             self.failed += 1
         else:
             self.done += 1
+        return self.tripped
 
     @property
     def counts(self) -> tuple[int, int]:
@@ -96,5 +98,6 @@ class Breaker:
 
     @property
     def tripped(self) -> bool:
-        done, failed = self.counts
-        return done + failed >= self.min_items and failed / (done + failed) > self.threshold
+        failed = self.base_failed + self.failed
+        ended = self.base_done + self.done + failed
+        return ended >= self.min_items and failed > self.threshold * ended
