@@ -24,6 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 from peewee import Database, OnConflict, PostgresqlDatabase, SqliteDatabase
 
 from data.models import ALL_MODELS, db
+from data.pgdriver import bind_psycopg
 
 SCHEMA_VERSION = 2
 STORE_FILENAME = "batchdesk.sqlite3"
@@ -223,10 +224,9 @@ class PostgresStore(PostgresqlDatabase):
 
 def _psycopg():
     try:
-        import psycopg
+        return bind_psycopg()
     except ImportError:
         raise StoreError(f"a PostgreSQL store needs the psycopg driver: {POSTGRES_EXTRA}") from None
-    return psycopg
 
 
 # A quoted literal or identifier (copied as is but for doubling %), a ``?`` or a bare ``%``.

@@ -95,3 +95,22 @@ def test_a_version_1_store_is_migrated(tmp_path):
     queries.insert_items(job.id, [("a", 1, 0.0), ("b", 1, 0.0)], links={"b"})
     assert [r[3] for r in queries.pending_in(queries.cut_batch(job, 10, 100))] == [0, 1]
     assert Job._meta.database.execute_sql("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_peewee_loads_no_postgres_driver_until_a_postgres_store_is_opened():
+    import subprocess
+    import sys
+
+    pytest.importorskip("psycopg")
+    code = (
+        "import sys, data.models, data.store, peewee\n"
+        "assert 'psycopg' not in sys.modules and 'psycopg2' not in sys.modules, 'a driver was imported'\n"
+        "assert peewee.psycopg is None\n"
+        "from data.pgdriver import bind_psycopg\n"
+        "psycopg = bind_psycopg()\n"
+        # what peewee's own import would have set: a PostgreSQL database now uses psycopg 3
+        "assert peewee.psycopg is psycopg and peewee.Json_pg3 is not None\n"
+        "adapter = peewee.PostgresqlDatabase('x', prefer_psycopg3=True)._adapter\n"
+        "assert isinstance(adapter, peewee.Psycopg3Adapter) and adapter.txn_idle is not None\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
