@@ -10,7 +10,7 @@ import fnmatch
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable
 
 from batchdesk.errors import BatchdeskError
 
@@ -63,44 +63,58 @@ def scan_folder(
     """List the files under ``folder`` that a job should process; errors if there are none."""
     root = check_folder(folder)
     result = ScanResult(root=root)
-    for rel, size, mtime in _walk(root, root, "", hidden, result):
-        if matches(rel, include, exclude):
-            result.files.append((rel, size, mtime))
-        else:
-            result.skipped += 1
+    keep = (lambda rel: matches(rel, include, exclude)) if include or exclude else None
+    _walk(root, root, "", hidden, keep, result)
     if not result.files:
         detail = f" ({result.skipped} file(s) filtered out)" if result.skipped else ""
         raise ScanError(f"no files to process in {root}{detail}")
     return result
 
 
-def _walk(root: Path, directory: Path, prefix: str, hidden: bool, result: ScanResult) -> Iterator[tuple[str, int, float]]:
+def _by_name(entry: os.DirEntry) -> str:
+    return entry.name
+
+
+def _walk(root: Path, directory: Path | str, prefix: str, hidden: bool,
+          keep: Callable[[str], bool] | None, result: ScanResult) -> None:
+    """Append the files under ``directory`` to ``result`` in name order, folders depth first.
+
+    The hot path (a regular file) costs one ``stat`` and no extra objects: the file type comes
+    from the directory listing itself.
+    """
     try:
-        entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        entries = sorted(os.scandir(directory), key=_by_name)
     except OSError as exc:
         if directory == root:
             raise ScanError(f"cannot read folder {root}: {exc.strerror}") from exc
         result.warnings.append(f"skipped unreadable folder {prefix or '.'}: {exc.strerror}")
         return
+    files = result.files
     for entry in entries:
-        if not hidden and entry.name.startswith("."):
+        name = entry.name
+        if not hidden and name.startswith("."):
             result.skipped += 1
             continue
-        rel = prefix + entry.name
+        rel = prefix + name
         try:
-            if entry.is_symlink():
+            if entry.is_file(follow_symlinks=False):
+                if keep is None or keep(rel):
+                    stat = entry.stat(follow_symlinks=False)
+                    files.append((rel, stat.st_size, stat.st_mtime))
+                else:
+                    result.skipped += 1
+            elif entry.is_dir(follow_symlinks=False):
+                _walk(root, entry.path, rel + "/", hidden, keep, result)
+            elif entry.is_symlink():
                 target = Path(entry.path).resolve()
                 if not target.is_relative_to(root) or not target.is_file():
                     result.skipped += 1
                     result.warnings.append(f"skipped symlink {rel}: it points outside the folder or not to a file")
-                    continue
-                stat = target.stat()
-                result.links.add(rel)
-                yield rel, stat.st_size, stat.st_mtime
-            elif entry.is_dir(follow_symlinks=False):
-                yield from _walk(root, Path(entry.path), rel + "/", hidden, result)
-            elif entry.is_file(follow_symlinks=False):
-                stat = entry.stat(follow_symlinks=False)
-                yield rel, stat.st_size, stat.st_mtime
+                elif keep is None or keep(rel):
+                    stat = target.stat()
+                    result.links.add(rel)
+                    files.append((rel, stat.st_size, stat.st_mtime))
+                else:
+                    result.skipped += 1
         except OSError as exc:  # vanished between listing and stat, or unreadable
             result.warnings.append(f"skipped {rel}: {exc.strerror}")
