@@ -398,7 +398,7 @@ def worker(ctx: click.Context, redis_url: str | None, store: str | None, name: s
     if store is not None and not is_store_url(store):
         store = str(Path(store).expanduser().resolve())
     run_worker(url, store or settings.store_ref, name=name, queues=queues or defaults.QUEUES,
-               plugins=plugins, burst=burst, parent_pid=desk_pid)
+               plugins=plugins, burst=burst, parent_pid=desk_pid, nice=settings.worker_nice)
 
 
 def _control(ctx: click.Context, action: str, job_id: int) -> None:

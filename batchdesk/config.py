@@ -10,6 +10,7 @@ The config file is TOML (``$BATCHDESK_CONFIG`` or the per-user config path from
     workers = 4
     plugins = ["mypkg.tasks:ocr"]
     retention_days = 30
+    worker_nice = 10             # workers' niceness: below the user's programs (0: same as the desk)
     [routes]                     # task -> queue
     command = "low"
     [task_policies.command]      # retries and time limits for one task (a job may override them)
@@ -68,6 +69,7 @@ class Settings:
     task_policies: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     breaker_threshold: float = defaults.BREAKER_FAILURE_RATE
     breaker_min_items: int = defaults.BREAKER_MIN_ITEMS
+    worker_nice: int = defaults.WORKER_NICE  # 0-19; 0 keeps workers at the desk's priority
 
     @property
     def store_ref(self) -> Path | str:
@@ -122,7 +124,7 @@ def _coerce(values: dict[str, Any], source: str) -> Settings:
                 out[name] = str(raw)
             elif name in ("data_dir", "store"):
                 out[name] = Path(str(raw)).expanduser().resolve()
-            elif name in ("workers", "retries", "batch_timeout", "retention_days", "breaker_min_items"):
+            elif name in ("workers", "retries", "batch_timeout", "retention_days", "breaker_min_items", "worker_nice"):
                 out[name] = int(raw)
             elif name in ("item_timeout", "stale_seconds", "settle_seconds", "breaker_threshold"):
                 out[name] = float(raw)
@@ -147,6 +149,8 @@ def _coerce(values: dict[str, Any], source: str) -> Settings:
         raise ConfigError(f"broker must be one of {', '.join(BROKER_MODES)}, not {settings.broker!r}")
     if settings.workers is not None and not 0 <= settings.workers <= defaults.MAX_WORKERS:
         raise ConfigError(f"workers must be between 0 and {defaults.MAX_WORKERS}, not {settings.workers}")
+    if not 0 <= settings.worker_nice <= 19:
+        raise ConfigError(f"worker_nice must be between 0 and 19, not {settings.worker_nice}")
     bad_routes = {q for q in settings.routes.values() if q not in defaults.QUEUES}
     if bad_routes:
         raise ConfigError(f"routes name unknown queue(s) {', '.join(sorted(bad_routes))}; use {', '.join(defaults.QUEUES)}")

@@ -17,13 +17,11 @@ QUEUE_AHEAD_PER_WORKER = 2
 # Worker processes
 MAX_WORKERS = 32
 WORKER_RAM_BUDGET = 200 * 1024 * 1024  # free RAM each worker should have before we add one
+WORKER_NICE = 10  # workers run at this niceness (0: as the desk), below the user's own programs
 
-# Results are committed at least this often (seconds) or every CHUNK_ITEMS items.
-RESULT_FLUSH_SECONDS = 0.5
-RESULT_CHUNK_ITEMS = 1000
+# Result flushing and batch heartbeats are the workers' own (workers.runner: FLUSH_*, HEARTBEAT_SECONDS).
 
 # Liveness
-BATCH_HEARTBEAT_SECONDS = 2.0
 BATCH_STALE_SECONDS = 30.0  # a running batch with no heartbeat for this long is re-queued
 DESK_TICK_SECONDS = 0.2
 

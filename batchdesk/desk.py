@@ -153,7 +153,8 @@ class Desk:
             )
             self._write_info()
             self.scheduler = Scheduler(self.settings, self.broker.connection())
-            self.pool = WorkerPool(self.broker.url, self.settings.store_path, self.data_dir, self.settings.plugins)
+            self.pool = WorkerPool(self.broker.url, self.settings.store_path, self.data_dir, self.settings.plugins,
+                                   self.settings.worker_nice)
             self.resize()
             self.scheduler.reconcile(self._gone_workers())
             for service in self.services:

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import psutil
 
-from batchdesk import locations
+from batchdesk import defaults, locations
+from workers.priority import lower_priority
 
 log = logging.getLogger("batchdesk.pool")
 
@@ -51,11 +52,13 @@ class Death:
 class WorkerPool:
     """Keeps ``target`` worker processes alive."""
 
-    def __init__(self, redis_url: str, store: Path | str, data_dir: Path, plugins: tuple[str, ...] = ()) -> None:
+    def __init__(self, redis_url: str, store: Path | str, data_dir: Path, plugins: tuple[str, ...] = (),
+                 nice: int = defaults.WORKER_NICE) -> None:
         self.redis_url = redis_url
         self.store = store
         self.data_dir = data_dir
         self.plugins = plugins
+        self.nice = nice
         self.target = 0
         self.workers: dict[str, WorkerProcess] = {}
         self._seq = 0
@@ -116,13 +119,14 @@ class WorkerPool:
         logs.mkdir(parents=True, exist_ok=True)
         # URLs go by environment, not argv: a store URL, like the broker's, may carry a password.
         env = dict(os.environ, BATCHDESK_REDIS_URL=self.redis_url, BATCHDESK_STORE=str(self.store),
-                   BATCHDESK_PLUGINS=",".join(self.plugins))
+                   BATCHDESK_PLUGINS=",".join(self.plugins), BATCHDESK_WORKER_NICE=str(self.nice))
         command = [*locations.self_command(), "worker", "--name", name, "--desk-pid", str(os.getpid())]
         with open(logs / "workers.log", "ab") as log_file:
             process = subprocess.Popen(
                 command, env=env, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
                 start_new_session=True,  # Ctrl-C in the terminal goes to the desk, which stops workers warmly
             )
+        lower_priority(self.nice, process.pid)  # at once: its start-up then yields to the desk's own work
         worker = WorkerProcess(name, process)
         self.workers[name] = worker
         return worker

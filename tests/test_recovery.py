@@ -109,3 +109,32 @@ def test_hostile_queue_entry_never_runs(tmp_path, settings):
         assert not marker.exists()
     finally:
         desk.stop()
+
+
+def test_workers_run_below_the_desk(tmp_path, settings):
+    from dataclasses import replace
+
+    import psutil
+
+    settings = replace(settings, worker_nice=7, workers=1)
+    make_files(tmp_path / "in", 40, 1, 64)
+    desk = Desk(settings).start()
+    try:
+        (pid,) = desk.pool.pids().values()
+        assert psutil.Process(pid).nice() == 7
+        assert psutil.Process().nice() == 0, "the desk keeps its own priority"
+        job, _ = submit_folder(settings, JobRequest(tmp_path / "in", "checksum"))
+        desk.wake()
+        wait_for(lambda: Job.get_by_id(job.id).status == "done", 60, 0.1, "the job to finish at that priority")
+    finally:
+        desk.stop()
+
+
+def test_worker_nice_is_validated(monkeypatch):
+    from batchdesk.config import ConfigError, load_settings
+
+    monkeypatch.setenv("BATCHDESK_WORKER_NICE", "3")
+    assert load_settings().worker_nice == 3
+    monkeypatch.setenv("BATCHDESK_WORKER_NICE", "25")
+    with pytest.raises(ConfigError, match="worker_nice must be between 0 and 19"):
+        load_settings()

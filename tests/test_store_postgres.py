@@ -23,6 +23,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -504,10 +505,10 @@ def test_the_pool_passes_the_store_url_by_environment(tmp_path, monkeypatch):
 
     def popen(command, env, **kw):
         seen.update(command=command, env=env)
-        return object()
+        return SimpleNamespace(pid=-1)
 
     monkeypatch.setattr(pool.subprocess, "Popen", popen)
     url = f"postgresql://{USER}:{PASSWORD}@127.0.0.1:5432/batchdesk"
-    pool.WorkerPool("redis://:x@127.0.0.1:1/0", url, tmp_path)._spawn()
+    pool.WorkerPool("redis://:x@127.0.0.1:1/0", url, tmp_path, nice=0)._spawn()  # nice=0: no process to renice
     assert seen["env"]["BATCHDESK_STORE"] == url
     assert not any(PASSWORD in arg for arg in seen["command"]), seen["command"]

@@ -26,6 +26,7 @@ from rq.worker import WorkerStatus
 from data.models import WorkerRow
 from data.store import close_store, open_store, write
 from workers import registry, runner
+from workers.priority import lower_priority
 from workers.timeouts import BatchDeathPenalty
 
 QUEUES = ("high", "default", "low")
@@ -103,9 +104,11 @@ def run_worker(
     plugins: tuple[str, ...] = (),
     burst: bool = False,
     parent_pid: int | None = None,
+    nice: int = 0,
 ) -> bool:
     """Run a worker until stopped (SIGTERM: finish the current batch; twice: kill it)."""
     name = name or f"bd-{socket.gethostname()}-{os.getpid()}"
+    lower_priority(nice)
     if parent_pid:
         follow_parent(parent_pid)
     runner.configure(store, plugins, name)
