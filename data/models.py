@@ -17,6 +17,7 @@ from peewee import (
     DatabaseProxy,
     FloatField,
     ForeignKeyField,
+    SQL,
     IntegerField,
     Model,
     TextField,
@@ -151,8 +152,15 @@ class Item(BaseModel):
     started_at = FloatField(null=True)
     finished_at = FloatField(null=True)
 
-    class Meta:
-        indexes = ((("job", "status"), False),)
+
+# Items are looked up by status only as 'pending' (the feeder and the runner) or 'failed' (retries,
+# the failed-items views), so those two get partial indexes: an item that ends done leaves one
+# index and enters none, which keeps the per-item UPDATE on the hot path cheap.
+ITEM_STATUS_INDEXES = tuple(
+    f"CREATE INDEX IF NOT EXISTS item_{status} ON item (job_id) WHERE status = '{status}'" for status in (PENDING, FAILED)
+)
+for _sql in ITEM_STATUS_INDEXES:
+    Item.add_index(SQL(_sql))
 
 
 class WorkerRow(BaseModel):

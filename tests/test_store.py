@@ -80,12 +80,20 @@ def test_cut_batch_takes_ranges_in_order_and_respects_bytes(store):
     assert Job.get_by_id(job.id).batches_total == 2
 
 
+def _indexes(database) -> set[str]:
+    return {r[0] for r in database.execute_sql("SELECT name FROM sqlite_master WHERE type='index' AND tbl_name='item'")}
+
+
 def test_a_version_1_store_is_migrated(tmp_path):
     path = tmp_path / "old.db"
     open_store(path)
     close_store()
     con = sqlite3.connect(path)
-    con.execute("ALTER TABLE item DROP COLUMN link")  # what a store written by schema 1 looks like
+    # what a store written by schema 1 looks like
+    con.execute("ALTER TABLE item DROP COLUMN link")
+    con.execute("DROP INDEX item_pending")
+    con.execute("DROP INDEX item_failed")
+    con.execute("CREATE INDEX item_job_id_status ON item (job_id, status)")
     con.execute("PRAGMA user_version = 1")
     con.commit()
     con.close()
@@ -95,6 +103,23 @@ def test_a_version_1_store_is_migrated(tmp_path):
     queries.insert_items(job.id, [("a", 1, 0.0), ("b", 1, 0.0)], links={"b"})
     assert [r[3] for r in queries.pending_in(queries.cut_batch(job, 10, 100))] == [0, 1]
     assert Job._meta.database.execute_sql("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert _indexes(Job._meta.database) == {"item_job_id", "item_pending", "item_failed"}
+
+
+@pytest.mark.parametrize("sql, index", [
+    ("SELECT id, path, size, link FROM item WHERE job_id=? AND id BETWEEN ? AND ? AND status='pending' ORDER BY id",
+     "item_pending"),
+    ("SELECT id, size FROM item WHERE job_id=? AND id>? AND status='pending' ORDER BY id LIMIT ?", "item_pending"),
+    ("SELECT id, path, error FROM item WHERE job_id=? AND status='failed' AND id>? ORDER BY id LIMIT ?", "item_failed"),
+])
+def test_status_lookups_use_the_partial_indexes(store, sql, index):
+    """Only pending and failed items are indexed by status; the hot queries must find those indexes."""
+    plan = " ".join(str(row[-1]) for row in store.execute_sql("EXPLAIN QUERY PLAN " + sql, (1, 1, 1)[: sql.count("?")]))
+    assert f"USING INDEX {index}" in plan and "ORDER BY" not in plan, plan
+
+
+def test_new_stores_use_16k_pages(store):
+    assert store.execute_sql("PRAGMA page_size").fetchone()[0] == 16384
 
 
 def test_peewee_loads_no_postgres_driver_until_a_postgres_store_is_opened():
