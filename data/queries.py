@@ -231,12 +231,15 @@ def uncut_count(job: Job) -> int:
     ).fetchone()[0]
 
 
-def pending_in(batch: Batch) -> list[tuple[int, str, int, int]]:
-    """The batch's items still pending, as ``(id, rel_path, size, is_link)``."""
-    return db.execute_sql(
-        "SELECT id, path, size, link FROM item WHERE job_id=? AND id BETWEEN ? AND ? AND status='pending' ORDER BY id",
-        (batch.job_id, batch.first_item, batch.last_item),
-    ).fetchall()
+def pending_in(batch: Batch, after: int | None = None, limit: int | None = None) -> list[tuple[int, str, int, int]]:
+    """The batch's items still pending, as ``(id, rel_path, size, is_link)``: all of them, or the
+    first ``limit`` with an id above ``after``."""
+    first = batch.first_item if after is None else max(batch.first_item, after + 1)
+    sql = "SELECT id, path, size, link FROM item WHERE job_id=? AND id BETWEEN ? AND ? AND status='pending' ORDER BY id"
+    params: tuple = (batch.job_id, first, batch.last_item)
+    if limit is not None:
+        sql, params = sql + " LIMIT ?", params + (limit,)
+    return db.execute_sql(sql, params).fetchall()
 
 
 def finish_batch(batch_id: int, status: str = DONE, error: str | None = None) -> bool:

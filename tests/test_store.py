@@ -139,3 +139,13 @@ def test_peewee_loads_no_postgres_driver_until_a_postgres_store_is_opened():
         "assert isinstance(adapter, peewee.Psycopg3Adapter) and adapter.txn_idle is not None\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_pending_in_reads_a_batch_in_chunks(store):
+    job = _job()
+    queries.insert_items(job.id, [(f"f{i}", 1, 0.0) for i in range(10)])
+    batch = queries.cut_batch(job, max_items=8, max_bytes=100)
+    first = queries.pending_in(batch, limit=3)
+    rest = queries.pending_in(batch, after=first[-1][0], limit=100)
+    assert [r[1] for r in first + rest] == [f"f{i}" for i in range(8)], "chunks cover the batch, nothing beyond"
+    assert queries.pending_in(batch, after=rest[-1][0], limit=3) == []

@@ -16,6 +16,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from rq import get_current_job
 from rq.timeouts import JobTimeoutException
@@ -32,6 +33,7 @@ RUNNER = "workers.runner.run_batch"
 CONTROL_CHECK_SECONDS = 0.2
 FLUSH_SECONDS = 0.5
 FLUSH_ITEMS = 1000
+FIRST_READ_ITEMS, READ_ITEMS = 200, 5000  # pending items read per query
 HEARTBEAT_SECONDS = 2.0
 
 log = logging.getLogger("batchdesk.runner")
@@ -146,7 +148,7 @@ def _process(batch: Batch, job: Job, spec: registry.TaskSpec, results: _Results)
     last_check = monotonic()
     interrupted = None
     try:
-        for item_id, rel, size, link in queries.pending_in(batch):
+        for item_id, rel, size, link in _pending(batch):
             now = monotonic()
             if now - last_check >= CONTROL_CHECK_SECONDS:
                 last_check = now
@@ -192,6 +194,15 @@ def _process(batch: Batch, job: Job, spec: registry.TaskSpec, results: _Results)
     else:
         queries.finish_batch(batch.id, DONE)
     return {"batch": batch.id, "done": results.done, "failed": results.failed, "interrupted": interrupted}
+
+
+def _pending(batch: Batch) -> Iterator[tuple[int, str, int, int]]:
+    """The batch's pending items in chunks, each read in full before any write (an open read would
+    pin an old snapshot); the first chunk is small so the first item starts at once."""
+    after, limit = None, FIRST_READ_ITEMS
+    while rows := queries.pending_in(batch, after, limit):
+        yield from rows
+        after, limit = rows[-1][0], READ_ITEMS
 
 
 def _limiter(job: Job) -> Limiter | None:
