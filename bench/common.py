@@ -245,9 +245,21 @@ def pool_hash(root: Path, processes: int = 2) -> PoolResult:
 # --------------------------------------------------------------------------------------------
 
 
+def compile_sources() -> None:
+    """Byte-compile batchdesk's packages once, as an installed copy is: a developer's editable
+    checkout run with PYTHONDONTWRITEBYTECODE=1 would otherwise recompile every module in every
+    process it starts (~50 ms more start-up per process)."""
+    import compileall
+
+    for package in ("batchdesk", "workers", "data", "ui"):
+        compileall.compile_dir(str(ROOT / package), quiet=1)
+
+
 def cli_env(**extra: str) -> dict[str, str]:
-    """No BATCHDESK_* of the developer's and no user config; the repo importable."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BATCHDESK_")}
+    """No BATCHDESK_* of the developer's and no user config; the repo importable; compiled modules
+    cached as on a user's machine (see :func:`compile_sources`)."""
+    compile_sources()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BATCHDESK_") and k != "PYTHONDONTWRITEBYTECODE"}
     env["BATCHDESK_CONFIG"] = "/nonexistent/batchdesk-bench.toml"
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
     env.update(extra)
@@ -293,9 +305,10 @@ def run_cli(
         cmd += ["--broker", broker]
     cmd += ["run", str(folder), "--task", task, "--json", "--new"]
     done = threading.Event()
+    env = cli_env()
     foreign = Foreign().__enter__()
     t_start = time.time()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(), cwd=str(ROOT))
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=str(ROOT))
     thread = None
     if watch is not None:
         thread = threading.Thread(target=watch, args=(proc, done), daemon=True)

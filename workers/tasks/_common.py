@@ -97,16 +97,18 @@ def _zip_kind(head: bytes) -> str:
 
 
 def _text_kind(head: bytes, complete: bool) -> str:
-    sample = head[:4096]
-    if sample[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+    if head[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        sample = head[:4096]
         try:
             text = sample.decode("utf-16")
         except UnicodeDecodeError:
             text = sample[: len(sample) // 2 * 2].decode("utf-16", "replace")
         return _text_kind(text.encode("utf-8"), complete and len(head) <= 4096)
-    if sample[:3] == codecs.BOM_UTF8:
-        sample = sample[3:]
-    if b"\x00" in sample or len(sample.translate(None, _TEXT_BYTES)) * 20 > len(sample):
+    start = 3 if head[:3] == codecs.BOM_UTF8 else 0
+    if head.find(b"\x00", start, 4096) >= 0:  # most binary files: decided without copying anything
+        return "binary"
+    sample = head[start:4096]
+    if len(sample.translate(None, _TEXT_BYTES)) * 20 > len(sample):
         return "binary"
     stripped = sample.lstrip()
     low = stripped[:1024].lower()
