@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 import psutil
+import redis
+from rq import Worker as RQWorker
 
 from batchdesk import broker as broker_mod
 from batchdesk import defaults, locations
@@ -243,14 +245,29 @@ class Desk:
         target, reason = plan.count, plan.reason
         if under_pressure and override is None and self.pool.target > 1:
             target, reason = self.pool.target - 1, "free RAM low: one worker fewer"
+        others = self._other_workers()
+        if others:
+            reason += f"; {others} more worker(s) elsewhere"
+        # The feeder queues ahead for, and splits a job's tail over, every worker on the broker.
+        self.scheduler.workers = max(1, target + others)
         if target != self.pool.target or reason != self.pool_reason:
             self.pool.resize(target)
-            self.scheduler.workers = max(1, target)
             self.pool_reason = reason
             with write():
                 Setting.insert(key=POOL_KEY, value={"target": target, "reason": reason}).on_conflict(
                     conflict_target=[Setting.key], preserve=[Setting.value]
                 ).execute()
+
+    def _other_workers(self) -> int:
+        """Live workers on the broker that this desk did not start: on other machines (scale-out) or
+        started by hand. RQ forgets a worker whose heartbeat stopped, so the dead are not counted."""
+        assert self.pool is not None and self.scheduler is not None
+        ours = set(self.pool.pids())
+        try:
+            return sum(1 for w in RQWorker.all(connection=self.scheduler.connection) if w.name not in ours)
+        except redis.RedisError as exc:
+            log.warning("could not list the broker's workers: %s", exc)
+            return 0
 
     def _update_worker_rows(self) -> None:
         assert self.pool is not None
