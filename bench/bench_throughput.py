@@ -154,7 +154,7 @@ class CaseResult:
     run: common.CliRun
 
 
-def run_case(case: str, kind: str, count: int, repeat: int) -> CaseResult:
+def run_case(case: str, kind: str, count: int, repeat: int, broker: str = "embedded") -> CaseResult:
     folder = common.dataset(kind, count)
     pools, runs = [], []
     for i in range(repeat):
@@ -162,8 +162,8 @@ def run_case(case: str, kind: str, count: int, repeat: int) -> CaseResult:
         log(f"({case}) round {i + 1}/{repeat}: Pool({WORKERS}) on {count:,} {kind} files")
         pools.append(common.pool_hash(folder, WORKERS))
         common.wait_quiet()
-        log(f"({case}) round {i + 1}/{repeat}: batchdesk run (embedded broker, {WORKERS} workers)")
-        runs.append(common.batchdesk_run(folder, count, broker="embedded", workers=WORKERS))
+        log(f"({case}) round {i + 1}/{repeat}: batchdesk run ({broker} broker, {WORKERS} workers)")
+        runs.append(common.batchdesk_run(folder, count, broker=broker, workers=WORKERS))
     pool = common.median_by(pools, key=lambda p: p.rate)
     bd, stats, run = common.median_by(runs, key=lambda r: r[0].steady_rate)
     return CaseResult(case, kind, pool, bd, stats, run)
@@ -175,6 +175,8 @@ def main(argv: list[str] | None = None) -> list[Section]:
     parser.add_argument("--large", type=int, default=2_000, help="files of 1 MiB in case (b) (0: skip)")
     parser.add_argument("--naive", type=int, default=2_000, help="files for the naive RQ baseline (0: skip)")
     parser.add_argument("--naive-broker", choices=("redis", "embedded"), default="redis")
+    parser.add_argument("--broker", choices=("embedded", "managed", "auto"), default="embedded",
+                        help="batchdesk's broker for (a) and (b)")
     parser.add_argument("--repeat", type=int, default=1, help="rounds per case; the median is reported")
     parser.add_argument("--quick", action="store_true", help="a tenth of every size")
     args = parser.parse_args(argv)
@@ -183,7 +185,7 @@ def main(argv: list[str] | None = None) -> list[Section]:
     naive = common.scaled(args.naive, args.quick, 50) if args.naive else 0
 
     cases = (("a", "small", small), ("b", "large", large))
-    results = [run_case(case, kind, count, args.repeat) for case, kind, count in cases if count]
+    results = [run_case(case, kind, count, args.repeat, args.broker) for case, kind, count in cases if count]
 
     rows, notes = [], []
     for r in results:

@@ -194,25 +194,30 @@ def reset_failed(job_id: int) -> int:
 def cut_batch(job: Job, max_items: int, max_bytes: int, after: int | None = None) -> Batch | None:
     """Cut the next batch of ``job``: the next pending ids after ``after`` (default: the cut cursor).
 
-    A batch is an id range; nothing is written to the item rows, so cutting costs one indexed read.
+    A batch is an id range; nothing is written to the item rows, so cutting costs one indexed read,
+    summed inside SQLite; only when the byte cap binds are the sizes walked here.
     """
     start = job.cut_cursor if after is None else after
-    rows = db.execute_sql(
-        "SELECT id, size FROM item WHERE job_id=? AND id>? AND status='pending' ORDER BY id LIMIT ?",
-        (job.id, start, max(1, max_items)),
-    ).fetchall()
-    if not rows:
+    pending = "SELECT id, size FROM item WHERE job_id=? AND id>? AND status='pending' ORDER BY id LIMIT ?"
+    params = (job.id, start, max(1, max_items))
+    count, first, last, size = db.execute_sql(
+        f"SELECT COUNT(*), MIN(id), MAX(id), COALESCE(SUM(size), 0) FROM ({pending}) AS next_items", params
+    ).fetchone()
+    if not count:
         return None
-    taken, size = [], 0
-    for item_id, item_size in rows:
-        if taken and size + item_size > max_bytes:
-            break
-        taken.append(item_id)
-        size += item_size
+    taken = [first, last]
+    if size > max_bytes and count > 1:
+        taken, size = [], 0
+        for item_id, item_size in db.execute_sql(pending, params).fetchall():
+            if taken and size + item_size > max_bytes:
+                break
+            taken.append(item_id)
+            size += item_size
+        count = len(taken)
     with write():
         seq = (Batch.select(Batch.seq).where(Batch.job == job.id).order_by(Batch.seq.desc()).scalar() or 0) + 1
         batch = Batch.create(
-            job=job.id, seq=seq, first_item=taken[0], last_item=taken[-1], items_count=len(taken),
+            job=job.id, seq=seq, first_item=taken[0], last_item=taken[-1], items_count=count,
             bytes_count=size, status=QUEUED, queued_at=time.time(),
         )
         update = {Job.batches_total: Job.batches_total + 1}
