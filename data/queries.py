@@ -6,13 +6,14 @@ update is guarded by ``status = 'pending'`` so an item is counted exactly once e
 runs of the same batch race (a re-queued batch whose first worker was not quite dead).
 Counters move only by ``x = x + ?`` in SQL, never by a value read into Python, so concurrent
 writers (on PostgreSQL, on other hosts) cannot lose an update. The raw SQL is written for SQLite
-(``?`` placeholders, booleans passed as parameters); :class:`data.store.PostgresStore` runs it as is.
+(``?`` placeholders; booleans as parameters or TRUE/FALSE); :class:`data.store.PostgresStore` runs it as is.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from itertools import groupby
 from json import encoder as _json_encoder
 from typing import Any, Callable, Collection, Iterable, NamedTuple, Sequence
 
@@ -30,9 +31,6 @@ from data.models import (
 )
 from data.store import write
 
-INSERT_CHUNK = 5000
-
-
 class Outcome(NamedTuple):
     """How one item ended in a worker (a tuple: the runner builds one per item)."""
 
@@ -49,28 +47,24 @@ def insert_items(job_id: int, rows: Iterable[tuple[str, int, float]], links: Col
     """Bulk-insert ``(rel_path, size, mtime)`` rows as pending items and count them on the job.
 
     ``links`` names the paths that are symlinks (the runner re-checks where those lead).
-    Returns ``(items, bytes)`` added. Runs in chunks inside one transaction.
+    Returns ``(items, bytes)`` added, in one transaction. The scan's own tuples are bound as they
+    are (the job id and link flag are constants of the statement): no per-row Python work.
     """
-    count = total = 0
-    sql = "INSERT INTO item (job_id, path, size, mtime, link, status, attempts) VALUES (?, ?, ?, ?, ?, 'pending', 0)"
+    rows = rows if isinstance(rows, list) else list(rows)
+    total = sum(size for _, size, _ in rows)
+    sql = ("INSERT INTO item (job_id, path, size, mtime, link, status, attempts) "
+           "VALUES ({job}, ?, ?, ?, {link}, 'pending', 0)")
+    runs = groupby(rows, key=lambda row: row[0] in links) if links else [(False, rows)]
     with write():
         cursor = db.cursor()
-        chunk: list[tuple] = []
-        for path, size, mtime in rows:
-            chunk.append((job_id, path, size, mtime, path in links))
-            count += 1
-            total += size
-            if len(chunk) >= INSERT_CHUNK:
-                cursor.executemany(sql, chunk)
-                chunk.clear()
-        if chunk:
-            cursor.executemany(sql, chunk)
+        for link, run in runs:
+            cursor.executemany(sql.format(job=int(job_id), link="TRUE" if link else "FALSE"), run)
         Job.update(
-            items_total=Job.items_total + count,
+            items_total=Job.items_total + len(rows),
             bytes_total=Job.bytes_total + total,
             finished_at=None,
         ).where(Job.id == job_id).execute()
-    return count, total
+    return len(rows), total
 
 
 def _compact_encoder() -> Callable[[Any], str]:
