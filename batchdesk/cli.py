@@ -6,6 +6,7 @@ exits 1; success exits 0. ``--json`` gives machine-readable output where scripts
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -142,13 +143,14 @@ def run(ctx: click.Context, folder: Path, task: str, opts: tuple[str, ...], queu
                        retries, batch_timeout, item_timeout)
     _stop_on_sigterm()
     try:
-        job, scan, resumed = _submit_while_desk_starts(session, request, resume=not new_job)
+        submitted = _submit_while_desk_starts(session, request, resume=not new_job)
         if not as_json:
-            if resumed:
+            if submitted.resumed:
+                job = Job.get_by_id(submitted.job_id)
                 click.echo(f"resuming job {job.id} ({job.items_ended}/{job.items_total} already ended)", err=True)
-            for warning in (scan.warnings if scan else [])[:20]:
+            for warning in submitted.warnings[:20]:
                 click.echo(f"warning: {warning}", err=True)
-        job = wait_with_progress(session, job.id, show=not (quiet or as_json))
+        job = wait_with_progress(session, submitted.job_id, show=not (quiet or as_json))
     except KeyboardInterrupt:
         click.echo("\ninterrupted: stopping workers; run the same command again to resume", err=True)
         session.close()
@@ -166,16 +168,24 @@ def run(ctx: click.Context, folder: Path, task: str, opts: tuple[str, ...], queu
 
 
 def _submit_while_desk_starts(session, request: JobRequest, resume: bool):
-    """Scan and record the folder while the desk (broker, workers) starts in another thread:
-    on a big folder the two take about as long, and neither needs the other until the first batch."""
-    from concurrent.futures import ThreadPoolExecutor
+    """Scan and record the folder in a forked child while this process starts the desk (broker,
+    workers): on a big folder the two take about as long, and neither needs the other until the
+    first batch (see batchdesk.forked_submit). Without fork, one after the other."""
+    from batchdesk.forked_submit import Submitted, can_fork, submit_in_child
 
-    with ThreadPoolExecutor(1, thread_name_prefix="desk-start") as executor:
-        starting = executor.submit(session.ensure_desk)
-        try:
-            submitted = session.submit(request, resume=resume)
-        finally:
-            starting.result()  # a desk that failed to start is the error to report
+    if not can_fork():
+        job, scan, resumed = session.submit(request, resume=resume)
+        session.ensure_desk()
+        session.wake()
+        return Submitted(job.id, resumed, scan.warnings if scan else [])
+    wait = submit_in_child(session, request, resume)
+    try:
+        session.ensure_desk()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            wait()  # reap the child; the desk's failure is the error to report
+        raise
+    submitted = wait()
     session.wake()
     return submitted
 

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from conftest import batchdesk_env, make_files, require_redis_server
+from conftest import batchdesk_env, make_files, require_redis_server, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -117,3 +117,32 @@ def test_per_job_retries_and_time_limits_are_recorded(tmp_path):
     assert result.returncode == 0, result.stderr
     config = json.loads(result.stdout)["batch_config"]
     assert (config["retries"], config["timeout"], config["item_timeout"]) == (7, 90, 2.5)
+
+
+@pytest.mark.parametrize("forked", [True, False], ids=["forked-submit", "in-process-submit"])
+def test_run_submits_while_the_desk_starts(tmp_path, settings, monkeypatch, forked):
+    """`run` scans in a forked child while the desk starts (without fork, or once this process has
+    threads, one after the other); either way the job is recorded once. The forked child's user
+    mistakes come back as their message: see test_user_mistakes_print_one_line_and_exit_2."""
+    from batchdesk import cli, forked_submit
+    from batchdesk.errors import BatchdeskError
+    from batchdesk.session import Session
+    from batchdesk.submit import JobRequest
+    from data.models import Job
+
+    if forked:
+        assert forked_submit.can_fork(), "no other thread may run before `run` forks"
+    else:
+        monkeypatch.setattr(forked_submit, "can_fork", lambda: False)
+        with pytest.raises(BatchdeskError, match="folder not found"):
+            cli._submit_while_desk_starts(Session(settings), JobRequest(tmp_path / "missing", "checksum"), True)
+    files = make_files(tmp_path / "in", 30, 1, 64)
+    session = Session(settings)
+    try:
+        submitted = cli._submit_while_desk_starts(session, JobRequest(tmp_path / "in", "checksum"), resume=True)
+        assert not submitted.resumed and submitted.warnings == []
+        job = wait_for(lambda: (j := Job.get_by_id(submitted.job_id)).status == "done" and j, 60, 0.1, "the job")
+        assert (job.items_total, job.items_done) == (len(files), len(files))
+        assert Job.select().count() == 1
+    finally:
+        session.close()
