@@ -73,6 +73,20 @@ def plan_workers(readings: Readings, override: int | None = None, own_busy_worke
     return WorkerPlan(count, reason)
 
 
+def even_split(size: int, total: int, workers: int, slots: int) -> int | None:
+    """Batch size for a job small enough to queue whole: at most ``slots`` batches of ``size``.
+
+    It is cut into equal batches, a multiple of ``workers`` of them, so every worker gets the same
+    share with the fewest batch starts (~30-50 ms each) and no small batches at the end. None when
+    the job does not fit: then :func:`tail_split` shrinks batches toward its end.
+    """
+    workers = max(1, workers)
+    rounds = math.ceil(total / (workers * max(1, size)))
+    if total <= 0 or rounds * workers > slots:
+        return None
+    return math.ceil(total / (rounds * workers))
+
+
 def tail_split(size: int, uncut: int, workers: int) -> int:
     """Guided self-scheduling: cut at most a ``1/(2*workers)`` share of what is still uncut, so batches
     shrink toward the end of a job and all workers finish together (not below half of ``size``: each batch costs ~50 ms to start)."""

@@ -32,7 +32,7 @@ from rq.serializers import JSONSerializer
 
 from batchdesk import defaults
 from batchdesk.config import Settings
-from batchdesk.planner import plan_batch, tail_split
+from batchdesk.planner import even_split, plan_batch, tail_split
 from data import queries
 from data.models import (
     CANCELLED,
@@ -113,10 +113,14 @@ class Scheduler:
             outstanding = Batch.select().where((Batch.job == job.id) & (Batch.status.in_([QUEUED, RUNNING]))).count()
             plan = None
             uncut = None
+            even = None
             while outstanding < ahead:
-                plan = plan or self.plan(job)
-                uncut = queries.uncut_count(job) if uncut is None else uncut
-                batch = queries.cut_batch(job, tail_split(plan.size, uncut, self.workers), plan.max_bytes)
+                if plan is None:
+                    plan = self.plan(job)
+                    uncut = queries.uncut_count(job)
+                    if job.batches_total == 0:  # nothing cut yet: a small job is split evenly, in one go
+                        even = even_split(plan.size, uncut, self.workers, ahead - outstanding)
+                batch = queries.cut_batch(job, even or tail_split(plan.size, uncut, self.workers), plan.max_bytes)
                 if batch is None:
                     break
                 uncut -= batch.items_count

@@ -62,6 +62,18 @@ def test_tail_split_shrinks_batches_toward_the_end():
     assert sizes[-1] == 500 // 2 and sum(sizes) >= 2000
 
 
+def test_a_small_job_is_split_evenly_over_the_workers():
+    from batchdesk.planner import even_split
+
+    # 2,000 files of ~1 s/512 each, 2 workers, 6 queue slots: 4 equal batches, 2 per worker
+    assert even_split(512, 2000, workers=2, slots=6) == 500
+    # 100,000 small files, batches of up to 20,000: 6 batches of 16,667, 3 per worker
+    assert even_split(20_000, 100_000, workers=2, slots=6) == 16_667
+    assert even_split(20_000, 10, workers=2, slots=6) == 5  # tiny: one batch per worker
+    assert even_split(20_000, 130_000, workers=2, slots=6) is None  # too big to queue whole: tail_split
+    assert even_split(500, 0, workers=2, slots=6) is None
+
+
 def test_retry_backoff_grows_with_jitter_and_a_cap():
     from batchdesk.scheduler import Policy
 
