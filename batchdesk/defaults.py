@@ -7,10 +7,10 @@ QUEUES = ("high", "default", "low")  # workers drain them in this order
 DEFAULT_QUEUE = "default"
 
 # Batches: aim for this much work per batch, learned from measured item times.
-BATCH_TARGET_SECONDS = 1.0
+BATCH_TARGET_SECONDS = 2.0
 BATCH_MIN_ITEMS = 1
-BATCH_MAX_ITEMS = 20000
-BATCH_MAX_BYTES = 512 * 1024 * 1024
+BATCH_MAX_ITEMS = 50000
+BATCH_MAX_BYTES = 2 * 1024 * 1024 * 1024  # and at most 1/8 of free RAM per worker
 # Batches kept queued ahead of the workers, per worker, so no worker waits for the feeder.
 QUEUE_AHEAD_PER_WORKER = 2
 

@@ -155,6 +155,7 @@ class Desk:
             )
             self._write_info()
             self.scheduler = Scheduler(self.settings, self.broker.connection())
+            self.scheduler.count_workers = self._count_workers
             self.pool = WorkerPool(self.broker.url, self.settings.store_path, self.data_dir, self.settings.plugins,
                                    self.settings.worker_nice)
             self.resize()
@@ -257,6 +258,10 @@ class Desk:
                 Setting.insert(key=POOL_KEY, value={"target": target, "reason": reason}).on_conflict(
                     conflict_target=[Setting.key], preserve=[Setting.value]
                 ).execute()
+
+    def _count_workers(self) -> int:
+        assert self.pool is not None
+        return self.pool.target + self._other_workers()
 
     def _other_workers(self) -> int:
         """Live workers on the broker that this desk did not start: on other machines (scale-out) or

@@ -7,6 +7,7 @@ not on the command line, so ``ps`` does not show it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -20,6 +21,7 @@ import psutil
 
 from batchdesk import defaults, locations
 from workers.priority import lower_priority
+from workers.runner import HAND_BACK_SIGNAL
 
 log = logging.getLogger("batchdesk.pool")
 
@@ -80,6 +82,7 @@ class WorkerPool:
         for worker in active[self.target:]:
             worker.retiring = True
             self._signal(worker, signal.SIGTERM)
+            self._hand_back(worker)
 
     def reap(self) -> list[Death]:
         """Collect ended workers; respawn the ones that died unexpectedly. Returns those deaths."""
@@ -97,11 +100,13 @@ class WorkerPool:
         return deaths
 
     def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
-        """Warm-stop every worker (the batch in hand finishes), then kill what is left after ``grace``."""
+        """Warm-stop every worker: it takes no new batch, and the one in hand stops after its current
+        item and goes back to the queue; kill what is left after ``grace``."""
         self.target = 0
         for worker in self.workers.values():
             worker.retiring = True
             self._signal(worker, signal.SIGTERM)
+            self._hand_back(worker)
         deadline = time.monotonic() + grace
         for worker in self.workers.values():
             try:
@@ -137,6 +142,17 @@ class WorkerPool:
             worker.process.send_signal(sig)
         except ProcessLookupError:
             pass
+
+    @staticmethod
+    def _hand_back(worker: WorkerProcess) -> None:
+        """Ask the worker's work-horse to stop after the item in hand and hand its batch back."""
+        try:
+            horses = psutil.Process(worker.process.pid).children()
+        except psutil.Error:
+            return
+        for horse in horses:
+            with contextlib.suppress(psutil.Error):
+                horse.send_signal(HAND_BACK_SIGNAL)
 
     @staticmethod
     def _kill_group(worker: WorkerProcess) -> None:

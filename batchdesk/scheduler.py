@@ -20,6 +20,7 @@ import signal
 import socket
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import psutil
 import redis
@@ -90,6 +91,9 @@ class Scheduler:
         self.connection = connection
         self.queues = {name: queue_for(name, connection) for name in defaults.QUEUES}
         self.workers = 1
+        # How many workers serve the queues right now (the desk's pool and any started elsewhere);
+        # asked afresh when a new job is first cut, since a job split evenly must know it.
+        self.count_workers: Callable[[], int] | None = None
         self.under_pressure = False  # set by the desk from the monitor's latest sample
 
     # -- feeding ---------------------------------------------------------------------------
@@ -109,6 +113,8 @@ class Scheduler:
         for job in queries.active_jobs():
             if job.status == PAUSED:
                 continue
+            if job.batches_total == 0 and self.count_workers is not None:
+                self.workers = max(1, self.count_workers())
             ahead = self.workers * defaults.QUEUE_AHEAD_PER_WORKER + self.workers
             outstanding = Batch.select().where((Batch.job == job.id) & (Batch.status.in_([QUEUED, RUNNING]))).count()
             plan = None

@@ -71,16 +71,24 @@ def move_no_overwrite(src: Path, dest_dir: Path, name: str, also_free: tuple[str
 
 
 def write_new_file(path: Path, text: str) -> Path:
-    """Create ``path`` with ``text`` without replacing anything (suffix -N on a clash)."""
-    for n in range(MAX_SUFFIX):
-        target = free_name(path.parent, path.name, n) if n else path
-        try:
-            with open(target, "x", encoding="utf-8") as fh:
-                fh.write(text)
-            return target
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"no free name for {path}")
+    """Create ``path`` with ``text`` without replacing anything (suffix -N on a clash).
+
+    The text is written to a temporary name first and then hard-linked into place, so the file
+    appears whole: a reader never sees it empty or half written.
+    """
+    part = path.parent / f".{path.name}.{os.getpid()}.part"
+    part.write_text(text, encoding="utf-8")
+    try:
+        for n in range(MAX_SUFFIX):
+            target = free_name(path.parent, path.name, n) if n else path
+            try:
+                os.link(part, target)  # fails on an existing name: never replaces
+                return target
+            except FileExistsError:
+                continue
+        raise FileExistsError(f"no free name for {path}")
+    finally:
+        part.unlink(missing_ok=True)
 
 
 @dataclass

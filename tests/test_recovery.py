@@ -164,3 +164,28 @@ def test_the_feeder_counts_workers_started_elsewhere(tmp_path, settings, monkeyp
         if other is not None and other.poll() is None:
             other.kill()
         desk.stop()
+
+
+def test_a_stopping_desk_hands_running_batches_back(tmp_path, settings, plugin_path):
+    """Stopping does not wait for a batch to finish: its work-horse stops after the item in hand,
+    keeps what ended, and the batch is held until the next desk queues it again."""
+    from dataclasses import replace
+
+    settings = replace(settings, plugins=("fixture_tasks:slow",), workers=1)
+    make_files(tmp_path / "in", 60, 1, 64)
+    desk = Desk(settings).start()
+    try:
+        job, _ = submit_folder(settings, JobRequest(tmp_path / "in", "fixture_tasks:slow", {"ms": "100"}))
+        desk.wake()
+        wait_for(lambda: Job.get_by_id(job.id).items_done >= 3, 60, 0.05, "some items to end")
+    finally:
+        desk.stop()
+    stopped = Job.get_by_id(job.id)
+    assert stopped.items_done < 60, "the batch was not run to its end"
+    assert [b.status for b in Batch.select().where(Batch.job == job.id)] == ["held"]
+    desk = Desk(settings).start()
+    try:
+        wait_for(lambda: Job.get_by_id(job.id).status == "done", 120, 0.1, "the job to finish after a restart")
+        assert_exactly_once(job.id, 60)
+    finally:
+        desk.stop()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import threading
 import time
 from collections import deque
@@ -35,6 +36,11 @@ FLUSH_SECONDS = 0.5
 FLUSH_ITEMS = 1000
 FIRST_READ_ITEMS, READ_ITEMS = 200, 5000  # pending items read per query
 HEARTBEAT_SECONDS = 2.0
+# A stopping worker asks its work-horse, with this signal, to stop after the item in hand and hand
+# the batch back (held: the desk queues it again, now or at its next start), instead of finishing it.
+HAND_BACK_SIGNAL = signal.SIGUSR1
+HANDED_BACK = "handed back"
+_hand_back = threading.Event()
 
 log = logging.getLogger("batchdesk.runner")
 
@@ -52,8 +58,10 @@ CONFIG = RunnerConfig()
 
 
 def configure(store: Path | str, plugins: tuple[str, ...] = (), worker_name: str = "") -> None:
+    """Set once in the worker, before it forks any work-horse (which inherit this, signal handler too)."""
     CONFIG.store = store if is_store_url(store) else Path(store)
     CONFIG.plugins, CONFIG.worker_name = tuple(plugins), worker_name
+    signal.signal(HAND_BACK_SIGNAL, lambda signum, frame: _hand_back.set())
 
 
 def run_batch(batch_id: int) -> dict:
@@ -62,6 +70,7 @@ def run_batch(batch_id: int) -> dict:
         raise TypeError("run_batch takes one integer batch id")
     if CONFIG.store is None:
         raise RuntimeError("worker not configured with a store")
+    _hand_back.clear()
     open_store(CONFIG.store)  # a fresh connection: never reuse one across fork()
     batch = Batch.get_or_none(Batch.id == batch_id)
     if batch is None:
@@ -184,12 +193,15 @@ def _process(batch: Batch, job: Job, spec: registry.TaskSpec, results: _Results)
                 break
             if len(waiting) >= FLUSH_ITEMS:
                 results.flush()
+            if _hand_back.is_set():
+                interrupted = HANDED_BACK
+                break
     finally:
         results.flush()  # also when the batch fails: what ended is kept, a retry runs only the rest
     if interrupted == CANCELLED:
         queries.end_pending(job.id, CANCELLED, first=batch.first_item, last=batch.last_item)
         queries.finish_batch(batch.id, CANCELLED)
-    elif interrupted == PAUSED:
+    elif interrupted in (PAUSED, HANDED_BACK):
         _hold(batch.id)
     else:
         queries.finish_batch(batch.id, DONE)
@@ -294,7 +306,8 @@ def _trip(job_id: int, breaker: Breaker) -> str:
 
 
 def _hold(batch_id: int) -> None:
-    """Give a batch back because its job is paused: the desk re-enqueues it on resume."""
+    """Give a batch back (its job is paused, or its worker is stopping): the desk queues it again
+    when the job is active, so what is left of it runs on resume, on another worker or at the next start."""
     with write():
         Batch.update(status=HELD, rq_job_id=None).where(Batch.id == batch_id).execute()
 
