@@ -65,6 +65,8 @@ class TreeSampler:
             name = proc.name()
             if "redis" in name or "valkey" in name:
                 return "broker"
+            if "worker" not in proc.cmdline():  # `run` scans in a forked child of itself
+                return "submit (forked)"
             if proc.pid not in self._workers:
                 self._workers[proc.pid] = f"worker-{len(self._workers) + 1}"
             return self._workers[proc.pid]
