@@ -153,8 +153,8 @@ def test_low_free_ram_shrinks_the_pool_and_the_batches(tmp_path, run_desk, monke
     assert start == 3
     monkeypatch.setattr("batchdesk.desk.Monitor.sample", lambda self, workers, queued: Health(
         cpu=50, ram_used=1, ram_free=200 * 2**20, iowait=0, disk_free=50 * 2**30, load1=0))
-    wait_for(lambda: desk.pool.target < start, 10, 0.05, "the pool to shrink")
-    assert "free RAM low" in Setting.get(Setting.key == "pool").value["reason"]
+    wait_for(lambda: desk.pool.target < start and "free RAM low" in Setting.get(Setting.key == "pool").value["reason"],
+             10, 0.05, "the pool to shrink, saying why")
     assert desk.scheduler.under_pressure
     job = submit(settings, desk, files(tmp_path / "in", [f"f{i}" for i in range(50)]), "fixture_tasks:slow")
     assert "free RAM is low" in desk.scheduler.plan(job).reason
