@@ -258,7 +258,7 @@ def serve(ctx: click.Context) -> None:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
-        click.echo("stopping: workers finish the batch in hand", err=True)
+        click.echo("stopping: workers finish the item in hand; the rest resumes at the next start", err=True)
     finally:
         session.close()
 

@@ -170,7 +170,7 @@ class Desk:
         return self
 
     def stop(self, grace: float = 10.0) -> None:
-        """Stop cleanly: workers finish the batch in hand (or it returns to the queue), then the broker."""
+        """Stop cleanly: workers stop after the item in hand and hand their batches back, then the broker."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None and self._thread is not threading.current_thread():

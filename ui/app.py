@@ -485,7 +485,7 @@ class BatchdeskApp(App[None]):
 
             self.push_screen(ConfirmScreen(
                 f"{running} job(s) still running. Quit anyway?",
-                "Workers stop after the batch in hand; the rest resumes the next time batchdesk starts.",
+                "Workers stop after the item in hand; the rest resumes the next time batchdesk starts.",
                 yes="Quit", no="Stay"), answered)
         else:
             self.shutdown()
@@ -493,7 +493,7 @@ class BatchdeskApp(App[None]):
     def shutdown(self) -> None:
         self.quitting = True
         if self.owns_session and self.session.desk is not None:
-            self.notify("Stopping the desk: workers finish the batch in hand…", timeout=30)
+            self.notify("Stopping the desk: workers finish the item in hand…", timeout=30)
             self.main.show_desk(DeskState("desk: stopping…"))
             self._close_session()
         else:
