@@ -37,6 +37,18 @@ def settings(tmp_path) -> Settings:
                     stale_seconds=5.0)
 
 
+@pytest.fixture
+def session(settings):
+    """A session on ``settings`` (no desk until a test asks for one), closed with its store."""
+    from batchdesk.session import Session
+    from data.store import close_store
+
+    session = Session(settings)
+    yield session
+    session.close()
+    close_store()
+
+
 def make_files(root: Path, count: int, min_size: int = 1, max_size: int = 64, nested: int = 0, seed: int = 1) -> dict[str, bytes]:
     """Write ``count`` random files under ``root`` (spread over ``nested`` subfolders); returns rel -> content."""
     rng = random.Random(seed)

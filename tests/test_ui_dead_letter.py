@@ -4,23 +4,13 @@ from __future__ import annotations
 
 import time
 
-import pytest
 from test_ui_support import FIXED_NOW, screen_text, until
 
-from batchdesk.session import Session
 from data import queries
 from data.models import Batch, Item, Job
-from data.store import close_store, write
+from data.store import write
 from ui.app import create_app
 from ui.screens.dead_letter import DeadLetterScreen
-
-
-@pytest.fixture
-def session(settings):
-    session = Session(settings)
-    yield session
-    session.close()
-    close_store()
 
 
 def dead_job() -> tuple[int, int]:

@@ -7,7 +7,7 @@ import os
 
 import pytest
 from conftest import TESTS, make_files
-from test_ui_support import screen_text, until
+from test_ui_support import SIZE, screen_text, until
 
 from batchdesk.config import Settings
 from batchdesk.desk import read_desk_info
@@ -19,9 +19,6 @@ from ui.app import create_app
 from ui.screens.confirm import ConfirmScreen
 
 pytestmark = pytest.mark.slow
-SIZE = (160, 48)
-
-
 @pytest.fixture
 def desk_settings(tmp_path, monkeypatch) -> Settings:
     # Worker processes import the test tasks (fixture_tasks:slow) from tests/.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from test_ui_support import FIXED_NOW, screen_text, seed_store, until
+from test_ui_support import SIZE, FIXED_NOW, screen_text, seed_store, until
 
 from batchdesk.session import Session
 from data.models import Item, Job
@@ -11,9 +11,6 @@ from data.store import close_store, write
 from ui.app import create_app
 from ui.screens.confirm import ConfirmScreen
 from ui.screens.job_detail import FAILED_PAGE, JobDetailScreen
-
-SIZE = (160, 48)
-
 
 @pytest.fixture
 def seeded(settings):

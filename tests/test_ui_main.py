@@ -7,26 +7,14 @@ import itertools
 import time
 
 import pytest
-from test_ui_support import FIXED_NOW, screen_text, seed_many_jobs, seed_store, until
+from test_ui_support import SIZE, FIXED_NOW, screen_text, seed_many_jobs, seed_store, until
 
 from batchdesk import views
-from batchdesk.session import Session
 from data.models import Job
-from data.store import close_store, write
+from data.store import write
 from ui.app import create_app
 from ui.screens.help import HelpScreen
 from ui.widgets.jobs_table import JobsTable
-
-SIZE = (160, 48)
-
-
-@pytest.fixture
-def session(settings):
-    session = Session(settings)
-    yield session
-    session.close()
-    close_store()
-
 
 @pytest.fixture
 def seeded(session):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import make_files
-from test_ui_support import screen_text, until
+from test_ui_support import SIZE, screen_text, until
 from textual.widgets import Checkbox, DirectoryTree, Input, Select
 
 from batchdesk.session import Session
@@ -13,17 +13,6 @@ from data.models import Item, Job
 from data.store import close_store
 from ui.app import create_app
 from ui.screens.new_job import NewJobScreen, split_globs
-
-SIZE = (160, 48)
-
-
-@pytest.fixture
-def session(settings):
-    session = Session(settings)
-    yield session
-    session.close()
-    close_store()
-
 
 async def open_modal(app, pilot) -> NewJobScreen:
     await until(pilot, lambda: app.main.applied >= 1, message="the first refresh")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from test_ui_support import FIXED_NOW, seed_store, until
+from test_ui_support import SIZE, FIXED_NOW, seed_store, until
 from textual.widgets import DirectoryTree, Input
 
 from batchdesk.session import Session
@@ -19,9 +19,6 @@ from ui.screens.confirm import ConfirmScreen
 from ui.screens.help import HelpScreen
 from ui.screens.job_detail import JobDetailScreen
 from ui.screens.new_job import NewJobScreen
-
-SIZE = (160, 48)
-
 
 @pytest.fixture
 def app(settings, tmp_path, monkeypatch):

@@ -15,6 +15,7 @@ from data.models import Alert, Batch, Item, Job, ResourceSample, Setting, Worker
 from data.store import write
 
 FIXED_NOW = 1_795_000_000.0  # 2026-11-18 11:06:40 UTC
+SIZE = (160, 48)  # the terminal the UI tests run the app in
 POOL = {"target": 2, "reason": "8 cores, load 1.2, 12.0 GiB free -> 2 (as configured)"}
 BATCH_CONFIG = {
     "batch_size": 250, "max_bytes": 536870912, "workers": 2, "retries": 3, "timeout": 3600, "item_timeout": 0,

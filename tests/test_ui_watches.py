@@ -3,28 +3,14 @@ pause/resume and remove with confirmation, all reflected in the panel and in the
 
 from __future__ import annotations
 
-import pytest
-from test_ui_support import FIXED_NOW, screen_text, until
+from test_ui_support import SIZE, FIXED_NOW, screen_text, until
 from textual.widgets import Checkbox, Input, Select
 
-from batchdesk.session import Session
 from data.models import Watch
-from data.store import close_store
 from ui.app import create_app
 from ui.screens.confirm import ConfirmScreen
 from ui.screens.help import HelpScreen
 from ui.screens.new_watch import NewWatchScreen
-
-SIZE = (160, 48)
-
-
-@pytest.fixture
-def session(settings):
-    session = Session(settings)
-    yield session
-    session.close()
-    close_store()
-
 
 def make_app(settings, session):
     return create_app(settings, session, start_desk=False, clock=lambda: FIXED_NOW)
