@@ -69,8 +69,8 @@ def test_a_result_that_is_not_json_fails_only_its_item(store):
     assert (job.items_done, job.items_failed, job.bytes_done) == (1, 2, 10)
 
 
-def test_cut_batch_takes_ranges_in_order_and_respects_bytes(store):
-    job = _job()
+def check_cut_batch_ranges(job: Job) -> None:
+    """Cutting takes id ranges in order and respects the byte cap (SQLite and PostgreSQL alike)."""
     queries.insert_items(job.id, [(f"f{i}", 100, 0.0) for i in range(10)])
     first = queries.cut_batch(job, max_items=4, max_bytes=10_000)
     second = queries.cut_batch(job, max_items=4, max_bytes=250)
@@ -78,6 +78,11 @@ def test_cut_batch_takes_ranges_in_order_and_respects_bytes(store):
     assert second.first_item == first.last_item + 1
     assert [row[1] for row in queries.pending_in(first)] == ["f0", "f1", "f2", "f3"]
     assert Job.get_by_id(job.id).batches_total == 2
+    assert queries.uncut_count(Job.get_by_id(job.id)) == 4
+
+
+def test_cut_batch_takes_ranges_in_order_and_respects_bytes(store):
+    check_cut_batch_ranges(_job())
 
 
 def _indexes(database) -> set[str]:

@@ -29,6 +29,7 @@ import pytest
 
 from batchdesk import locations
 from conftest import batchdesk_env, make_files, wait_for
+from test_store import check_cut_batch_ranges
 from data import queries
 from data.models import CANCELLED, DEAD, DONE, FAILED, RUNNING, Batch, Item, Job, Setting, WorkerRow, db
 from data.queries import Outcome
@@ -284,15 +285,7 @@ def test_write_takes_the_write_lock_up_front(pg, pg_url):
 
 
 def test_cut_batch_takes_ranges_in_order_and_respects_bytes(pg):
-    job = _job()
-    queries.insert_items(job.id, [(f"f{i}", 100, 0.0) for i in range(10)])
-    first = queries.cut_batch(job, max_items=4, max_bytes=10_000)
-    second = queries.cut_batch(job, max_items=4, max_bytes=250)
-    assert (first.items_count, second.items_count) == (4, 2)
-    assert second.first_item == first.last_item + 1
-    assert [row[1] for row in queries.pending_in(first)] == ["f0", "f1", "f2", "f3"]
-    assert Job.get_by_id(job.id).batches_total == 2
-    assert queries.uncut_count(Job.get_by_id(job.id)) == 4
+    check_cut_batch_ranges(_job())
 
 
 def test_end_pending_by_range_and_around_running_batches(pg):
