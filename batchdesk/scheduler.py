@@ -92,7 +92,7 @@ class Scheduler:
         self.queues = {name: queue_for(name, connection) for name in defaults.QUEUES}
         self.workers = 1
         # How many workers serve the queues right now (the desk's pool and any started elsewhere);
-        # asked afresh when a new job is first cut, since a job split evenly must know it.
+        # asked afresh when a new job's first batches are cut, since an even split must know it.
         self.count_workers: Callable[[], int] | None = None
         self.under_pressure = False  # set by the desk from the monitor's latest sample
 
@@ -113,18 +113,21 @@ class Scheduler:
         for job in queries.active_jobs():
             if job.status == PAUSED:
                 continue
-            if job.batches_total == 0 and self.count_workers is not None:
-                self.workers = max(1, self.count_workers())
             ahead = self.workers * defaults.QUEUE_AHEAD_PER_WORKER + self.workers
             outstanding = Batch.select().where((Batch.job == job.id) & (Batch.status.in_([QUEUED, RUNNING]))).count()
             plan = None
-            uncut = None
             even = None
             while outstanding < ahead:
                 if plan is None:
-                    plan = self.plan(job)
                     uncut = queries.uncut_count(job)
-                    if job.batches_total == 0:  # nothing cut yet: a small job is split evenly, in one go
+                    if not uncut:
+                        break
+                    first_cut = job.batches_total == 0  # a small new job is split evenly, in one go,
+                    if first_cut and self.count_workers is not None:  # over the workers there are now
+                        self.workers = max(1, self.count_workers())
+                        ahead = self.workers * defaults.QUEUE_AHEAD_PER_WORKER + self.workers
+                    plan = self.plan(job)
+                    if first_cut:
                         even = even_split(plan.size, uncut, self.workers, ahead - outstanding)
                 batch = queries.cut_batch(job, even or tail_split(plan.size, uncut, self.workers), plan.max_bytes)
                 if batch is None:

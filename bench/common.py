@@ -7,6 +7,7 @@ exit. Generated folders are cached per process, so ``python -m bench`` writes ea
 from __future__ import annotations
 
 import atexit
+import functools
 import hashlib
 import json
 import multiprocessing
@@ -245,6 +246,7 @@ def pool_hash(root: Path, processes: int = 2) -> PoolResult:
 # --------------------------------------------------------------------------------------------
 
 
+@functools.cache
 def compile_sources() -> None:
     """Byte-compile batchdesk's packages once, as an installed copy is: a developer's editable
     checkout run with PYTHONDONTWRITEBYTECODE=1 would otherwise recompile every module in every
