@@ -10,20 +10,9 @@ from __future__ import annotations
 import time
 
 from batchdesk.errors import BatchdeskError
-from data import queries
-from data.models import (
-    CANCELLED,
-    DEAD,
-    FAILED,
-    HELD,
-    JOB_ACTIVE,
-    PAUSED,
-    QUEUED,
-    RETRY_WAIT,
-    RUNNING,
-    Batch,
-    Job,
-)
+from data import queries, transitions
+from data.models import CANCELLED, DEAD, FAILED, HELD, PAUSED, RUNNING, Batch, Job
+from data.states import JobState, PausedBy
 from data.store import write
 
 
@@ -38,41 +27,30 @@ def get_job(job_id: int) -> Job:
     return job
 
 
-def cancel(job_id: int) -> Job:
-    """Cancel a job: no new batch starts, running ones stop between items, unfinished items end cancelled."""
-    job = get_job(job_id)
-    if job.status not in JOB_ACTIVE:
-        raise JobError(f"job {job_id} is already {job.status}")
-    with write():
-        Job.update(status=CANCELLED, finished_at=time.time()).where(Job.id == job_id).execute()
-        Batch.update(status=CANCELLED, finished_at=time.time()).where(
-            (Batch.job == job_id) & (Batch.status.in_([HELD, RETRY_WAIT]))
-        ).execute()
-    queries.end_pending(job_id, CANCELLED, skip_running=True)
+def cancel(job_id: int, desk_running: bool = True) -> Job:
+    """Cancel a job: waiting batches close and pending items end cancelled at once; items in hand end
+    with their real outcome within the cancel grace (or are killed). Without a desk nothing is in hand."""
+    get_job(job_id)
+    try:
+        transitions.cancel_job(job_id, items_in_hand=desk_running)
+    except transitions.TransitionError as exc:
+        raise JobError(str(exc)) from None
     return get_job(job_id)
 
 
-def pause(job_id: int) -> Job:
-    """Pause a job: no new batch of it starts; running batches stop between items and are held."""
+def pause(job_id: int, by: PausedBy = PausedBy.USER, reason: str = "paused by the user") -> Job:
+    """Pause a job: no new batch of it starts; running batches stop after the item in hand and are held."""
     job = get_job(job_id)
-    if job.status not in (QUEUED, RUNNING):
+    if not transitions.pause_job(job_id, by, reason):
         raise JobError(f"job {job_id} is {job.status}; only a queued or running job can be paused")
-    with write():
-        Job.update(status=PAUSED).where(Job.id == job_id).execute()
     return get_job(job_id)
 
 
 def resume(job_id: int) -> Job:
-    """Resume a paused job where it stopped (held batches go back on the queue).
-
-    The circuit breaker counts failures from here on, so a resumed job is not paused again at once.
-    """
+    """Resume a paused job where it stopped (held batches go back on the queue)."""
     job = get_job(job_id)
-    if job.status != PAUSED:
+    if not transitions.resume_job(job_id):
         raise JobError(f"job {job_id} is {job.status}, not paused")
-    config = dict(job.batch_config or {}, breaker_from=[job.items_done, job.items_failed])
-    with write():
-        Job.update(status=RUNNING if job.started_at else QUEUED, batch_config=config).where(Job.id == job_id).execute()
     return get_job(job_id)
 
 
@@ -82,6 +60,9 @@ def retry_failed(job_id: int) -> int:
     if job.status in (PAUSED, CANCELLED):
         raise JobError(f"job {job_id} is {job.status}; resume it first" if job.status == PAUSED
                        else f"job {job_id} was cancelled; submit the folder again")
+    if job.status == JobState.FAILED and job.items_failed == 0:
+        transitions.redo_end_step(job_id)  # its report failed: write it again
+        return 0
     if job.items_failed == 0:
         raise JobError(f"job {job_id} has no failed items")
     if queries.unfinished_batches(job_id):
@@ -114,7 +95,7 @@ def retry_dead(batch_id: int) -> int:
         ).rowcount
         Job.update(
             items_failed=Job.items_failed - reset, batches_done=Job.batches_done - 1,
-            status=RUNNING, finished_at=None, finalized=False,
+            status=RUNNING, status_at=time.time(), finished_at=None, reason=None, outputs=[],
         ).where(Job.id == batch.job_id).execute()
         Batch.update(status=HELD, attempts=0, error=None, finished_at=None).where(Batch.id == batch_id).execute()
     return reset

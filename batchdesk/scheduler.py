@@ -34,21 +34,10 @@ from rq.serializers import JSONSerializer
 from batchdesk import defaults
 from batchdesk.config import Settings
 from batchdesk.planner import even_split, plan_batch, tail_split
-from data import queries
-from data.models import (
-    CANCELLED,
-    DEAD,
-    FAILED,
-    HELD,
-    PAUSED,
-    QUEUED,
-    RETRY_WAIT,
-    RUNNING,
-    Alert,
-    Batch,
-    Job,
-    db,
-)
+from data import queries, transitions
+from data.alerts import raise_alert
+from data.states import JOB_FEEDING, BatchKind, JobState
+from data.models import HELD, PAUSED, QUEUED, RETRY_WAIT, RUNNING, Batch, Job, db
 from data.store import write
 from workers import registry
 from workers.runner import RUNNER
@@ -107,7 +96,7 @@ class Scheduler:
             ((Batch.status == HELD) | ((Batch.status == RETRY_WAIT) & (Batch.retry_at <= now)))
         )):
             job = Job.get_by_id(batch.job_id)
-            if job.status in (QUEUED, RUNNING):
+            if job.status in (*JOB_FEEDING, JobState.FINISHING):  # a finishing job's held batch is its end step
                 self.enqueue(batch, job)
                 enqueued += 1
         for job in queries.active_jobs():
@@ -140,14 +129,14 @@ class Scheduler:
                 self._remember_plan(job, plan)
             if outstanding == 0 and not job.status == PAUSED:
                 with write():
-                    queries.finish_job_if_complete(job.id)
+                    transitions.settle_job(job.id)
         return enqueued
 
     def plan(self, job: Job):
         spec = registry.get(job.task, self.settings.plugins)
         row = db.execute_sql(
             "SELECT SUM(items_count), SUM(finished_at - started_at) FROM batch "
-            "WHERE job_id=? AND status='done' AND started_at IS NOT NULL",
+            "WHERE job_id=? AND status='done' AND kind='items' AND started_at IS NOT NULL",
             (job.id,),
         ).fetchone()
         measured = (row[1] / row[0]) if row and row[0] else None
@@ -170,10 +159,7 @@ class Scheduler:
         rq_id = f"bd-{batch.id}-{batch.attempts}-{int(time.time() * 1000) % 100000}"
         policy = Policy.for_job(job, self.settings)
         queue = self.queues.get(job.queue, self.queues[defaults.DEFAULT_QUEUE])
-        with write():
-            Batch.update(status=QUEUED, rq_job_id=rq_id, queued_at=time.time(), retry_at=None).where(
-                Batch.id == batch.id
-            ).execute()
+        transitions.mark_queued(batch.id, rq_id)
         queue.enqueue_call(
             func=RUNNER, args=(batch.id,), job_id=rq_id, timeout=policy.timeout,
             result_ttl=RESULT_TTL, failure_ttl=FAILURE_TTL, description=f"{job.name} batch {batch.seq}",
@@ -184,9 +170,11 @@ class Scheduler:
         """Bring every unfinished batch in line with what the broker and the workers say."""
         dead_workers = dead_workers or {}
         now = time.time()
-        cancelled_jobs = {j.id for j in Job.select(Job.id).where(Job.status == CANCELLED)}
+        cancelling = {j.id: j.status_at or now for j in Job.select(Job.id, Job.status_at).where(
+            Job.status.in_([JobState.CANCELLING, JobState.CANCELLED]))}
         for batch in list(Batch.select().where(Batch.status.in_([QUEUED, RUNNING]))):
-            if batch.job_id in cancelled_jobs and self._settle_cancelled(batch, now):
+            if batch.job_id in cancelling:
+                self._settle_cancelled(batch, now - cancelling[batch.job_id])
                 continue
             if batch.status == RUNNING and batch.worker in dead_workers:
                 self._kill_orphan(batch)
@@ -227,7 +215,7 @@ class Scheduler:
         job = Job.get_by_id(batch.job_id)
         policy = Policy.for_job(job, self.settings)
         if batch.attempts > policy.retries:
-            self._bury(batch, job, why)
+            self.fail(batch, why)
             return
         log.warning("batch %s: %s", batch.id, why)
         self.alert("worker", f"job {job.id} batch {batch.seq}: {why}", job.id)
@@ -238,47 +226,36 @@ class Scheduler:
         job = Job.get_by_id(batch.job_id)
         policy = Policy.for_job(job, self.settings)
         attempts = max(1, batch.attempts)
-        if job.status == CANCELLED:
-            queries.end_pending(job.id, CANCELLED, first=batch.first_item, last=batch.last_item)
-            queries.finish_batch(batch.id, CANCELLED)
+        if job.status in (JobState.CANCELLING, JobState.CANCELLED):
+            transitions.cancel_batch(batch.id)
+            return
+        if batch.kind == BatchKind.FINAL:  # a report that crashes or times out will again: the job fails
+            transitions.fail_end_step(job.id, batch.id, f"the {job.task} report failed: {error}")
             return
         if attempts > policy.retries:
             self._bury(batch, job, error)
             return
         delay = policy.delay(attempts)
-        with write():
-            Batch.update(status=RETRY_WAIT, retry_at=time.time() + delay, error=error, rq_job_id=None).where(
-                Batch.id == batch.id
-            ).execute()
+        transitions.retry_later(batch.id, delay, error)
         self.alert("job", f"job {job.id} batch {batch.seq} failed ({error}); retry {attempts} in {delay:.0f} s", job.id)
 
     def _bury(self, batch: Batch, job: Job, error: str) -> None:
-        reason = f"batch failed after {batch.attempts} attempt(s): {error}"
-        queries.end_pending(job.id, FAILED, reason, first=batch.first_item, last=batch.last_item)
-        with write():
-            Batch.update(status=DEAD, finished_at=time.time(), error=error).where(Batch.id == batch.id).execute()
-            Job.update(batches_done=Job.batches_done + 1).where(Job.id == job.id).execute()
-            queries.finish_job_if_complete(job.id)
+        reason = transitions.bury_batch(batch.id, error)
         self.alert("job", f"job {job.id} batch {batch.seq} is dead: {reason}", job.id, level="error")
 
-    def _settle_cancelled(self, batch: Batch, now: float) -> bool:
-        """Take a cancelled job's batch off the queue, or stop it if it is stuck past the grace period."""
-        if batch.status == QUEUED:
-            queue = self.queues.get(Job.get_by_id(batch.job_id).queue)
-            if queue is not None and batch.rq_job_id:
-                queue.remove(batch.rq_job_id)
-        elif now - (batch.heartbeat_at or now) < defaults.CANCEL_GRACE_SECONDS and \
-                now - (batch.started_at or now) < defaults.CANCEL_GRACE_SECONDS:
-            return True  # the runner sees the cancel between items; give it the grace period
-        elif batch.rq_job_id:
-            try:
-                send_stop_job_command(self.connection, batch.rq_job_id, serializer=JSONSerializer)
-            except Exception as exc:  # already ended, or its worker is gone
-                log.info("stop-job for batch %s: %s", batch.id, exc)
+    def _settle_cancelled(self, batch: Batch, since_cancel: float) -> None:
+        """A cancelled job's batch: one still queued closes now; a running one ends its item in hand
+        (its runner cancels the rest); past the cancel grace, its work-horse is killed."""
+        if batch.status == RUNNING and since_cancel < defaults.CANCEL_GRACE_SECONDS:
+            return
+        if batch.status == RUNNING:
+            if batch.rq_job_id:
+                try:
+                    send_stop_job_command(self.connection, batch.rq_job_id, serializer=JSONSerializer)
+                except Exception as exc:  # already ended, or its worker is gone
+                    log.info("stop-job for batch %s: %s", batch.id, exc)
             self._kill_orphan(batch)
-        queries.end_pending(batch.job_id, CANCELLED, first=batch.first_item, last=batch.last_item)
-        queries.finish_batch(batch.id, CANCELLED)
-        return True
+        transitions.cancel_batch(batch.id)
 
     @staticmethod
     def _kill_orphan(batch: Batch) -> None:
@@ -295,5 +272,4 @@ class Scheduler:
 
     @staticmethod
     def alert(kind: str, message: str, job_id: int | None = None, level: str = "warning") -> None:
-        with write():
-            Alert.create(ts=time.time(), level=level, kind=kind, message=message, job=job_id)
+        raise_alert(kind, message, job_id, level)

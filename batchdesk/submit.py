@@ -15,9 +15,10 @@ from batchdesk import defaults, locations
 from batchdesk.config import Settings
 from batchdesk.errors import BatchdeskError
 from batchdesk.planner import Readings, plan_batch, plan_workers
-from batchdesk.scan import ScanResult, scan_folder
-from data import queries
+from batchdesk.scan import ScanResult, check_folder, scan_folder
+from data import queries, transitions
 from data.models import JOB_ACTIVE, Job
+from data.states import JobState
 from data.store import write
 from workers import registry
 from workers.throttle import RateLimit
@@ -79,6 +80,41 @@ def route(settings: Settings, task: str, queue: str | None) -> str:
     return chosen
 
 
+@dataclass(frozen=True)
+class Submission:
+    job: Job
+    scan: ScanResult | None  # None when an unfinished job was resumed instead
+    resumed: bool
+
+
+def check_request(settings: Settings, request: JobRequest) -> None:
+    """The mistakes a submit can show before it scans anything (folder, task, options, queue, limits),
+    so a command fails with them before it starts a desk."""
+    check_folder(request.folder)
+    spec, _ = resolve_task(settings, request.task, request.options)
+    route(settings, request.task, request.queue)
+    failure_policy(settings, spec.name, request.policy)
+
+
+def submit_or_resume(settings: Settings, request: JobRequest, resume: bool = True) -> Submission:
+    """Submit a folder; with ``resume``, an unfinished job for the same folder and task is taken up
+    instead (a paused one is resumed). The store must be open."""
+    if resume:
+        existing = find_resumable(request.folder, request.task)
+        if existing is not None:
+            if existing.status == JobState.PAUSED:
+                transitions.resume_job(existing.id)
+            return Submission(Job.get_by_id(existing.id), None, True)
+    job, scan = submit_folder(settings, request)
+    return Submission(job, scan, False)
+
+
+def forget_job(job_id: int) -> None:
+    """Delete a job that a failed command created (its items and batches go with it)."""
+    with write():
+        Job.delete().where(Job.id == job_id).execute()
+
+
 def submit_folder(settings: Settings, request: JobRequest) -> tuple[Job, ScanResult]:
     """Scan the folder and record the job and its items. The store must be open."""
     spec, options = resolve_task(settings, request.task, request.options)
@@ -115,7 +151,8 @@ def create_job(
     with write():
         job = Job.create(
             name=name, source=str(source), source_kind=source_kind, watch=watch_id, task=spec.name,
-            options=options, queue=queue, output_dir="", created_at=now,
+            options=options, queue=queue, output_dir="", created_at=now, status_at=now,
+            end_step="report" if spec.finalize is not None else None,
             batch_config={
                 "batch_size": batch.size, "max_bytes": batch.max_bytes, "workers": workers.count,
                 "reason": f"{batch.reason}; workers: {workers.reason}",
@@ -153,7 +190,7 @@ def find_resumable(source: Path, task: str) -> Job | None:
     return (
         Job.select()
         .where((Job.source == str(Path(source).expanduser().resolve())) & (Job.task == task)
-               & (Job.status.in_(JOB_ACTIVE)) & (Job.source_kind == "folder"))
+               & (Job.status.in_([*JOB_ACTIVE, JobState.FINISHING])) & (Job.source_kind == "folder"))
         .order_by(Job.id.desc())
         .first()
     )

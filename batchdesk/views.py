@@ -120,7 +120,7 @@ class JobDetail:
     output_dir: str
     options: dict
     batch_config: dict
-    error: str | None
+    status_reason: str | None  # why it is paused, cancelled or failed
     bytes_total: int
     bytes_done: int
     batches_total: int
@@ -148,18 +148,18 @@ def job_detail(job_id: int, now: float | None = None) -> JobDetail | None:
     """The job ``job_id`` as a :class:`JobDetail`, or None if there is no such job."""
     now = time.time() if now is None else now
     values = db.execute_sql(
-        f"SELECT {_JOB_COLUMNS}, source, source_kind, output_dir, options, batch_config, error, "
+        f"SELECT {_JOB_COLUMNS}, source, source_kind, output_dir, options, batch_config, reason, "
         "bytes_total, bytes_done, batches_total, batches_done FROM job WHERE id=?",
         (job_id,),
     ).fetchone()
     if values is None:
         return None
     head, rest = values[:12], values[12:]
-    source, kind, output_dir, options, batch_config, error, bytes_total, bytes_done, b_total, b_done = rest
+    source, kind, output_dir, options, batch_config, status_reason, bytes_total, bytes_done, b_total, b_done = rest
     return JobDetail(
         row=job_row(head, now), source=source, source_kind=kind, output_dir=output_dir,
         options=json.loads(options) if options else {}, batch_config=json.loads(batch_config) if batch_config else {},
-        error=error, bytes_total=bytes_total, bytes_done=bytes_done, batches_total=b_total, batches_done=b_done,
+        status_reason=status_reason, bytes_total=bytes_total, bytes_done=bytes_done, batches_total=b_total, batches_done=b_done,
     )
 
 

@@ -19,7 +19,7 @@ from batchdesk.config import Settings
 from batchdesk.errors import BatchdeskError
 from batchdesk.submit import create_job, resolve_task, route
 from batchdesk.watch_config import WatchConfigError, WatchSpec
-from data import queries
+from data import transitions
 from data.models import JOB_ACTIVE, Job, Setting, Watch
 from data.store import write
 
@@ -108,7 +108,7 @@ def remove_watch(ref: str | int) -> Watch:
     with write():
         for job in list(Job.select(Job.id).where((Job.watch == watch.id) & Job.status.in_(JOB_ACTIVE))):
             Job.update(source_kind="folder").where(Job.id == job.id).execute()
-            queries.finish_job_if_complete(job.id)
+            transitions.settle_job(job.id)
         Setting.delete().where(Setting.key == f"watch.{watch.id}.after").execute()
         watch.delete_instance()
     return watch

@@ -35,7 +35,7 @@ from batchdesk.config import Settings
 from batchdesk.errors import BatchdeskError
 from batchdesk.watch_after import AfterProcessing
 from batchdesk.watch_runtime import WatchRuntime, signature, take, walk
-from data import queries
+from data import queries, transitions
 from data.models import JOB_ACTIVE, Alert, Job, Watch, db
 from data.store import write
 
@@ -248,7 +248,7 @@ class WatchService:
                                            & (Job.source_kind == "watch"))):
             with write():
                 Job.update(source_kind="folder").where(Job.id == job.id).execute()
-                queries.finish_job_if_complete(job.id)
+                transitions.settle_job(job.id)
 
     def _after_processing(self) -> None:
         if not self.runtimes:

@@ -71,12 +71,12 @@ def seed(store_path: Path, jobs: int, items: int, now: float, out_root: Path | N
         cursor.executemany(
             "INSERT INTO job (id, name, source, source_kind, task, options, queue, status, items_total, items_done, "
             "items_failed, items_cancelled, bytes_total, bytes_done, batches_total, batches_done, batch_config, "
-            "cut_cursor, output_dir, created_at, started_at, finished_at, finalized) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",  # finalized: no report hooks run
+            "cut_cursor, output_dir, created_at, started_at, finished_at) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [(job_id, f"job {job_id}", f"/data/in/{job_id}", "folder", "checksum", "{}", "default", status, total,
               done, failed, cancelled, total * 1000, done * 1000, 1, 1 if finished else 0,
               '{"batch_size":1000,"workers":4,"reason":"bench"}', 0, str(outputs / f"job-{job_id}"), created,
-              started, finished, 1)
+              started, finished)
              for job_id, status, total, done, failed, cancelled, created, started, finished in plans])
         next_item = 1
         for job_id, status, total, done, failed, cancelled, created, started, finished in plans:

@@ -1,7 +1,7 @@
 """Peewee models: the store is the single source of truth and the control plane.
 
 Times are Unix seconds (floats): cheap to compare, sort and subtract in SQL and in Python.
-Statuses are plain strings, listed here once.
+Statuses are the ``str`` enums of :mod:`data.states`, stored as their values.
 """
 
 from __future__ import annotations
@@ -9,6 +9,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from data.states import (  # noqa: F401  (re-exported: the groups of states)
+    BATCH_UNFINISHED,
+    ITEM_ENDED,
+    JOB_ACTIVE,
+    JOB_BUSY,
+    JOB_ENDED,
+    JOB_FEEDING,
+    JOB_OPEN,
+    BatchKind,
+    BatchState,
+    ItemState,
+    JobState,
+)
 from peewee import (
     AutoField,
     BigIntegerField,
@@ -21,24 +34,16 @@ from peewee import (
     IntegerField,
     Model,
     TextField,
+    fn,
 )
 
 db = DatabaseProxy()
 
-# Job statuses
-QUEUED, RUNNING, PAUSED, DONE, FAILED, CANCELLED = "queued", "running", "paused", "done", "failed", "cancelled"
-JOB_ACTIVE = (QUEUED, RUNNING, PAUSED)
-JOB_ENDED = (DONE, FAILED, CANCELLED)
-
-# Batch statuses (besides QUEUED, RUNNING, DONE, FAILED, CANCELLED): waiting for a retry's backoff,
-# or dead (retries exhausted: the dead-letter list).
-# held: its job was paused before it could start; the feeder enqueues it again on resume.
-RETRY_WAIT, DEAD, HELD = "retry_wait", "dead", "held"
-BATCH_UNFINISHED = (QUEUED, RUNNING, RETRY_WAIT, HELD)
-
-# Item statuses
-PENDING = "pending"
-ITEM_ENDED = (DONE, FAILED, CANCELLED)
+# The short names the code base has used for the states (values shared by jobs, batches and items).
+QUEUED, RUNNING, PAUSED = JobState.QUEUED, JobState.RUNNING, JobState.PAUSED
+DONE, FAILED, CANCELLED = JobState.DONE, JobState.FAILED, JobState.CANCELLED
+RETRY_WAIT, DEAD, HELD = BatchState.RETRY_WAIT, BatchState.DEAD, BatchState.HELD
+PENDING = ItemState.PENDING
 
 
 class JSONField(TextField):
@@ -101,8 +106,19 @@ class Job(BaseModel):
     created_at = FloatField(index=True)
     started_at = FloatField(null=True)
     finished_at = FloatField(null=True)
-    error = TextField(null=True)
-    finalized = BooleanField(default=False)  # the task's job-level report hook has run
+    status_at = FloatField(null=True)  # when the status last changed (a cancel's grace counts from it)
+    reason = TextField(null=True)  # why it is paused, cancelled or failed, for people
+    paused_by = CharField(null=True)  # a data.states.PausedBy while paused
+    # The `batchdesk run`/`resume` processes waiting for it: [{"host", "pid", "started"}]. When every
+    # one of them is gone (killed), the desk pauses the job: a `run` owns its job.
+    waiters = JSONField(default=list, constraints=[SQL("DEFAULT '[]'")])
+    end_step = CharField(null=True)  # the task's end-of-job step ("report"), run as a final batch
+    outputs = JSONField(default=list, constraints=[SQL("DEFAULT '[]'")])  # files the end-of-job step wrote
+
+    @classmethod
+    def has_waiters(cls) -> Any:
+        """A WHERE clause: somebody waits for the job (its waiters are stored as JSON text)."""
+        return fn.LENGTH(cls.waiters) > 2
 
     @property
     def items_ended(self) -> int:
@@ -115,6 +131,7 @@ class Batch(BaseModel):
     id = AutoField()
     job = ForeignKeyField(Job, backref="batches", on_delete="CASCADE")
     seq = IntegerField()
+    kind = CharField(default=BatchKind.ITEMS)  # items, or the job's final (end-of-job) step
     first_item = IntegerField()
     last_item = IntegerField()
     items_count = IntegerField()

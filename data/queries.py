@@ -15,7 +15,7 @@ import json
 import time
 from itertools import groupby
 from json import encoder as _json_encoder
-from typing import Any, Callable, Collection, Iterable, NamedTuple, Sequence
+from typing import Any, Callable, Collection, Iterable, Iterator, NamedTuple, Sequence
 
 from data.models import (
     BATCH_UNFINISHED,
@@ -179,8 +179,9 @@ def reset_failed(job_id: int) -> int:
         ).rowcount
         if changed:
             db.execute_sql(
-                "UPDATE job SET items_failed=items_failed-?, status=?, finished_at=NULL, finalized=? WHERE id=?",
-                (changed, QUEUED, False, job_id),
+                "UPDATE job SET items_failed=items_failed-?, status=?, status_at=?, finished_at=NULL, reason=NULL, "
+                "outputs='[]' WHERE id=?",
+                (changed, QUEUED, time.time(), job_id),
             )
     return changed
 
@@ -241,44 +242,6 @@ def pending_in(batch: Batch, after: int | None = None, limit: int | None = None)
     return db.execute_sql(sql, params).fetchall()
 
 
-def finish_batch(batch_id: int, status: str = DONE, error: str | None = None) -> bool:
-    """Close a batch and, when its job has nothing left, the job. True when this call closed the batch."""
-    now = time.time()
-    with write():
-        changed = (
-            Batch.update(status=status, finished_at=now, error=error)
-            .where((Batch.id == batch_id) & (Batch.status.in_(BATCH_UNFINISHED)))
-            .execute()
-        )
-        if changed:
-            job_id = Batch.get_by_id(batch_id).job_id
-            Job.update(batches_done=Job.batches_done + 1).where(Job.id == job_id).execute()
-            finish_job_if_complete(job_id)
-    return bool(changed)
-
-
-def finish_job_if_complete(job_id: int) -> bool:
-    """Mark a folder job done once every item has ended and no batch is unfinished."""
-    open_batches = Batch.select().where((Batch.job == job_id) & (Batch.status.in_(BATCH_UNFINISHED))).exists()
-    if open_batches:
-        return False
-    query = Job.update(status=DONE, finished_at=time.time()).where(
-        (Job.id == job_id)
-        & (Job.source_kind == "folder")
-        & (Job.status.in_([QUEUED, RUNNING]))
-        & (Job.items_done + Job.items_failed + Job.items_cancelled >= Job.items_total)
-    )
-    return bool(query.execute())
-
-
-def mark_job_running(job_id: int) -> None:
-    """A batch of the job has started: a queued job becomes running (its start time is kept once set)."""
-    db.execute_sql(
-        "UPDATE job SET status=?, started_at=COALESCE(started_at, ?) WHERE id=? AND status=?",
-        (RUNNING, time.time(), job_id, QUEUED),
-    )
-
-
 def active_jobs() -> list[Job]:
     return list(Job.select().where(Job.status.in_(JOB_ACTIVE)).order_by(Job.id))
 
@@ -292,6 +255,19 @@ def unfinished_batches(job_id: int | None = None) -> list[Batch]:
 
 def running_batches() -> list[Batch]:
     return list(Batch.select().where(Batch.status == RUNNING))
+
+
+def iter_results(job_id: int, chunk: int = 2000) -> Iterator[tuple[str, str, Any, str | None]]:
+    """Every item of the job as ``(rel_path, status, result, error)``, read in id order in chunks
+    (each chunk read in full before the caller writes anything)."""
+    last = 0
+    while rows := db.execute_sql(
+        "SELECT id, path, status, result, error FROM item WHERE job_id=? AND id>? ORDER BY id LIMIT ?",
+        (job_id, last, chunk),
+    ).fetchall():
+        for _, path, status, result, error in rows:
+            yield path, status, json.loads(result) if result is not None else None, error
+        last = rows[-1][0]
 
 
 def item_counts(job_id: int) -> dict[str, int]:

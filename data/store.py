@@ -26,7 +26,7 @@ from peewee import Database, OnConflict, PostgresqlDatabase, SqliteDatabase
 from data.models import ALL_MODELS, ITEM_STATUS_INDEXES, db
 from data.pgdriver import bind_psycopg
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 STORE_FILENAME = "batchdesk.sqlite3"
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 POSTGRES_EXTRA = "pip install 'batchdesk[postgres]'"
@@ -61,8 +61,31 @@ def _partial_status_indexes(database: Database) -> None:
         database.execute_sql(sql)
 
 
+def _end_step_as_batch(database: Database) -> None:
+    """4: a job's end-of-job step is a final batch run by a worker (a claim that expires with its
+    heartbeat) instead of a ``finalized`` flag set before the work; jobs say why they are paused,
+    cancelled or failed, who waits for them, and which files their end step wrote."""
+    from peewee import CharField, FloatField
+    from playhouse.migrate import SchemaMigrator, migrate
+
+    from data.models import JSONField
+
+    migrator = SchemaMigrator.from_database(database)
+    migrate(
+        migrator.rename_column("job", "error", "reason"),
+        migrator.drop_column("job", "finalized"),
+        migrator.add_column("job", "status_at", FloatField(null=True)),
+        migrator.add_column("job", "paused_by", CharField(null=True)),
+        migrator.add_column("job", "waiters", JSONField(default=list)),
+        migrator.add_column("job", "end_step", CharField(null=True)),
+        migrator.add_column("job", "outputs", JSONField(default=list)),
+        migrator.add_column("batch", "kind", CharField(default="items")),
+    )
+
+
 # version -> function that upgrades the schema from version-1 to version (SQLite and PostgreSQL alike).
-MIGRATIONS: dict[int, Callable[[Database], None]] = {2: _add_item_link, 3: _partial_status_indexes}
+MIGRATIONS: dict[int, Callable[[Database], None]] = {2: _add_item_link, 3: _partial_status_indexes,
+                                                     4: _end_step_as_batch}
 
 
 class StoreError(Exception):

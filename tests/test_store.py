@@ -89,12 +89,42 @@ def _indexes(database) -> set[str]:
     return {r[0] for r in database.execute_sql("SELECT name FROM sqlite_master WHERE type='index' AND tbl_name='item'")}
 
 
+def _as_schema_3(con: sqlite3.Connection) -> None:
+    """Turn a new store's tables into what schema 3 wrote (the job's end step was a flag)."""
+    con.execute('ALTER TABLE job RENAME COLUMN reason TO error')
+    for column in ("status_at", "paused_by", "waiters", "end_step", "outputs"):
+        con.execute(f"ALTER TABLE job DROP COLUMN {column}")
+    con.execute("ALTER TABLE job ADD COLUMN finalized INTEGER NOT NULL DEFAULT 0")
+    con.execute("ALTER TABLE batch DROP COLUMN kind")
+
+
+def test_a_version_3_store_is_migrated_keeping_its_jobs(tmp_path):
+    path = tmp_path / "old.db"
+    open_store(path)
+    close_store()
+    con = sqlite3.connect(path)
+    _as_schema_3(con)
+    con.execute("INSERT INTO job (name, source, source_kind, task, options, queue, status, items_total, items_done, "
+                "items_failed, items_cancelled, bytes_total, bytes_done, batches_total, batches_done, batch_config, "
+                "cut_cursor, output_dir, created_at, error, finalized) VALUES ('j', '/in', 'folder', 'checksum', '{}', "
+                "'default', 'failed', 0, 0, 0, 0, 0, 0, 0, 0, '{}', 0, '/out', 1.0, 'it broke', 1)")
+    con.execute("PRAGMA user_version = 3")
+    con.commit()
+    con.close()
+    open_store(tmp_path / "other.db")  # rebind so the next open really opens the file
+    open_store(path)
+    job = Job.get()
+    assert (job.status, job.reason, job.waiters, job.outputs, job.end_step) == ("failed", "it broke", [], [], None)
+    assert Job._meta.database.execute_sql("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
 def test_a_version_1_store_is_migrated(tmp_path):
     path = tmp_path / "old.db"
     open_store(path)
     close_store()
     con = sqlite3.connect(path)
     # what a store written by schema 1 looks like
+    _as_schema_3(con)
     con.execute("ALTER TABLE item DROP COLUMN link")
     con.execute("DROP INDEX item_pending")
     con.execute("DROP INDEX item_failed")

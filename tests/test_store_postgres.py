@@ -30,7 +30,7 @@ import pytest
 from batchdesk import locations
 from conftest import batchdesk_env, make_files, wait_for
 from test_store import check_cut_batch_ranges
-from data import queries
+from data import queries, transitions
 from data.models import CANCELLED, DEAD, DONE, FAILED, RUNNING, Batch, Item, Job, Setting, WorkerRow, db
 from data.queries import Outcome
 from data.store import (
@@ -219,11 +219,11 @@ def test_counters_follow_item_rows_exactly_once(pg):
     assert queries.item_counts(job.id) == {"done": 1, "failed": 1, "cancelled": 3}
     assert Item.get_by_id(ids[0]).result == {"x": "\x00"} and Item.get_by_id(ids[4]).link is True
     assert Item.get_by_id(ids[1]).error == "bad zip"  # PostgreSQL text cannot hold NUL: dropped, not fatal
-    # retry --failed: the failed item is pending again, the counter and the finalized flag follow
-    Job.update(status=DONE, finalized=True).where(Job.id == job.id).execute()
+    # retry --failed: the failed item is pending again, the counter and the job's end-step outputs follow
+    Job.update(status=DONE, outputs=["/out/report.csv"]).where(Job.id == job.id).execute()
     assert queries.reset_failed(job.id) == 1
     job = Job.get_by_id(job.id)
-    assert (job.items_failed, job.status, job.finalized) == (0, "queued", False)
+    assert (job.items_failed, job.status, job.outputs) == (0, "queued", [])
 
 
 def test_racing_runs_on_separate_connections_count_each_item_once(pg, pg_url):
@@ -299,7 +299,7 @@ def test_end_pending_by_range_and_around_running_batches(pg):
     assert [r[0] for r in queries.pending_in(b)] == list(range(b.first_item, b.last_item + 1))
     job = Job.get_by_id(job.id)
     assert (job.items_failed, job.items_cancelled) == (3, 3)
-    assert queries.finish_batch(b.id) and not queries.finish_batch(b.id)
+    assert transitions.finish_batch(b.id) and not transitions.finish_batch(b.id)
 
 
 def test_job_control_housekeeping_and_views_on_postgres(pg):
@@ -450,8 +450,8 @@ def test_desk_and_two_remote_workers_share_a_postgres_store(tmp_path, pg_url, re
         assert {b.worker for b in batches} == {"host-a-w1", "host-b-w1"}, "both remote workers took batches"
         assert {w.name: w.host for w in WorkerRow.select()} == {"host-a-w1": socket.gethostname(),
                                                                 "host-b-w1": socket.gethostname()}
-        # The desk's finalize hook ran against the same store: the checksum job's duplicates report.
-        wait_for(lambda: Job.get_by_id(job_id).finalized, 30, 0.1, "the job report")
+        # The job's end step (the checksum duplicates report) ran on a worker, against the same store.
+        assert [Path(p).name for p in job.outputs] == ["duplicates.csv"], job.outputs
 
         # The CLI reads the same store from anywhere (here: the URL in the environment).
         cli_env = {**env, "BATCHDESK_STORE": pg_url}

@@ -49,7 +49,6 @@ def seed_store(now: float = FIXED_NOW, items: bool = True) -> None:
                 created_at=now - created, started_at=None if started is None else now - started,
                 finished_at=None if finished is None else now - finished,
                 options={"duplicates": True} if task == "checksum" else {},
-                finalized=True,  # a desk started on this store must not run report hooks into /data/out
             )
         Batch.create(id=70, job=2, seq=7, first_item=1, last_item=250, items_count=250, status="running")
         ResourceSample.insert_many([
@@ -99,8 +98,8 @@ def seed_many_jobs(count: int, now: float = FIXED_NOW, items_per_job: int = 0) -
         db.cursor().executemany(
             "INSERT INTO job (id, name, source, source_kind, task, options, queue, status, items_total, items_done, "
             "items_failed, items_cancelled, bytes_total, bytes_done, batches_total, batches_done, batch_config, "
-            "cut_cursor, output_dir, created_at, started_at, finished_at, finalized) "
-            "VALUES (?,?,?,'folder','checksum','{}','default','done',?,?,0,0,0,0,1,1,'{}',0,?,?,?,?,1)",
+            "cut_cursor, output_dir, created_at, started_at, finished_at) "
+            "VALUES (?,?,?,'folder','checksum','{}','default','done',?,?,0,0,0,0,1,1,'{}',0,?,?,?,?)",
             [(i, f"bulk-{i}", f"/nonexistent/in/bulk-{i}", items_per_job, items_per_job, f"/nonexistent/out/{i}",
               now - 10_000 - i, now - 9_990 - i, now - 9_000 - i) for i in range(first, first + count)])
         if items_per_job:

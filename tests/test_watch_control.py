@@ -26,8 +26,8 @@ from batchdesk.watch_after import (
 )
 from batchdesk.watch_config import WatchConfigError, WatchSpec, parse_watch_entries
 from batchdesk.watcher import WatchService, take, walk
-from data import queries
-from data.models import DONE, FAILED, Item, Job, SeenFile, Setting, Watch
+from data import queries, transitions
+from data.models import DONE, FAILED, Batch, Item, Job, SeenFile, Setting, Watch
 from data.queries import Outcome
 from data.store import open_store
 
@@ -187,7 +187,10 @@ def test_rolling_job_never_finishes_and_remove_turns_it_into_a_folder_job(opened
     assert Job.get_by_id(job.id).status != "done"  # rolling: it waits for the next file
     watch_control.remove_watch(watch.id)
     job = Job.get_by_id(job.id)
-    assert job.status == "done" and job.source_kind == "folder" and job.watch_id is None
+    # an ordinary job now, whose items have all ended: its end step (the duplicates report) is queued
+    assert job.status == "finishing" and job.source_kind == "folder" and job.watch_id is None
+    assert [(b.kind, b.status) for b in Batch.select().where(Batch.job == job.id).order_by(Batch.seq)] == [
+        ("items", "done"), ("final", "held")]
     assert SeenFile.select().count() == 0
 
 
@@ -198,7 +201,7 @@ def _finish_all(job_id: int, status: str, error: str | None = None) -> None:
     outcomes = [Outcome(i, status, {} if status == DONE else None, error, now, now, 1)
                 for i, _, _, _ in queries.pending_in(batch)]
     queries.finish_items(job_id, batch.id, outcomes)
-    queries.finish_batch(batch.id)
+    transitions.finish_batch(batch.id)
 
 
 # -- after processing ----------------------------------------------------------------------------

@@ -22,9 +22,11 @@ from typing import Iterator
 from rq import get_current_job
 from rq.timeouts import JobTimeoutException
 
-from data import queries
-from data.models import CANCELLED, DEAD, DONE, FAILED, HELD, PAUSED, QUEUED, RUNNING, Alert, Batch, Job, WorkerRow, db
+from data import queries, transitions
+from data.alerts import raise_alert
+from data.models import Batch, Job, WorkerRow, db
 from data.queries import Outcome
+from data.states import BATCH_UNFINISHED, BatchKind, BatchState, ItemState, JobState, PausedBy, WorkerState
 from data.store import is_store_url, open_store, write
 from workers import registry
 from workers.throttle import Breaker, Limiter, RateLimit
@@ -40,7 +42,6 @@ HEARTBEAT_SECONDS = 2.0
 # the batch back (held: the desk queues it again, now or at its next start), instead of finishing it.
 HAND_BACK_SIGNAL = signal.SIGUSR1
 HANDED_BACK = "handed back"
-_hand_back = threading.Event()
 
 log = logging.getLogger("batchdesk.runner")
 
@@ -61,7 +62,7 @@ def configure(store: Path | str, plugins: tuple[str, ...] = (), worker_name: str
     """Set once in the worker, before it forks any work-horse (which inherit this, signal handler too)."""
     CONFIG.store = store if is_store_url(store) else Path(store)
     CONFIG.plugins, CONFIG.worker_name = tuple(plugins), worker_name
-    signal.signal(HAND_BACK_SIGNAL, lambda signum, frame: _hand_back.set())
+    signal.signal(HAND_BACK_SIGNAL, lambda signum, frame: _interrupt.set(HANDED_BACK))
 
 
 def run_batch(batch_id: int) -> dict:
@@ -70,53 +71,95 @@ def run_batch(batch_id: int) -> dict:
         raise TypeError("run_batch takes one integer batch id")
     if CONFIG.store is None:
         raise RuntimeError("worker not configured with a store")
-    _hand_back.clear()
+    _interrupt.clear()
     open_store(CONFIG.store)  # a fresh connection: never reuse one across fork()
     batch = Batch.get_or_none(Batch.id == batch_id)
     if batch is None:
         return {"batch": batch_id, "skipped": "no such batch in this store"}
     job = Job.get_by_id(batch.job_id)
-    if batch.status in (DONE, CANCELLED, DEAD):
+    if batch.status not in BATCH_UNFINISHED:
         return {"batch": batch_id, "skipped": f"batch already {batch.status}"}
-    if job.status == CANCELLED:
-        queries.end_pending(job.id, CANCELLED, first=batch.first_item, last=batch.last_item)
-        queries.finish_batch(batch_id, CANCELLED)
+    if job.status in (JobState.CANCELLING, JobState.CANCELLED):
+        transitions.cancel_batch(batch_id)
         return {"batch": batch_id, "cancelled": True}
-    if job.status == PAUSED:
-        _hold(batch_id)
+    if job.status == JobState.PAUSED:
+        transitions.hold_batch(batch_id)
         return {"batch": batch_id, "held": True}
     spec = registry.get(job.task, CONFIG.plugins)
-    _start(batch, job)
+    in_hand = get_current_job()
+    if not transitions.start_batch(batch_id, in_hand.id if in_hand else None, CONFIG.worker_name, os.getpid()):
+        return {"batch": batch_id, "skipped": "the batch is no longer this queue entry's to run"}
+    _set_worker_state(WorkerState.BUSY, job.id, batch_id)
     results = _Results(job.id, batch_id)
     stop = threading.Event()
-    beat = threading.Thread(target=_heartbeat, args=(batch_id, results, stop), daemon=True, name="batch-heartbeat")
-    beat.start()
+    watcher = threading.Thread(target=_watch_batch, args=(batch_id, job.id, results, stop), daemon=True,
+                               name="batch-watch")
+    watcher.start()
     try:
-        summary = _process(batch, job, spec, results)
+        if batch.kind == BatchKind.FINAL:
+            return _run_end_step(batch, job, spec)
+        return _process(batch, job, spec, results)
     finally:
         stop.set()
-        beat.join()
-        _set_worker_state("idle", None, None)
-    return summary
+        watcher.join()
+        _set_worker_state(WorkerState.IDLE, None, None)
 
 
-def _start(batch: Batch, job: Job) -> None:
-    now = time.time()
-    with write():
-        Batch.update(
-            status=RUNNING, started_at=now, heartbeat_at=now, attempts=Batch.attempts + 1,
-            worker=CONFIG.worker_name, pid=os.getpid(), error=None,
-        ).where(Batch.id == batch.id).execute()
-        queries.mark_job_running(job.id)
-    _set_worker_state("busy", job.id, batch.id)
+def _run_end_step(batch: Batch, job: Job, spec: registry.TaskSpec) -> dict:
+    """The job's end-of-job step (the task's report): the job is done once its outputs are written."""
+    context = registry.JobContext(
+        job_id=job.id, options=job.options or {}, output_dir=Path(job.output_dir), source_root=Path(job.source),
+        results=lambda: queries.iter_results(job.id),
+    )
+    try:
+        written = spec.finalize(context) if spec.finalize is not None else None
+    except Exception as exc:  # the job fails with the reason (an alert says so); the worker goes on
+        log.exception("the end-of-job step of job %s failed", job.id)
+        transitions.fail_end_step(job.id, batch.id, f"the {spec.name} report failed: {type(exc).__name__}: {exc}")
+        return {"batch": batch.id, "end_step": "failed"}
+    outputs = [str(Path(job.output_dir) / path) for path in _as_paths(written)]
+    transitions.complete_end_step(job.id, batch.id, outputs)
+    return {"batch": batch.id, "end_step": "done", "outputs": outputs}
+
+
+def _as_paths(written: object) -> list[Path]:
+    """What a finalize hook returned (None, a path, or several) as a list of paths."""
+    if written is None:
+        return []
+    if isinstance(written, (str, Path)):
+        return [Path(written)]
+    return [Path(p) for p in written]  # type: ignore[attr-defined]
+
+
+class _Interrupt:
+    """Why the batch should stop after the item in hand: set by the hand-back signal (the worker is
+    stopping) or by the watch thread (the job was cancelled or paused while an item runs long).
+    The loop reads one Event per item."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.reason: str | None = None
+
+    def set(self, reason: str) -> None:
+        self.reason = reason
+        self.event.set()
+
+    def clear(self) -> None:
+        self.reason = None
+        self.event.clear()
+
+
+_interrupt = _Interrupt()
 
 
 class _Results:
-    """Ended items waiting to be committed. The loop flushes them in chunks; the heartbeat thread
+    """Ended items waiting to be committed. The loop flushes them in chunks; the watch thread
     flushes them too, so progress shows (and survives a kill) even while one item runs for long.
 
     The loop appends to a deque without a lock (one append per item is the hot path); flushes and
-    reads of what is waiting take the lock, so only one thread pops at a time.
+    reads of what is waiting take the lock, so only one thread pops at a time. ``current`` is the
+    item in hand and ``checked`` when the loop last read its job's state (the watch thread reads
+    the state itself while the loop is stuck in one item).
     """
 
     def __init__(self, job_id: int, batch_id: int) -> None:
@@ -124,7 +167,8 @@ class _Results:
         self.lock = threading.Lock()
         self.pending: deque[Outcome] = deque()
         self.done = self.failed = 0
-        self.last_flush = time.monotonic()
+        self.last_flush = self.checked = time.monotonic()
+        self.current = 0
 
     def stale(self, now: float) -> bool:
         return bool(self.pending) and now - self.last_flush >= FLUSH_SECONDS
@@ -156,11 +200,16 @@ def _process(batch: Batch, job: Job, spec: registry.TaskSpec, results: _Results)
     clock, monotonic = time.time, time.monotonic
     last_check = monotonic()
     interrupted = None
+    stop_asked = _interrupt.event.is_set
     try:
         for item_id, rel, size, link in _pending(batch):
+            results.current = item_id  # before the stop check: the watch thread leaves this item to us
+            if stop_asked():
+                interrupted = _interrupt.reason
+                break
             now = monotonic()
             if now - last_check >= CONTROL_CHECK_SECONDS:
-                last_check = now
+                last_check = results.checked = now
                 if results.stale(now):
                     results.flush()
                 interrupted = _control_state(job.id, breaker, results.unflushed())
@@ -179,13 +228,13 @@ def _process(batch: Batch, job: Job, spec: registry.TaskSpec, results: _Results)
                         result = func(path, context(options, out_dir, rel, root))
                 else:
                     result = func(path, context(options, out_dir, rel, root))
-                add(Outcome(item_id, DONE, result, None, started, clock(), size))
+                add(Outcome(item_id, ItemState.DONE, result, None, started, clock(), size))
                 failed = False
             except JobTimeoutException:
                 raise  # the batch's hard limit: the whole batch fails and is retried
             except Exception as exc:  # every item ends, with a reason a person can read
                 # A task's ItemError may carry a partial result (e.g. a command's exit code and stderr).
-                add(Outcome(item_id, FAILED, getattr(exc, "result", None), describe_error(exc, rel),
+                add(Outcome(item_id, ItemState.FAILED, getattr(exc, "result", None), describe_error(exc, rel),
                             started, clock(), size))
                 failed = True
             if breaker is not None and breaker.record(failed):
@@ -193,18 +242,14 @@ def _process(batch: Batch, job: Job, spec: registry.TaskSpec, results: _Results)
                 break
             if len(waiting) >= FLUSH_ITEMS:
                 results.flush()
-            if _hand_back.is_set():
-                interrupted = HANDED_BACK
-                break
     finally:
         results.flush()  # also when the batch fails: what ended is kept, a retry runs only the rest
-    if interrupted == CANCELLED:
-        queries.end_pending(job.id, CANCELLED, first=batch.first_item, last=batch.last_item)
-        queries.finish_batch(batch.id, CANCELLED)
-    elif interrupted in (PAUSED, HANDED_BACK):
-        _hold(batch.id)
+    if interrupted == JobState.CANCELLED:
+        transitions.cancel_batch(batch.id)
+    elif interrupted in (JobState.PAUSED, HANDED_BACK):
+        transitions.hold_batch(batch.id)
     else:
-        queries.finish_batch(batch.id, DONE)
+        transitions.finish_batch(batch.id, BatchState.DONE)
     return {"batch": batch.id, "done": results.done, "failed": results.failed, "interrupted": interrupted}
 
 
@@ -272,13 +317,15 @@ def _control_state(job_id: int, breaker: Breaker | None, unflushed: list[Outcome
     status, done, failed, config = db.execute_sql(
         "SELECT status, items_done, items_failed, batch_config FROM job WHERE id=?", (job_id,)
     ).fetchone()
-    if status in (CANCELLED, PAUSED):
-        return status
+    if status in (JobState.CANCELLING, JobState.CANCELLED):
+        return JobState.CANCELLED
+    if status == JobState.PAUSED:
+        return JobState.PAUSED
     if breaker is not None:
         baseline = tuple(json.loads(config or "{}").get("breaker_from", (0, 0)))
         breaker.rebase(done, failed, baseline)
         for outcome in unflushed:
-            breaker.record(outcome.status == FAILED)
+            breaker.record(outcome.status == ItemState.FAILED)
     return None
 
 
@@ -294,35 +341,37 @@ def _breaker(job: Job) -> Breaker | None:
 def _trip(job_id: int, breaker: Breaker) -> str:
     """Pause the job because too many of its items fail, and say so in an alert."""
     done, failed = breaker.counts
-    with write():
-        paused = Job.update(status=PAUSED).where((Job.id == job_id) & (Job.status.in_([QUEUED, RUNNING]))).execute()
-        if paused:
-            Alert.create(
-                ts=time.time(), level="error", kind="breaker", job=job_id,
-                message=f"job {job_id} paused itself: {failed} of {done + failed} items failed "
-                f"(> {breaker.threshold:.0%}); fix the cause, then resume or cancel it",
-            )
-    return PAUSED
+    reason = (f"job {job_id} paused itself: {failed} of {done + failed} items failed "
+              f"(> {breaker.threshold:.0%}); fix the cause, then `batchdesk resume {job_id}` (or cancel it)")
+    if transitions.pause_job(job_id, PausedBy.BREAKER, reason):
+        raise_alert("breaker", reason, job_id, level="error")
+    return JobState.PAUSED
 
 
-def _hold(batch_id: int) -> None:
-    """Give a batch back (its job is paused, or its worker is stopping): the desk queues it again
-    when the job is active, so what is left of it runs on resume, on another worker or at the next start."""
-    with write():
-        Batch.update(status=HELD, rq_job_id=None).where(Batch.id == batch_id).execute()
-
-
-def _heartbeat(batch_id: int, results: _Results, stop: threading.Event) -> None:
-    """Tell the desk this batch is alive, and commit ended items, even while one item runs for minutes."""
+def _watch_batch(batch_id: int, job_id: int, results: _Results, stop: threading.Event) -> None:
+    """Beside the loop: commit ended items and tell the desk the batch is alive (heartbeat), even while
+    one item runs for minutes; and while the loop is stuck in one item, notice a cancel or a pause.
+    A cancel ends the batch's items after the one in hand at once; that one ends with its real
+    outcome, or the desk kills it after the cancel grace."""
+    last_beat = time.monotonic()
     try:
-        while not stop.wait(HEARTBEAT_SECONDS):
-            results.flush()
-            with write():
-                Batch.update(heartbeat_at=time.time()).where(
-                    (Batch.id == batch_id) & (Batch.status == RUNNING)
-                ).execute()
+        while not stop.wait(CONTROL_CHECK_SECONDS):
+            now = time.monotonic()
+            if now - results.checked >= 2 * CONTROL_CHECK_SECONDS and not _interrupt.event.is_set():
+                status = db.execute_sql("SELECT status FROM job WHERE id=?", (job_id,)).fetchone()[0]
+                if status in (JobState.CANCELLING, JobState.CANCELLED):
+                    _interrupt.set(JobState.CANCELLED)
+                    transitions.cancel_batch(batch_id, after_item=results.current)
+                elif status == JobState.PAUSED:
+                    _interrupt.set(JobState.PAUSED)
+            if now - last_beat >= HEARTBEAT_SECONDS:
+                last_beat = now
+                results.flush()
+                with write():
+                    Batch.update(heartbeat_at=time.time()).where(
+                        (Batch.id == batch_id) & (Batch.status == BatchState.RUNNING)).execute()
     except Exception as exc:  # the store went away: the desk's stale check will notice
-        log.warning("heartbeat for batch %s stopped: %s", batch_id, exc)
+        log.warning("watching batch %s stopped: %s", batch_id, exc)
     finally:
         db.close()
 

@@ -37,6 +37,7 @@ class JobSummary(Static):
         grid.add_row("Started", fmt.timestamp(row.started_at), "ETA", fmt.duration(row.eta) if row.eta is not None else fmt.DASH)
         grid.add_row("Finished", fmt.timestamp(row.finished_at), "Age", fmt.duration(row.age))
         grid.add_row("Source", Text(detail.source, overflow="ellipsis"), "Output", Text(detail.output_dir, overflow="ellipsis"))
-        if detail.error:
-            grid.add_row("Error", Text(detail.error, style="red"), "", "")
+        if detail.status_reason:
+            style = "red" if detail.row.status == "failed" else "yellow"
+            grid.add_row("Why", Text(detail.status_reason, style=style), "", "")
         return grid
