@@ -22,6 +22,7 @@ from batchdesk.config import BROKER_MODES, Settings, load_settings
 from batchdesk.errors import BatchdeskError
 from batchdesk.submit import JobRequest
 from data.models import JOB_ENDED, Job, WorkerRow
+from data.states import JobState
 from data.store import StoreError, describe_store, is_store_url, open_store
 from workers.registry import TaskError
 
@@ -135,87 +136,131 @@ def run(ctx: click.Context, folder: Path, task: str, opts: tuple[str, ...], queu
         include: tuple[str, ...], exclude: tuple[str, ...], hidden: bool, name: str | None, output: Path | None,
         retries: int | None, batch_timeout: int | None, item_timeout: float | None,
         new_job: bool, as_json: bool, quiet: bool) -> None:
-    """Process every file in FOLDER and wait, showing progress; then print a summary."""
-    from batchdesk.progress import wait_with_progress
+    """Process every file in FOLDER and wait, showing progress; then print a summary.
 
-    session = _session(ctx)
+    Exit codes: 0 every item done, 1 failed or cancelled items (or a failed report), 2 usage error,
+    3 the job paused itself (circuit breaker), 130 interrupted (the job is paused; run again to resume).
+    """
+    from batchdesk.desk_link import DeskLink
+    from batchdesk.submit import check_request, submit_or_resume
+
+    began = time.monotonic()
+    settings = _settings(ctx)
     request = _request(folder, task, opts, queue, include, exclude, hidden, name, output,
                        retries, batch_timeout, item_timeout)
-    _stop_on_sigterm()
-    try:
-        submitted = _submit_while_desk_starts(session, request, resume=not new_job)
-        if not as_json:
-            if submitted.resumed:
-                job = Job.get_by_id(submitted.job_id)
-                click.echo(f"resuming job {job.id} ({job.items_ended}/{job.items_total} already ended)", err=True)
-            for warning in submitted.warnings[:20]:
-                click.echo(f"warning: {warning}", err=True)
-        job = wait_with_progress(session, submitted.job_id, show=not (quiet or as_json))
-    except KeyboardInterrupt:
-        click.echo("\ninterrupted: stopping workers; run the same command again to resume", err=True)
-        session.close()
-        sys.exit(130)
-    except BaseException:
-        session.close()
-        raise
-    session.close()
-    summary = job_summary(job)
+    _open(settings)
+    check_request(settings, request)  # a mistake is exit 2 before any desk starts or any job is recorded
+    link = DeskLink(settings)
+    with _interruptible("interrupted before the job was recorded"):
+        link.ensure()  # forks a background desk now, if none runs: it starts while the folder is scanned
+        try:
+            submission = submit_or_resume(settings, request, resume=not new_job)
+        except BaseException:
+            link.release()
+            raise
+    if submission.resumed and not as_json:
+        job = submission.job
+        click.echo(f"resuming job {job.id} ({job.items_ended}/{job.items_total} already ended)", err=True)
+    for warning in (submission.scan.warnings if submission.scan and not as_json else [])[:20]:
+        click.echo(f"warning: {warning}", err=True)
+    _follow_to_end(settings, link, submission.job.id, created=not submission.resumed, as_json=as_json,
+                   quiet=quiet, began=began)
+
+
+def _follow_to_end(settings: Settings, link, job_id: int, created: bool, as_json: bool, quiet: bool,
+                   began: float) -> None:
+    """Wait for the job as one of its waiters, then print the summary and exit with its code."""
+    from batchdesk import follow
+    from batchdesk.background import DeskStartError
+    from batchdesk.submit import forget_job
+    from batchdesk.waiters import this_process
+    from data import transitions
+
+    waiter = this_process()
+    transitions.add_waiter(job_id, waiter)
+    with follow.sigterm_as_interrupt():
+        try:
+            link.ensure()
+            link.wake()
+            job = follow.follow(link, job_id, show=not (quiet or as_json), note=lambda text: click.echo(text, err=True))
+        except DeskStartError:
+            transitions.remove_waiter(job_id, waiter)
+            if created:
+                forget_job(job_id)  # a command that fails leaves no job behind
+            raise
+        except KeyboardInterrupt:
+            click.echo("\n" + follow.stop_waiting(job_id, waiter), err=True)
+            sys.exit(130)
+    transitions.remove_waiter(job_id, waiter)
+    summary = job_summary(job, command_s=time.monotonic() - began)
     if as_json:
+        summary["failed_items"] = _failed_items(job.id, limit=100)
         click.echo(json.dumps(summary, indent=2))
     else:
         _print_summary(summary)
-    sys.exit(0 if job.items_failed == 0 and job.items_cancelled == 0 and job.status == "done" else 1)
+    sys.exit(exit_code(job))
 
 
-def _submit_while_desk_starts(session, request: JobRequest, resume: bool):
-    """Scan and record the folder in a forked child while this process starts the desk (broker,
-    workers): on a big folder the two take about as long, and neither needs the other until the
-    first batch (see batchdesk.forked_submit). Without fork, one after the other."""
-    from batchdesk.forked_submit import Submitted, can_fork, submit_in_child
+def exit_code(job: Job) -> int:
+    """0 every item done, 1 failed or cancelled items or a failed end-of-job step, 3 paused."""
+    if job.status == JobState.PAUSED:
+        return 3
+    return 0 if job.status == JobState.DONE and not job.items_failed and not job.items_cancelled else 1
 
-    if not can_fork():
-        job, scan, resumed = session.submit(request, resume=resume)
-        session.ensure_desk()
-        session.wake()
-        return Submitted(job.id, resumed, scan.warnings if scan else [])
-    wait = submit_in_child(session, request, resume)
+
+@contextlib.contextmanager
+def _interruptible(message: str):
+    """Ctrl-C (or SIGTERM) before a job exists: one line and exit 130, no traceback."""
+    from batchdesk.follow import sigterm_as_interrupt
+
     try:
-        session.ensure_desk()
-    except BaseException:
-        with contextlib.suppress(Exception):
-            wait()  # reap the child; the desk's failure is the error to report
-        raise
-    submitted = wait()
-    session.wake()
-    return submitted
+        with sigterm_as_interrupt():
+            yield
+    except KeyboardInterrupt:
+        click.echo(f"\n{message}", err=True)
+        sys.exit(130)
 
 
-def _stop_on_sigterm() -> None:
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, handler)
-
-
-def job_summary(job: Job) -> dict[str, Any]:
+def job_summary(job: Job, command_s: float | None = None) -> dict[str, Any]:
     elapsed = ((job.finished_at or time.time()) - job.started_at) if job.started_at else 0.0
-    return {
+    summary = {
         "job": job.id, "name": job.name, "task": job.task, "status": job.status, "source": job.source,
         "total": job.items_total, "done": job.items_done, "failed": job.items_failed,
         "cancelled": job.items_cancelled, "bytes": job.bytes_total,
         "duration_s": round(elapsed, 3),
         "items_per_s": round(job.items_ended / elapsed, 1) if elapsed > 0 else None,
-        "output": job.output_dir, "batch_config": job.batch_config,
+        "output": job.output_dir, "reports": list(job.outputs or []),
+        "reason": job.reason,
+        "paused_reason": job.reason if job.status == JobState.PAUSED else None,
+        "batch_config": job.batch_config,
     }
+    if command_s is not None:
+        summary["command_s"] = round(command_s, 3)
+    return summary
+
+
+def _failed_items(job_id: int, limit: int) -> list[dict[str, Any]]:
+    from data.models import Item
+
+    return [{"path": i.path, "error": i.error} for i in Item.select(Item.path, Item.error).where(
+        (Item.job == job_id) & (Item.status == "failed")).order_by(Item.id).limit(limit)]
 
 
 def _print_summary(s: dict[str, Any]) -> None:
     rate = f"{s['items_per_s']:,.0f} files/s" if s["items_per_s"] else "-"
+    took = f"; the command took {s['command_s']:.2f} s" if "command_s" in s else ""
     click.echo(
         f"job {s['job']} {s['status']}: {s['done']} done, {s['failed']} failed, {s['cancelled']} cancelled "
-        f"of {s['total']} in {s['duration_s']:.2f} s ({rate})"
+        f"of {s['total']} in {s['duration_s']:.2f} s ({rate}){took}"
     )
     click.echo(f"output: {s['output']}")
+    for path in s["reports"]:
+        click.echo(f"report: {path}")
+    if s["status"] == JobState.PAUSED:
+        click.echo(f"paused: {s['paused_reason']}", err=True)
+        click.echo(f"resume it with: batchdesk resume {s['job']}", err=True)
+    elif s["status"] in (JobState.FAILED, JobState.CANCELLED) and s["reason"]:
+        click.echo(f"{s['status']}: {s['reason']}", err=True)
     if s["failed"]:
         click.echo(f"failed items: batchdesk show {s['job']} --failed", err=True)
 
@@ -223,44 +268,113 @@ def _print_summary(s: dict[str, Any]) -> None:
 @main.command()
 @click.argument("folder", type=click.Path(path_type=Path))
 @with_job_options
+@click.option("--new", "new_job", is_flag=True, help="Accepted as `run` takes it: `submit` always makes a new job.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def submit(ctx: click.Context, folder: Path, task: str, opts: tuple[str, ...], queue: str | None,
            include: tuple[str, ...], exclude: tuple[str, ...], hidden: bool, name: str | None,
            output: Path | None, retries: int | None, batch_timeout: int | None, item_timeout: float | None,
-           as_json: bool) -> None:
-    """Submit FOLDER to the running desk (started by `serve` or the TUI) and return at once."""
-    session = _session(ctx)
-    if not session.desk_alive():
-        raise BatchdeskError("no desk is running for this data dir: start one with `batchdesk serve` "
-                             "(or use `batchdesk run`)")
-    job, scan, _ = session.submit(_request(folder, task, opts, queue, include, exclude, hidden, name, output,
-                                           retries, batch_timeout, item_timeout),
-                                  resume=False)
+           new_job: bool, as_json: bool) -> None:
+    """Submit FOLDER to the desk and return at once (a background desk starts if none runs)."""
+    from batchdesk.background import DeskStartError
+    from batchdesk.desk_link import DeskLink
+    from batchdesk.submit import check_request, forget_job, submit_or_resume
+
+    settings = _settings(ctx)
+    request = _request(folder, task, opts, queue, include, exclude, hidden, name, output,
+                       retries, batch_timeout, item_timeout)
+    _open(settings)
+    check_request(settings, request)
+    link = DeskLink(settings)
+    link.ensure()
+    try:
+        job = submit_or_resume(settings, request, resume=False).job
+    except BaseException:
+        link.release()
+        raise
+    try:
+        desk = link.wait_ready()
+    except DeskStartError:
+        forget_job(job.id)
+        raise
+    link.wake()
     if as_json:
-        click.echo(json.dumps({"job": job.id, "items": job.items_total}))
-    else:
-        click.echo(f"job {job.id}: {job.items_total} file(s) queued")
+        click.echo(json.dumps({"job": job.id, "items": job.items_total, "desk": desk.pid}))
+        return
+    click.echo(f"job {job.id}: {job.items_total} file(s) queued")
+    if link.launched:
+        click.echo(f"started a background desk (pid {desk.pid}); it stops {settings.linger_seconds:g} s after "
+                   "its last job (`batchdesk stop` ends it now)", err=True)
+
+
+@main.command()
+@click.option("--background", is_flag=True, hidden=True, help="Run as a background desk (what `run` starts).")
+@click.option("--notify-fd", type=int, hidden=True, help="Where a background desk says how its start went.")
+@click.pass_context
+def serve(ctx: click.Context, background: bool, notify_fd: int | None) -> None:
+    """Run a headless desk (broker, workers, watches) until Ctrl-C or SIGTERM."""
+    from batchdesk.desk import BACKGROUND, install_wake_signal, read_desk_info
+    from batchdesk.desk_link import stop_desk
+
+    settings = _settings(ctx)
+    if background:
+        from batchdesk.background import serve_background
+
+        sys.exit(serve_background(settings, notify_fd if notify_fd is not None else os.open(os.devnull, os.O_WRONLY)))
+    _open(settings)
+    running = read_desk_info(settings.data_dir)
+    if running is not None and running.kind == BACKGROUND:
+        click.echo(f"taking over from the background desk (pid {running.pid})", err=True)
+        if not stop_desk(running, settings):
+            raise BatchdeskError(f"the background desk (pid {running.pid}) did not stop; try `batchdesk stop`")
+    elif running is not None:
+        raise BatchdeskError(f"a desk is already running for this data dir ({running.kind}, pid {running.pid})")
+    from batchdesk.follow import sigterm_as_interrupt
+
+    session = _session(ctx)
+    install_wake_signal()
+    try:
+        with sigterm_as_interrupt():
+            session.ensure_desk()
+            assert session.desk is not None and session.desk.broker is not None
+            click.echo(f"desk running ({session.desk.broker.mode} broker); Ctrl-C to stop", err=True)
+            while True:
+                time.sleep(3600)
+    except KeyboardInterrupt:
+        click.echo("stopping: workers stop after the item in hand; the rest resumes at the next start", err=True)
+    finally:
+        session.close()
 
 
 @main.command()
 @click.pass_context
-def serve(ctx: click.Context) -> None:
-    """Run a headless desk (broker, workers, watches) until Ctrl-C or SIGTERM."""
-    session = _session(ctx)
-    if session.desk_alive():
-        raise BatchdeskError("a desk is already running for this data dir")
-    _stop_on_sigterm()
-    session.ensure_desk()
-    assert session.desk is not None and session.desk.broker is not None
-    click.echo(f"desk running ({session.desk.broker.mode} broker); Ctrl-C to stop", err=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        click.echo("stopping: workers finish the item in hand; the rest resumes at the next start", err=True)
-    finally:
-        session.close()
+def stop(ctx: click.Context) -> None:
+    """Stop the desk of this data dir (serve, the UI's or a background one); exit 1 if none runs.
+
+    A `run` waiting for a job is interrupted first (its job pauses), so nothing starts the desk again."""
+    from batchdesk.desk import read_desk_info
+    from batchdesk.desk_link import stop_desk
+    from batchdesk.waiters import interrupt_local_waiters
+
+    settings = _settings(ctx)
+    _open(settings)
+    running = read_desk_info(settings.data_dir)
+    if running is None:
+        click.echo(f"no desk is running for {settings.data_dir}", err=True)
+        sys.exit(1)
+    interrupted = interrupt_local_waiters()
+    if not stop_desk(running, settings):
+        raise BatchdeskError(f"the desk (pid {running.pid}) did not stop within 30 s")
+    extra = f"; interrupted {interrupted} waiting command(s)" if interrupted else ""
+    click.echo(f"stopped the {running.kind} desk (pid {running.pid}){extra}")
+
+
+def _open(settings: Settings) -> None:
+    """Open the store (creating the private data dir first)."""
+    from batchdesk import locations
+
+    locations.ensure_private_dir(settings.data_dir)
+    open_store(settings.store_ref)
 
 
 @main.command()
@@ -421,10 +535,28 @@ def _control(ctx: click.Context, action: str, job_id: int) -> None:
 
 @main.command()
 @click.argument("job_id", type=int)
+@click.option("--wait/--no-wait", default=True, show_default=True,
+              help="Wait until items in hand have ended (at most the cancel grace) and show the final counts.")
 @click.pass_context
-def cancel(ctx: click.Context, job_id: int) -> None:
-    """Cancel a job: queued batches are dropped, running ones stop between items."""
-    _control(ctx, "cancel", job_id)
+def cancel(ctx: click.Context, job_id: int, wait: bool) -> None:
+    """Cancel a job: pending items end cancelled at once; items in hand end (or are killed after 10 s)."""
+    from batchdesk import jobs as control
+    from batchdesk.desk import desk_lock_held, read_desk_info, wake_desk
+
+    settings = _settings(ctx)
+    _open(settings)
+    job = control.cancel(job_id, desk_running=desk_lock_held(settings.data_dir))
+    desk = read_desk_info(settings.data_dir)
+    if desk is not None:
+        wake_desk(desk)
+    deadline = time.monotonic() + defaults.CANCEL_GRACE_SECONDS + 20
+    while wait and job.status == JobState.CANCELLING and time.monotonic() < deadline:
+        time.sleep(0.1)
+        job = control.get_job(job_id)
+    left = job.items_total - job.items_ended
+    tail = f"; {left} item(s) in hand still ending" if left else ""
+    click.echo(f"job {job.id} {job.status}: {job.items_done} done, {job.items_failed} failed, "
+               f"{job.items_cancelled} cancelled of {job.items_total}{tail}")
 
 
 @main.command()
@@ -437,33 +569,30 @@ def pause(ctx: click.Context, job_id: int) -> None:
 
 @main.command()
 @click.argument("job_id", type=int)
-@click.option("--wait/--no-wait", default=True, help="For a job with no desk running: run it here and wait.")
+@click.option("--wait/--no-wait", default=True, help="Wait for the job with a progress bar, as `run` does.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.pass_context
-def resume(ctx: click.Context, job_id: int, wait: bool) -> None:
-    """Resume a paused or interrupted job."""
+def resume(ctx: click.Context, job_id: int, wait: bool, as_json: bool, quiet: bool) -> None:
+    """Resume a paused or interrupted job (a desk starts if none runs) and, by default, wait for it."""
     from batchdesk import jobs as control
-    from batchdesk.progress import wait_with_progress
+    from batchdesk.desk_link import DeskLink
 
-    session = _session(ctx)
+    began = time.monotonic()
+    settings = _settings(ctx)
+    _open(settings)
     job = control.get_job(job_id)
-    if job.status == "paused":
-        job = control.resume(job_id)
-        click.echo(f"job {job.id} is now {job.status}")
-    elif job.status in JOB_ENDED:
+    if job.status in JOB_ENDED:
         raise BatchdeskError(f"job {job_id} already ended ({job.status})")
+    if job.status == JobState.PAUSED:
+        job = control.resume(job_id)
+        click.echo(f"job {job.id} is now {job.status}", err=wait)
+    link = DeskLink(settings)
     if not wait:
+        link.wait_ready()
+        link.wake()
         return
-    _stop_on_sigterm()
-    try:
-        session.ensure_desk()
-        session.wake()
-        job = wait_with_progress(session, job_id, show=True)
-    except KeyboardInterrupt:
-        session.close()
-        sys.exit(130)
-    session.close()
-    _print_summary(job_summary(job))
-    sys.exit(0 if job.items_failed == 0 and job.status == "done" else 1)
+    _follow_to_end(settings, link, job_id, created=False, as_json=as_json, quiet=quiet, began=began)
 
 
 @main.command()

@@ -70,6 +70,9 @@ class Settings:
     breaker_threshold: float = defaults.BREAKER_FAILURE_RATE
     breaker_min_items: int = defaults.BREAKER_MIN_ITEMS
     worker_nice: int = defaults.WORKER_NICE  # 0-19; 0 keeps workers at the desk's priority
+    # a background desk (started by `run`, `resume`, `submit`) stops this long after its last job
+    linger_seconds: float = defaults.LINGER_SECONDS
+    config_path: Path | None = None  # the config file these settings were read from (not a config key)
 
     @property
     def store_ref(self) -> Path | str:
@@ -82,7 +85,9 @@ class Settings:
         return self.store_ref
 
 
-_ENV_KEYS = {f.name: ENV_PREFIX + f.name.upper() for f in fields(Settings)}
+_NOT_CONFIG_KEYS = {"config_path"}
+_ENV_KEYS = {f.name: ENV_PREFIX + f.name.upper() for f in fields(Settings) if f.name not in _NOT_CONFIG_KEYS}
+_ENV_KEYS["linger_seconds"] = ENV_PREFIX + "LINGER"
 
 
 def load_settings(overrides: Mapping[str, Any] | None = None, config_file: Path | None = None) -> Settings:
@@ -96,7 +101,20 @@ def load_settings(overrides: Mapping[str, Any] | None = None, config_file: Path 
         if env_key in os.environ and os.environ[env_key] != "":
             values[name] = os.environ[env_key]
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    values["config_path"] = path
     return _coerce(values, source=str(path))
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment for a batchdesk process that must see the same settings as this one (a
+    background desk started as a new process): the command-line choices as BATCHDESK_* variables."""
+    env = dict(os.environ)
+    chosen = {"data_dir": settings.data_dir, "broker": settings.broker, "redis_url": settings.redis_url,
+              "store": settings.store, "workers": settings.workers, "linger_seconds": settings.linger_seconds}
+    env.update({_ENV_KEYS[name]: str(value) for name, value in chosen.items() if value is not None})
+    if settings.config_path is not None:
+        env[ENV_PREFIX + "CONFIG"] = str(settings.config_path)
+    return env
 
 
 def _config_path() -> Path:
@@ -109,7 +127,7 @@ def _read_file(path: Path) -> dict[str, Any]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from exc
-    known = {f.name for f in fields(Settings)}
+    known = {f.name for f in fields(Settings)} - _NOT_CONFIG_KEYS
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"config file {path}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
@@ -126,8 +144,10 @@ def _coerce(values: dict[str, Any], source: str) -> Settings:
                 out[name] = Path(str(raw)).expanduser().resolve()
             elif name in ("workers", "retries", "batch_timeout", "retention_days", "breaker_min_items", "worker_nice"):
                 out[name] = int(raw)
-            elif name in ("item_timeout", "stale_seconds", "settle_seconds", "breaker_threshold"):
+            elif name in ("item_timeout", "stale_seconds", "settle_seconds", "breaker_threshold", "linger_seconds"):
                 out[name] = float(raw)
+            elif name == "config_path":
+                out[name] = Path(raw)
             elif name == "plugins":
                 out[name] = tuple(raw.split(",") if isinstance(raw, str) else raw)
             elif name == "retry_backoff":
@@ -149,6 +169,8 @@ def _coerce(values: dict[str, Any], source: str) -> Settings:
         raise ConfigError(f"broker must be one of {', '.join(BROKER_MODES)}, not {settings.broker!r}")
     if settings.workers is not None and not 0 <= settings.workers <= defaults.MAX_WORKERS:
         raise ConfigError(f"workers must be between 0 and {defaults.MAX_WORKERS}, not {settings.workers}")
+    if settings.linger_seconds < 0:
+        raise ConfigError(f"linger_seconds must be 0 or more, not {settings.linger_seconds:g}")
     if not 0 <= settings.worker_nice <= 19:
         raise ConfigError(f"worker_nice must be between 0 and 19, not {settings.worker_nice}")
     bad_routes = {q for q in settings.routes.values() if q not in defaults.QUEUES}

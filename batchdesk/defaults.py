@@ -21,6 +21,10 @@ WORKER_NICE = 10  # workers run at this niceness (0: as the desk), below the use
 
 # Result flushing and batch heartbeats are the workers' own (workers.runner: FLUSH_*, HEARTBEAT_SECONDS).
 
+# A background desk (started by `run`, `resume` or `submit`) lingers this long after its last job,
+# so the next command finds warm workers; `batchdesk stop` ends it sooner.
+LINGER_SECONDS = 60.0
+
 # Liveness
 BATCH_STALE_SECONDS = 30.0  # a running batch with no heartbeat for this long is re-queued
 DESK_TICK_SECONDS = 0.2

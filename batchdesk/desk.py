@@ -7,10 +7,12 @@ Starting a desk recovers: every batch the store says is unfinished is put back i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import secrets
+import signal
 import socket
 import threading
 import time
@@ -26,12 +28,12 @@ from batchdesk import broker as broker_mod
 from batchdesk import defaults, locations
 from batchdesk.config import Settings
 from batchdesk.errors import BatchdeskError
-from batchdesk.finalize import run_finalize
 from batchdesk.housekeeping import cleanup
 from batchdesk.monitor import Monitor
 from batchdesk.planner import Readings, plan_workers
 from batchdesk.pool import WorkerPool
 from batchdesk.scheduler import Scheduler
+from batchdesk.waiters import pause_abandoned_jobs
 from data.models import RUNNING, Batch, Job, Setting, WorkerRow
 from data.store import StoreError, close_store, hold_desk_lock, open_store, write
 from workers import registry
@@ -65,27 +67,44 @@ class DeskError(BatchdeskError):
     """The desk cannot start (its broker, its store or its lock)."""
 
 
+class DeskBusy(DeskError):
+    """Another desk holds this data dir's lock: attach to it instead."""
+
+
+# Who runs a desk: `batchdesk serve`, the terminal UI, or a background desk that `run`, `resume` or
+# `submit` started when none was running (it lingers after its last job, then exits).
+SERVE, UI, BACKGROUND = "serve", "ui", "background"
+WAKE_SIGNAL = getattr(signal, "SIGUSR1", None)  # another process's submit wakes the desk at once
+
+
 @dataclass(frozen=True)
 class DeskInfo:
     pid: int
     url: str
     mode: str
     started_at: float
+    kind: str = SERVE
+    wakeable: bool = False  # the desk's process handles WAKE_SIGNAL (never send it otherwise: it would kill)
 
 
-def read_desk_info(data_dir: Path) -> DeskInfo | None:
-    """The running desk for this data dir, or None if no desk holds the lock."""
+def desk_lock_held(data_dir: Path) -> bool:
+    """Whether a desk holds this data dir's lock (it may still be starting)."""
     lock_path = locations.desk_lock_path(data_dir)
     if fcntl is None or not lock_path.exists():
-        return None
+        return False
     with open(lock_path, "a+") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            pass
-        else:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-            return None
+            return True
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        return False
+
+
+def read_desk_info(data_dir: Path) -> DeskInfo | None:
+    """The running desk for this data dir, or None if no desk holds the lock (or it is still starting)."""
+    if not desk_lock_held(data_dir):
+        return None
     try:
         return DeskInfo(**json.loads(locations.desk_info_path(data_dir).read_text()))
     except (OSError, ValueError, TypeError):
@@ -115,24 +134,54 @@ class Service(Protocol):
     def stop(self) -> None: ...
 
 
-def default_services(settings: Settings) -> list[Service]:
-    """The services every desk runs."""
+def default_services(settings: Settings, kind: str = SERVE) -> list[Service]:
+    """The services a desk runs: drop folders under `serve` and the UI, none in a background desk
+    (whose life follows the jobs of the commands that started it)."""
+    if kind == BACKGROUND:
+        return []
     from batchdesk.watcher import WatchService  # drop folders (imported here: watchdog loads only in a desk)
 
     return [WatchService(settings)]
 
 
+_running: list["Desk"] = []  # the desks this process runs (the wake signal's handler wakes them)
+
+
+def install_wake_signal() -> None:
+    """Let other processes wake this process's desk with WAKE_SIGNAL (call from the main thread,
+    before the desk starts; a desk advertises itself wakeable only when this handler is in place)."""
+    if WAKE_SIGNAL is not None:
+        signal.signal(WAKE_SIGNAL, _on_wake_signal)
+
+
+def _on_wake_signal(signum: int, frame: object) -> None:
+    for desk in list(_running):
+        desk.wake()
+
+
+def _wake_handler_installed() -> bool:
+    return WAKE_SIGNAL is not None and signal.getsignal(WAKE_SIGNAL) is _on_wake_signal
+
+
+def wake_desk(info: DeskInfo) -> None:
+    """Ask a running desk to tick now (after a submit) rather than at its next interval."""
+    if info.wakeable and WAKE_SIGNAL is not None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(info.pid, WAKE_SIGNAL)
+
+
 class Desk:
     """Runs the embedded machinery in this process; ``start`` and ``stop`` bracket its life."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, kind: str = SERVE) -> None:
         self.settings = settings
+        self.kind = kind
         self.data_dir = settings.data_dir
         self.broker: broker_mod.BrokerHandle | None = None
         self.pool: WorkerPool | None = None
         self.scheduler: Scheduler | None = None
         self.monitor = Monitor(self.data_dir)
-        self.services: list[Service] = default_services(settings)
+        self.services: list[Service] = default_services(settings, kind)
         self._lock_file = None
         self._store_lock: Callable[[], None] | None = None
         self._desired_seen: int | None = None
@@ -167,12 +216,15 @@ class Desk:
             raise
         self._thread = threading.Thread(target=self._run, name="desk", daemon=True)
         self._thread.start()
+        _running.append(self)
         return self
 
     def stop(self, grace: float = 10.0) -> None:
         """Stop cleanly: workers stop after the item in hand and hand their batches back, then the broker."""
         self._stop.set()
         self._wake.set()
+        with contextlib.suppress(ValueError):
+            _running.remove(self)
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()
         for service in self.services:
@@ -214,6 +266,7 @@ class Desk:
             self.scheduler.reconcile({d.name: d.reason for d in deaths})
             for death in deaths:
                 self.scheduler.alert("worker", f"{death.reason}; restarted", level="error")
+            pause_abandoned_jobs()
         self.scheduler.feed()
         desired = Setting.get_or_none(Setting.key == DESIRED_WORKERS_KEY)
         if (desired.value if desired else None) != self._desired_seen:
@@ -228,7 +281,6 @@ class Desk:
             if now - self._last["resize"] >= RESIZE_SECONDS:
                 self._last["resize"] = now
                 self.resize(under_pressure=health.under_pressure)
-        self._finalize_finished_jobs()
         if now - self._last["cleanup"] >= CLEANUP_SECONDS:
             self._last["cleanup"] = now
             cleanup(self.settings.retention_days)
@@ -296,18 +348,6 @@ class Desk:
             WorkerRow.update(state="dead").where(WorkerRow.name.in_(list(gone))).execute()
         return gone
 
-    # -- job reports -----------------------------------------------------------------------
-    def _finalize_finished_jobs(self) -> None:
-        for job in list(Job.select().where((Job.status == "done") & (Job.finalized == False))):  # noqa: E712
-            with write():
-                claimed = Job.update(finalized=True).where((Job.id == job.id) & (Job.finalized == False)).execute()  # noqa: E712
-            spec = registry.load(self.settings.plugins).get(job.task)
-            if claimed and spec is not None and spec.finalize is not None:
-                threading.Thread(target=self._finalize, args=(job.id, spec), daemon=True).start()
-
-    def _finalize(self, job_id: int, spec: registry.TaskSpec) -> None:
-        run_finalize(self.settings.store_path, job_id, spec)
-
     # -- lock and info ---------------------------------------------------------------------
     def _take_lock(self) -> None:
         if fcntl is not None:
@@ -316,7 +356,7 @@ class Desk:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 fh.close()
-                raise DeskError(f"another batchdesk desk is running for {self.data_dir}; attach to it instead") from None
+                raise DeskBusy(f"another batchdesk desk is running for {self.data_dir}") from None
             self._lock_file = fh
         try:  # a PostgreSQL store is shared by hosts: one desk per store, wherever it runs
             self._store_lock = hold_desk_lock(self.settings.store_ref)
@@ -338,7 +378,8 @@ class Desk:
 
     def _write_info(self) -> None:
         assert self.broker is not None
-        info = DeskInfo(pid=os.getpid(), url=self.broker.url, mode=self.broker.mode, started_at=time.time())
+        info = DeskInfo(pid=os.getpid(), url=self.broker.url, mode=self.broker.mode, started_at=time.time(),
+                        kind=self.kind, wakeable=_wake_handler_installed())
         path = locations.desk_info_path(self.data_dir)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:

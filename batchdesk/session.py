@@ -9,16 +9,17 @@ from __future__ import annotations
 
 from batchdesk import locations
 from batchdesk.config import Settings
-from batchdesk.desk import Desk, DeskError, DeskInfo, read_desk_info
-from batchdesk.submit import JobRequest, find_resumable, submit_folder
+from batchdesk.desk import SERVE, Desk, DeskError, DeskInfo, read_desk_info, wake_desk
 from batchdesk.scan import ScanResult
+from batchdesk.submit import JobRequest, submit_or_resume
 from data.models import Job
 from data.store import open_store
 
 
 class Session:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, kind: str = SERVE) -> None:
         self.settings = settings
+        self.kind = kind  # what this session's own desk is, if it starts one (serve, ui)
         locations.ensure_private_dir(settings.data_dir)
         open_store(settings.store_path)
         self.desk: Desk | None = None
@@ -46,7 +47,7 @@ class Session:
             return
         self.attached = None
         try:
-            self.desk = Desk(self.settings).start()
+            self.desk = Desk(self.settings, self.kind).start()
         except DeskError:
             # Lost a race with another starting desk: attach to it instead.
             self.attached = read_desk_info(self.settings.data_dir)
@@ -64,18 +65,15 @@ class Session:
 
         Returns (job, scan or None when resumed, resumed).
         """
-        if resume:
-            existing = find_resumable(request.folder, request.task)
-            if existing is not None:
-                self.wake()
-                return existing, None, True
-        job, scan = submit_folder(self.settings, request)
+        submission = submit_or_resume(self.settings, request, resume)
         self.wake()
-        return job, scan, False
+        return submission.job, submission.scan, submission.resumed
 
     def wake(self) -> None:
         if self.desk is not None:
             self.desk.wake()
+        elif self.attached is not None:
+            wake_desk(self.attached)
 
     def close(self, grace: float = 10.0) -> None:
         if self.desk is not None:

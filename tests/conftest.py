@@ -34,7 +34,7 @@ def store(tmp_path):
 @pytest.fixture
 def settings(tmp_path) -> Settings:
     return Settings(data_dir=tmp_path / "data", broker="embedded", workers=2, retry_backoff=(0.2, 0.4, 0.8),
-                    stale_seconds=5.0)
+                    stale_seconds=5.0, linger_seconds=0.0)
 
 
 @pytest.fixture
@@ -134,6 +134,7 @@ def batchdesk_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BATCHDESK_")}
     env["PYTHONPATH"] = os.pathsep.join([str(TESTS), str(REPO), env.get("PYTHONPATH", "")])
     env["BATCHDESK_CONFIG"] = "/nonexistent/batchdesk.toml"
+    env["BATCHDESK_LINGER"] = "0"  # a background desk stops as soon as its job has ended (tests that linger say so)
     env.update(extra)
     return env
 

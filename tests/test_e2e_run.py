@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from conftest import batchdesk_env, make_files, require_redis_server, wait_for
+from conftest import batchdesk_env, make_files, process_alive, require_redis_server, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -119,30 +119,35 @@ def test_per_job_retries_and_time_limits_are_recorded(tmp_path):
     assert (config["retries"], config["timeout"], config["item_timeout"]) == (7, 90, 2.5)
 
 
-@pytest.mark.parametrize("forked", [True, False], ids=["forked-submit", "in-process-submit"])
-def test_run_submits_while_the_desk_starts(tmp_path, settings, monkeypatch, forked):
-    """`run` scans in a forked child while the desk starts (without fork, or once this process has
-    threads, one after the other); either way the job is recorded once. The forked child's user
-    mistakes come back as their message: see test_user_mistakes_print_one_line_and_exit_2."""
-    from batchdesk import cli, forked_submit
-    from batchdesk.errors import BatchdeskError
-    from batchdesk.session import Session
-    from batchdesk.submit import JobRequest
-    from data.models import Job
+LAUNCH_SCRIPT = """
+import sys, threading
+from batchdesk.config import load_settings
+from batchdesk.desk_link import DeskLink
+from batchdesk.submit import JobRequest, submit_or_resume
+from data.store import open_store
+if sys.argv[2] == "spawn":
+    threading.Thread(target=threading.Event().wait, daemon=True).start()  # a thread: fork is unsafe now
+settings = load_settings({"data_dir": sys.argv[1], "broker": "embedded", "workers": 2})
+open_store(settings.store_ref)
+link = DeskLink(settings)
+link.ensure()
+job = submit_or_resume(settings, JobRequest(sys.argv[3], "checksum")).job
+print(job.id, link.wait_ready().pid, flush=True)
+"""
 
-    if forked:
-        assert forked_submit.can_fork(), "no other thread may run before `run` forks"
-    else:
-        monkeypatch.setattr(forked_submit, "can_fork", lambda: False)
-        with pytest.raises(BatchdeskError, match="folder not found"):
-            cli._submit_while_desk_starts(Session(settings), JobRequest(tmp_path / "missing", "checksum"), True)
+
+@pytest.mark.parametrize("how", ["fork", "spawn"])
+def test_a_command_launches_a_background_desk_that_runs_its_job(tmp_path, how):
+    """A command with no desk to attach to launches one: forked while it has no threads (the desk starts
+    while the folder is scanned), else as a new process; either way the job runs once and the desk,
+    with nothing left to do and linger 0, leaves nothing behind."""
     files = make_files(tmp_path / "in", 30, 1, 64)
-    session = Session(settings)
-    try:
-        submitted = cli._submit_while_desk_starts(session, JobRequest(tmp_path / "in", "checksum"), resume=True)
-        assert not submitted.resumed and submitted.warnings == []
-        job = wait_for(lambda: (j := Job.get_by_id(submitted.job_id)).status == "done" and j, 60, 0.1, "the job")
-        assert (job.items_total, job.items_done) == (len(files), len(files))
-        assert Job.select().count() == 1
-    finally:
-        session.close()
+    result = subprocess.run([sys.executable, "-c", LAUNCH_SCRIPT, str(tmp_path / "data"), how, str(tmp_path / "in")],
+                            capture_output=True, text=True, env=batchdesk_env(), timeout=120)
+    assert result.returncode == 0, result.stderr
+    job_id, desk_pid = map(int, result.stdout.split())
+    con = sqlite3.connect(tmp_path / "data" / "batchdesk.sqlite3")
+    wait_for(lambda: con.execute("SELECT status FROM job WHERE id=?", (job_id,)).fetchone()[0] == "done", 60, 0.1,
+             "the job to be done")
+    assert con.execute("SELECT COUNT(*), SUM(status='done') FROM item").fetchone() == (len(files), len(files))
+    wait_for(lambda: not process_alive(desk_pid), 60, 0.1, "the idle background desk to exit")

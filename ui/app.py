@@ -244,7 +244,7 @@ class BatchdeskApp(App[None]):
         try:
             open_store(self.settings.store_path)
             if op == "cancel":
-                job = jobs.cancel(job_id)
+                job = jobs.cancel(job_id, desk_running=self.session.desk_alive())
                 text = f"Job {job_id} {job.status}"
             elif op == "pause_resume":
                 if jobs.get_job(job_id).status == PAUSED:

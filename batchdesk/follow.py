@@ -1,0 +1,103 @@
+"""Following a job from the terminal (`run`, `resume`): a progress bar fed from the job's counters,
+until the job has ended or paused itself, while the desk is kept alive.
+
+The command that follows a job is one of its waiters (:mod:`batchdesk.waiters`): when it stops
+waiting early (Ctrl-C, SIGTERM), :func:`stop_waiting` decides what happens to the job and says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+from batchdesk.desk_link import DeskLink
+from batchdesk.waiters import Waiter
+from data import transitions
+from data.models import Job
+from data.states import JOB_ENDED, JOB_FEEDING, JobState, PausedBy
+
+POLL_SECONDS = 0.1
+_STAGES = {JobState.FINISHING: "writing the report", JobState.CANCELLING: "cancelling", JobState.PAUSED: "paused"}
+
+
+def settled(job: Job) -> bool:
+    """A job a follower stops at: ended, or paused by its circuit breaker (it will not go on alone)."""
+    return job.status in JOB_ENDED or (job.status == JobState.PAUSED and job.paused_by == PausedBy.BREAKER)
+
+
+def follow(link: DeskLink, job_id: int, show: bool = True,
+           note: Callable[[str], None] = lambda text: None) -> Job:
+    """Block until the job settles. A pause asked from elsewhere is reported (once) and waited out."""
+    progress = Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+        TextColumn("{task.fields[failed]} failed"), TimeRemainingColumn(),
+        console=Console(stderr=True), disable=not show, transient=False,
+    )
+    told = None
+    with progress:
+        job = Job.get_by_id(job_id)
+        bar = progress.add_task(_label(job), total=job.items_total, failed=0)
+        while True:
+            job = Job.get_by_id(job_id)
+            progress.update(bar, description=_label(job), completed=job.items_ended, total=job.items_total,
+                            failed=job.items_failed)
+            if settled(job):
+                return job
+            pause = _pause_note(job)
+            if pause and pause != told:
+                progress.console.print(pause) if show else note(pause)
+            told = pause
+            link.ensure()
+            time.sleep(POLL_SECONDS)
+
+
+def _label(job: Job) -> str:
+    stage = _STAGES.get(job.status)
+    return f"{job.name} [{job.task}]" + (f" · {stage}" if stage else "")
+
+
+def _pause_note(job: Job) -> str | None:
+    if job.status != JobState.PAUSED:
+        return None
+    return (f"job {job.id} was paused ({job.reason or job.paused_by}); waiting for `batchdesk resume {job.id}` "
+            "(Ctrl-C stops waiting and leaves it paused)")
+
+
+def stop_waiting(job_id: int, waiter: Waiter) -> str:
+    """This follower stops early: the job pauses if nobody else waits for it. Returns what happened."""
+    left = transitions.remove_waiter(job_id, waiter)
+    job = Job.get_by_id(job_id)
+    if job.status in JOB_FEEDING and not left:
+        transitions.pause_job(job_id, PausedBy.INTERRUPT, "interrupted: the `batchdesk run` waiting for it was stopped")
+        return (f"interrupted: job {job_id} paused with {job.items_ended} of {job.items_total} item(s) ended "
+                f"(items in hand finish first); run the same command again, or `batchdesk resume {job_id}`, to go on")
+    if job.status in JOB_FEEDING:
+        pids = ", ".join(str(w["pid"]) for w in left)
+        return f"stopped waiting: job {job_id} goes on for the other command waiting for it (pid {pids})"
+    if job.status == JobState.PAUSED:
+        return f"stopped waiting: job {job_id} stays paused; `batchdesk resume {job_id}` goes on"
+    if job.status == JobState.FINISHING:
+        return f"stopped waiting: job {job_id} is writing its report, which finishes in the background"
+    if job.status == JobState.CANCELLING:
+        return f"stopped waiting: job {job_id} is being cancelled"
+    return f"stopped waiting: job {job_id} is {job.status}"
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM stops a follower the way Ctrl-C does."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
