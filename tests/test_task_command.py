@@ -213,3 +213,35 @@ def test_a_real_workers_command_sees_no_batchdesk_secret(rig, src: Path, tmp_pat
     assert "RQ_REDIS_URL" not in env
     assert not any(rig.broker.url in v or "rig-broker-secret" in v or str(rig.settings.store_ref) in v
                    for v in env.values()), env
+
+
+@pytest.mark.parametrize("shell", ["false", "true"])
+@pytest.mark.parametrize("name", ["-rf", "--help", "-n.txt"])
+def test_a_value_that_would_start_an_argument_with_a_dash_gets_dot_slash(tmp_path: Path, shell: str, name: str) -> None:
+    """``cp {path} {name}`` with a file named ``-rf`` must copy it, not pass ``-rf`` to cp as options."""
+    root = tmp_path / "src"
+    root.mkdir()
+    (root / name).write_text("dashing\n")
+    out = tmp_path / "out"
+    result = run_task("command", root / name, root, out, cmd="cp {path} {name}", shell=shell)
+    assert (out / name).read_text() == "dashing\n", result
+    shown = result["command"] if shell == "true" else " ".join(result["argv"])
+    assert shown.endswith(f" ./{name}") or shown.endswith(f" './{name}'"), shown
+
+
+def test_only_a_value_that_starts_an_argument_gets_dot_slash(tmp_path: Path) -> None:
+    root = tmp_path / "src"
+    root.mkdir()
+    (root / "-x.txt").write_text("x")
+    script = "import sys, json; print(json.dumps(sys.argv[1:]))"
+    cmd = f"{PY} -c {shlex.quote(script)} {{name}} {{rel}} {{stem}}.png --out={{name}} keep{{stem}} {{ext}}"
+    expected = ["./-x.txt", "./-x.txt", "./-x.png", "--out=-x.txt", "keep-x", ".txt"]
+    import json
+
+    result = run_task("command", root / "-x.txt", root, tmp_path / "out", cmd=cmd)
+    assert json.loads(result["stdout_tail"]) == expected
+    result = run_task("command", root / "-x.txt", root, tmp_path / "out", cmd=cmd, shell="true")
+    assert json.loads(result["stdout_tail"]) == expected
+    result = run_task("command", root / "-x.txt", root, tmp_path / "out", shell="true",
+                      cmd=f"{PY} -c {shlex.quote(script)} a;{PY} -c {shlex.quote(script)} {{name}}|cat")
+    assert json.loads(result["stdout_tail"].splitlines()[-1]) == ["./-x.txt"]

@@ -17,6 +17,12 @@ filled separately, so a file name with spaces or quotes stays one argument and n
 interpreted by a shell. With ``shell=true`` the template runs under ``/bin/sh -c`` (``cmd.exe`` on
 Windows) with every value shell-quoted. ``{{`` and ``}}`` are literal braces.
 
+A value that would start an argument with ``-`` gets ``./`` in front, with or without ``shell``, so
+a file named ``-rf`` or ``--help`` is never read as an option: ``cp {path} {name}`` runs
+``cp /in/-rf ./-rf``, and ``{stem}.png`` for ``-x.txt`` is ``./-x.png`` (the same file). Inside an
+argument nothing changes (``--out={name}`` stays ``--out=-rf``). ``{path}`` and ``{out_dir}`` are
+absolute, so never start with ``-``.
+
 The command runs in ``{out_dir}`` (so relative output files land under the output folder), with
 stdin closed and ``BATCHDESK_INPUT``, ``BATCHDESK_REL`` and ``BATCHDESK_OUT_DIR`` in its environment,
 in a process group of its own: after ``timeout`` seconds the whole group is killed and the item fails
@@ -56,7 +62,8 @@ OPTIONS = (
         "cmd",
         str,
         None,
-        "command template, e.g. 'gzip -k {path}'; placeholders {path} {name} {stem} {ext} {rel} {out_dir}",
+        "command template, e.g. 'gzip -k {path}'; placeholders {path} {name} {stem} {ext} {rel} {out_dir} "
+        "(a value that would start an argument with '-' gets './' in front)",
         required=True,
     ),
     Option("shell", bool, False, "run the command through the shell (values are shell-quoted)"),
@@ -96,6 +103,28 @@ def parse_template(template: str, shell: bool) -> tuple[str, ...]:
 
 def _quote(value: str) -> str:
     return subprocess.list2cmdline([value]) if WINDOWS else shlex.quote(value)
+
+
+_WORD_BREAKS = frozenset(" \t\n;&|()<>")  # after one of these, a shell command line starts a new word
+
+
+def _fill(template: str, values: dict[str, str], shell: bool) -> str:
+    """Fill one argument's template (with ``shell``, the whole command line, values quoted).
+
+    A value starting with ``-`` where an argument starts gets ``./`` in front: a file named ``-rf``
+    must stay a file name, never become an option (``./-rf`` is the same file).
+    """
+    filled = ""
+    for literal, field, _spec, _conversion in string.Formatter().parse(template):
+        filled += literal
+        if field is None:
+            continue
+        value = values[field]
+        starts_argument = not filled or (shell and filled[-1] in _WORD_BREAKS)
+        if starts_argument and value.startswith("-"):
+            value = "./" + value
+        filled += _quote(value) if shell else value
+    return filled
 
 
 def _tail(fh: IO[bytes] | None) -> str:
@@ -155,10 +184,10 @@ def command(path: Path, ctx: TaskContext) -> dict:
     }
     parts = parse_template(str(template), shell)
     if shell:
-        cmd: Any = parts[0].format_map({k: _quote(v) for k, v in values.items()})
+        cmd: Any = _fill(parts[0], values, shell=True)
         shown: dict[str, Any] = {"command": cmd}
     else:
-        cmd = [part.format_map(values) for part in parts]
+        cmd = [_fill(part, values, shell=False) for part in parts]
         shown = {"argv": cmd}
     env = external_env({"BATCHDESK_INPUT": str(path), "BATCHDESK_REL": ctx.rel_path, "BATCHDESK_OUT_DIR": str(out_dir)})
     popen_kw: dict[str, Any] = {"cwd": out_dir, "env": env, "stdin": subprocess.DEVNULL, "shell": shell}
