@@ -30,12 +30,13 @@ from rq.intermediate_queue import IntermediateQueue
 from rq.job import Job as RQJob
 from rq.serializers import JSONSerializer
 from rq.utils import now
-from rq.worker import WorkerStatus
+from rq.worker import SHUTDOWN_SIGNAL, WorkerStatus
 
 from data.models import Alert, WorkerRow
 from data.store import close_store, open_store, write
 from workers import registry, runner
 from workers.priority import lower_priority
+from workers.proctree import kill_tree
 from workers.timeouts import BatchDeathPenalty
 
 QUEUES = ("high", "default", "low")
@@ -158,6 +159,13 @@ class BatchWorker(Worker):
         self.handle_job_failure(job, queue, exc_string=reason, execution=execution)
         self.set_state(WorkerStatus.IDLE)
 
+    def kill_horse(self, sig: signal.Signals = SHUTDOWN_SIGNAL) -> None:
+        """Kill the work-horse with everything it started (rq kills only the horse's process group,
+        and a command item runs in a session of its own, so it outlived the horse)."""
+        if self.horse_pid:
+            kill_tree(self.horse_pid, sig)
+            self.log.info("Worker %s: killed horse pid %s and its processes", self.name, self.horse_pid)
+
     def run_maintenance_tasks(self) -> None:
         """rq's maintenance fetches the jobs in its registries and intermediate lists; a poison entry
         there raised out of the work loop and stopped the worker, at every start too. Log it, alert,
@@ -191,7 +199,8 @@ def follow_parent(parent_pid: int, grace: float = 60.0) -> None:
     """Stop this worker when the desk that started it dies (its embedded broker died with it).
 
     The batch in hand may finish (its items are recorded in the store); the restarted desk
-    re-queues whatever is left.
+    re-queues whatever is left. A work-horse still running after ``grace`` is killed with every
+    process it started (a command item's process group too).
     """
 
     def watch() -> None:
@@ -200,8 +209,8 @@ def follow_parent(parent_pid: int, grace: float = 60.0) -> None:
         log.warning("desk (pid %s) is gone; stopping", parent_pid)
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(grace)
-        for child in psutil.Process().children(recursive=True):  # a work-horse stuck past the grace
-            child.kill()
+        for child in psutil.Process().children():  # a work-horse stuck past the grace
+            kill_tree(child.pid)
         os._exit(1)
 
     threading.Thread(target=watch, name="follow-desk", daemon=True).start()

@@ -24,16 +24,19 @@ argument nothing changes (``--out={name}`` stays ``--out=-rf``). ``{path}`` and 
 absolute, so never start with ``-``.
 
 The command runs in ``{out_dir}`` (so relative output files land under the output folder), with
-stdin closed and ``BATCHDESK_INPUT``, ``BATCHDESK_REL`` and ``BATCHDESK_OUT_DIR`` in its environment,
-in a process group of its own: after ``timeout`` seconds the whole group is killed and the item fails
-"timed out after N s". Output goes to temporary files, never to memory, so a chatty command cannot
+stdin closed and ``BATCHDESK_INPUT``, ``BATCHDESK_REL`` and ``BATCHDESK_OUT_DIR`` in its environment
+(and no other ``BATCHDESK_*`` variable: see workers.environment), in a process group of its own:
+after ``timeout`` seconds the whole group, and every process the command started, is killed and
+the item fails "timed out after N s". The same happens when the item is interrupted, and when its
+work-horse is killed (a cancel past its grace, a batch's hard time limit, a worker stopped cold or
+whose desk died): nothing the command started outlives its item. Output goes to temporary files, never to memory, so a chatty command cannot
 exhaust the worker. A non-zero exit fails the item with "exit code N: <last line of stderr>".
 
 Item result: ``exit_code``, ``stderr_tail`` (last 2,000 characters), ``stdout_tail`` (``stdout=tail``)
 or ``stdout_path`` (``stdout=file``: ``<name>.stdout`` under the output folder), ``duration``,
 ``argv`` (or ``command`` with ``shell=true``). A failed item's ``ItemError`` carries the same dict as
 its ``result`` attribute. On Windows, ``shell=true`` uses ``cmd.exe`` and a timeout kills the
-process tree with ``taskkill /T``.
+command's process tree.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from workers.environment import external_env
+from workers.proctree import kill_tree
 from workers.registry import ItemError, Option, TaskContext, task
 from workers.tasks._common import output_file, relative_to_output
 
@@ -136,18 +140,6 @@ def _tail(fh: IO[bytes] | None) -> str:
     return fh.read().decode("utf-8", "replace")[-TAIL:]
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        if WINDOWS:
-            subprocess.run(["taskkill", "/F", "/T", "/PID", str(proc.pid)], capture_output=True, timeout=30)
-        else:
-            os.killpg(proc.pid, signal.SIGKILL)
-    except (OSError, subprocess.SubprocessError):
-        pass
-    try:
-        proc.kill()
-    except OSError:
-        pass
 
 
 def _seconds(value: float) -> str:
@@ -214,11 +206,11 @@ def command(path: Path, ctx: TaskContext) -> dict:
             code = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             timed_out = True
-            _kill_group(proc)
+            kill_tree(proc.pid)
             code = proc.wait()
         finally:
             if proc.poll() is None:  # interrupted (e.g. the worker is stopping): leave nothing behind
-                _kill_group(proc)
+                kill_tree(proc.pid)
                 proc.wait()
         duration = round(time.monotonic() - started, 3)
         result: dict[str, Any] = {"exit_code": code, "stderr_tail": _tail(err), "duration": duration, **shown}
