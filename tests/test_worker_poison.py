@@ -97,3 +97,63 @@ def test_poison_in_rq_maintenance_does_not_stop_the_worker(rig, tmp_path):
     assert worker.poll() is None, rig.log()
     assert Alert.select().where(Alert.message.contains("maintenance")).exists()
     assert Job.get_by_id(job.id).items_done == 1
+
+
+@pytest.fixture
+def webhook_hits():
+    """A local HTTP server that records every request a webhook would make."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    hits: list[str] = []
+
+    class Record(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            hits.append(self.path)
+            self.send_response(204)
+            self.end_headers()
+
+        do_POST = do_GET  # noqa: N815
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Record)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", hits
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_batch_job_asking_for_callbacks_or_webhooks_is_refused_and_they_never_run(rig, tmp_path, webhook_hits):
+    """rq runs a job's callbacks (any importable name) and sends its webhooks (any URL) itself; batchdesk sets
+    neither, so a queue entry with them is hostile: refused, and failing it sends no webhook and retries nothing."""
+    url, hits = webhook_hits
+    marker = tmp_path / "callback-ran"
+    hooks = json.dumps([{"url": f"{url}/{status}", "job_status": status} for status in ("finished", "failed")])
+    hostile = {"hostile-success": ("success_callback_name", "hostile_callback.touch"),
+               "hostile-failure": ("failure_callback_name", "hostile_callback.touch"),
+               "hostile-stopped": ("stopped_callback_name", "hostile_callback.touch"),
+               "hostile-webhooks": ("webhooks", hooks)}
+    queue = rig.queue()
+    for job_id, (field, value) in hostile.items():
+        job = queue.create_job("workers.runner.run_batch", args=(999999,), job_id=job_id, description=str(marker))
+        job.save()
+        rig.connection.hset(job.key, field, value)
+        rig.connection.rpush(queue.key, job_id)
+    foreign = queue.create_job("os.getcwd", job_id="hostile-foreign", description=str(marker))
+    foreign.save()
+    rig.connection.hset(foreign.key, mapping={"webhooks": hooks, "retries_left": 5})
+    rig.connection.rpush(queue.key, foreign.id)
+    worker = rig.start_worker()
+    job, _ = rig.submit(files(tmp_path / "in", ["a"]), "checksum")
+    assert wait_for(lambda: ended(job.id), 60, 0.1, "the good job to end").status == "done", rig.log()
+    from rq.job import Job as RQJob
+
+    for job_id in [*hostile, foreign.id]:
+        refused = RQJob.fetch(job_id, connection=rig.connection)
+        assert refused.get_status() == "failed" and "refused job" in refused.latest_result().exc_string, job_id
+    assert "callbacks or webhooks" in RQJob.fetch("hostile-webhooks", connection=rig.connection).latest_result().exc_string
+    assert not marker.exists() and hits == []
+    assert rig.log().count("refused job hostile-foreign") == 1, "a refused job is not retried"
+    assert worker.poll() is None

@@ -2,8 +2,9 @@
 
 The forking ``rq.Worker`` is used (not SimpleWorker) because only it can kill a stuck batch on a
 stop-job command or a hard timeout, and because a crashing task then takes down only the
-work-horse, never the worker. Any queue entry naming another function, or with arguments other
-than one batch id, is refused before anything is imported or run, and logged.
+work-horse, never the worker. Any queue entry naming another function, with arguments other
+than one batch id, or asking for callbacks or webhooks, is refused before anything is imported,
+run or sent, and logged.
 
 A poison entry in the broker (a queue entry that is no job id, a job hash rq cannot read, a job
 id whose hash is missing) is set aside on the ``batchdesk:poison`` list with its reason, logged
@@ -57,7 +58,17 @@ def refusal(job: RQJob) -> str | None:
         return f"refused job {job.id}: function {func_name!r} is not batchdesk's batch runner"
     if kwargs or len(args) != 1 or not isinstance(args[0], int) or isinstance(args[0], bool):
         return f"refused job {job.id}: the batch runner takes exactly one integer batch id"
+    # rq would import and call any named callback, and send webhooks to any URL; batchdesk sets neither.
+    if job._success_callback_name or job._failure_callback_name or job._stopped_callback_name or job.webhooks:
+        return f"refused job {job.id}: it asks for callbacks or webhooks, which batchdesk never sets"
     return None
+
+
+def _disarm(job: RQJob) -> None:
+    """Failing a refused job must do nothing it asks for: no webhook request, no retry (rq's failure
+    handling sends the one and queues the other)."""
+    job.webhooks = []
+    job.retries_left = None
 
 
 def _clip(text: str) -> str:
@@ -155,6 +166,7 @@ class BatchWorker(Worker):
             super().execute_job(job, queue)
             return
         self.log.error(reason)
+        _disarm(job)
         execution = self.prepare_execution(job)
         self.handle_job_failure(job, queue, exc_string=reason, execution=execution)
         self.set_state(WorkerStatus.IDLE)
