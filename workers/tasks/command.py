@@ -60,6 +60,7 @@ from workers.tasks._common import output_file, relative_to_output
 TAIL = 2000
 PLACEHOLDERS = ("path", "name", "stem", "ext", "rel", "out_dir")
 WINDOWS = os.name == "nt"
+_WORD_BREAKS = frozenset(" \t\n;&|()<>")  # after one of these, a shell command line starts a new word
 
 OPTIONS = (
     Option(
@@ -107,9 +108,6 @@ def parse_template(template: str, shell: bool) -> tuple[str, ...]:
 
 def _quote(value: str) -> str:
     return subprocess.list2cmdline([value]) if WINDOWS else shlex.quote(value)
-
-
-_WORD_BREAKS = frozenset(" \t\n;&|()<>")  # after one of these, a shell command line starts a new word
 
 
 def _fill(template: str, values: dict[str, str], shell: bool) -> str:
