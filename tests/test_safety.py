@@ -77,3 +77,17 @@ def test_data_dir_and_broker_password_are_private(settings):
         assert desk.broker.url.startswith("redis://:") and "@127.0.0.1:" in desk.broker.url
     finally:
         desk.stop()
+
+
+def test_external_env_carries_no_batchdesk_secret(monkeypatch):
+    """Programs we start (a task's command, redis-server) are not batchdesk: none of its settings, which may
+    hold the broker's or the store's password, reach them; the per-item variables are added by the caller."""
+    monkeypatch.setenv("BATCHDESK_REDIS_URL", "redis://:pw-broker@127.0.0.1:6379/0")
+    monkeypatch.setenv("BATCHDESK_STORE", "postgresql://bd:pw-store@db/batchdesk")
+    monkeypatch.setenv("BATCHDESK_PLUGINS", "mine:task")
+    monkeypatch.setenv("RQ_REDIS_URL", "redis://:pw-rq@127.0.0.1:6379/0")
+    monkeypatch.setenv("HOME_GROWN", "kept")
+    env = external_env({"BATCHDESK_INPUT": "/in/a.txt"})
+    assert not any("pw-" in value for value in env.values())
+    assert [k for k in env if k.startswith("BATCHDESK_")] == ["BATCHDESK_INPUT"]
+    assert "RQ_REDIS_URL" not in env and env["HOME_GROWN"] == "kept"

@@ -19,6 +19,8 @@ try:
     from conftest_tasks import run_task
 except ImportError:  # tests/ became a package
     from tests.conftest_tasks import run_task
+from conftest import wait_for
+from worker_rig import ended, rig  # noqa: F401  (rig is a fixture)
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="POSIX commands and process groups")
 PY = shlex.quote(sys.executable)
@@ -188,3 +190,58 @@ def test_options_schema() -> None:
         spec.parse_options({"cmd": "true", "stdout": "memory"})
     with pytest.raises(TaskError, match="not a valid float"):
         spec.parse_options({"cmd": "true", "timeout": "soon"})
+
+
+@pytest.mark.slow
+def test_a_real_workers_command_sees_no_batchdesk_secret(rig, src: Path, tmp_path: Path, monkeypatch) -> None:
+    """Under ``serve`` a worker has the broker URL (with its password) and the store (maybe a PostgreSQL URL
+    with one) in its environment; the user's command must see neither."""
+    from data.models import Item
+
+    monkeypatch.setenv("RQ_REDIS_URL", rig.broker.url)
+    rig.start_worker()
+    job, _ = rig.submit(src, "command", cmd=f"{PY} -c 'import os, json; print(json.dumps(dict(os.environ)))'",
+                        stdout="file")
+    assert wait_for(lambda: ended(job.id), 60, 0.1, "the job to end").status == "done", rig.log()
+    item = Item.get((Item.job == job.id) & (Item.path == "plain.txt"))
+    import json
+
+    env = json.loads((Path(job.output_dir) / item.result["stdout_path"]).read_text())
+    assert env["BATCHDESK_INPUT"] == str(src / "plain.txt") and env["BATCHDESK_REL"] == "plain.txt"
+    assert sorted(k for k in env if k.startswith("BATCHDESK_")) == ["BATCHDESK_INPUT", "BATCHDESK_OUT_DIR",
+                                                                    "BATCHDESK_REL"]
+    assert "RQ_REDIS_URL" not in env
+    assert not any(rig.broker.url in v or "rig-broker-secret" in v or str(rig.settings.store_ref) in v
+                   for v in env.values()), env
+
+
+@pytest.mark.parametrize("shell", ["false", "true"])
+@pytest.mark.parametrize("name", ["-rf", "--help", "-n.txt"])
+def test_a_value_that_would_start_an_argument_with_a_dash_gets_dot_slash(tmp_path: Path, shell: str, name: str) -> None:
+    """``cp {path} {name}`` with a file named ``-rf`` must copy it, not pass ``-rf`` to cp as options."""
+    root = tmp_path / "src"
+    root.mkdir()
+    (root / name).write_text("dashing\n")
+    out = tmp_path / "out"
+    result = run_task("command", root / name, root, out, cmd="cp {path} {name}", shell=shell)
+    assert (out / name).read_text() == "dashing\n", result
+    shown = result["command"] if shell == "true" else " ".join(result["argv"])
+    assert shown.endswith(f" ./{name}") or shown.endswith(f" './{name}'"), shown
+
+
+def test_only_a_value_that_starts_an_argument_gets_dot_slash(tmp_path: Path) -> None:
+    root = tmp_path / "src"
+    root.mkdir()
+    (root / "-x.txt").write_text("x")
+    script = "import sys, json; print(json.dumps(sys.argv[1:]))"
+    cmd = f"{PY} -c {shlex.quote(script)} {{name}} {{rel}} {{stem}}.png --out={{name}} keep{{stem}} {{ext}}"
+    expected = ["./-x.txt", "./-x.txt", "./-x.png", "--out=-x.txt", "keep-x", ".txt"]
+    import json
+
+    result = run_task("command", root / "-x.txt", root, tmp_path / "out", cmd=cmd)
+    assert json.loads(result["stdout_tail"]) == expected
+    result = run_task("command", root / "-x.txt", root, tmp_path / "out", cmd=cmd, shell="true")
+    assert json.loads(result["stdout_tail"]) == expected
+    result = run_task("command", root / "-x.txt", root, tmp_path / "out", shell="true",
+                      cmd=f"{PY} -c {shlex.quote(script)} a;{PY} -c {shlex.quote(script)} {{name}}|cat")
+    assert json.loads(result["stdout_tail"].splitlines()[-1]) == ["./-x.txt"]

@@ -2,12 +2,19 @@
 
 The forking ``rq.Worker`` is used (not SimpleWorker) because only it can kill a stuck batch on a
 stop-job command or a hard timeout, and because a crashing task then takes down only the
-work-horse, never the worker. Any queue entry naming another function, or with arguments other
-than one batch id, is refused before anything is imported or run, and logged.
+work-horse, never the worker. Any queue entry naming another function, with arguments other
+than one batch id, or asking for callbacks or webhooks, is refused before anything is imported,
+run or sent, and logged.
+
+A poison entry in the broker (a queue entry that is no job id, a job hash rq cannot read, a job
+id whose hash is missing) is set aside on the ``batchdesk:poison`` list with its reason, logged
+and raised as an error alert; the worker goes on (rq itself would raise out of its work loop and
+the worker would quit, to be restarted into the next poison entry).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -15,21 +22,28 @@ import socket
 import threading
 import time
 from pathlib import Path
+from typing import Any, Sequence
 
 import psutil
 import redis
 from rq import Queue, Worker
+from rq.intermediate_queue import IntermediateQueue
 from rq.job import Job as RQJob
 from rq.serializers import JSONSerializer
-from rq.worker import WorkerStatus
+from rq.utils import now
+from rq.worker import SHUTDOWN_SIGNAL, WorkerStatus
 
-from data.models import WorkerRow
+from data.models import Alert, WorkerRow
 from data.store import close_store, open_store, write
 from workers import registry, runner
 from workers.priority import lower_priority
+from workers.proctree import kill_tree
 from workers.timeouts import BatchDeathPenalty
 
 QUEUES = ("high", "default", "low")
+POISON_KEY = "batchdesk:poison"  # newest first: JSON {ts, queue, entry, reason}
+POISON_KEEP = 1000  # entries kept on it (a flood of poison must not fill the broker's memory)
+SHOWN = 200  # characters of an entry or a reason shown in a log line or an alert
 
 log = logging.getLogger("batchdesk.worker")
 
@@ -44,13 +58,107 @@ def refusal(job: RQJob) -> str | None:
         return f"refused job {job.id}: function {func_name!r} is not batchdesk's batch runner"
     if kwargs or len(args) != 1 or not isinstance(args[0], int) or isinstance(args[0], bool):
         return f"refused job {job.id}: the batch runner takes exactly one integer batch id"
+    # rq would import and call any named callback, and send webhooks to any URL; batchdesk sets neither.
+    if job._success_callback_name or job._failure_callback_name or job._stopped_callback_name or job.webhooks:
+        return f"refused job {job.id}: it asks for callbacks or webhooks, which batchdesk never sets"
     return None
 
 
+def _disarm(job: RQJob) -> None:
+    """Failing a refused job must do nothing it asks for: no webhook request, no retry (rq's failure
+    handling sends the one and queues the other)."""
+    job.webhooks = []
+    job.retries_left = None
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= SHOWN else text[:SHOWN] + "..."
+
+
+def worker_alert(message: str) -> None:
+    """Record an error alert from the worker process itself. It keeps no store connection open
+    (its work-horses fork from it), so this opens one for the alert and closes it again."""
+    if runner.CONFIG.store is None:
+        return
+    try:
+        open_store(runner.CONFIG.store)
+        with write():
+            Alert.create(ts=time.time(), level="error", kind="worker", message=message)
+    except Exception as exc:  # the alert is a courtesy; the log line is already written
+        log.warning("cannot record the alert in the store (%s): %s", exc, message)
+    finally:
+        close_store()
+
+
+def set_aside(connection: redis.Redis, queue_key: str, entry: str, reason: str) -> None:
+    """Move a poison queue entry to the ``batchdesk:poison`` list, log it and raise an alert.
+
+    ``entry`` is the queue entry as dequeued (undecodable bytes kept as surrogate escapes, see
+    :class:`BatchQueue`); it is also taken out of rq's intermediate list (single-queue workers
+    dequeue into it), where rq's maintenance would trip over it again.
+    """
+    raw = entry.encode("utf-8", "surrogateescape")
+    shown = raw.decode("utf-8", "backslashreplace")
+    queue = queue_key.removeprefix(Queue.redis_queue_namespace_prefix)
+    record = {"ts": time.time(), "queue": queue, "entry": shown[:10 * SHOWN], "reason": _clip(reason)}
+    with connection.pipeline() as pipe:
+        pipe.lpush(POISON_KEY, json.dumps(record))
+        pipe.ltrim(POISON_KEY, 0, POISON_KEEP - 1)
+        pipe.lrem(IntermediateQueue.get_intermediate_queue_key(queue_key), 1, raw)
+        pipe.execute()
+    message = f"poison queue entry {_clip(shown)!r} in queue {queue} set aside on {POISON_KEY}: {_clip(reason)}"
+    log.error("%s", message)
+    worker_alert(message)
+
+
+def _readable(popped: tuple | None) -> tuple | None:
+    """A popped (queue key, entry) whose entry rq can decode: bytes that are not UTF-8 become surrogate
+    escapes, which no job id matches, so the fetch fails and the entry is set aside, bytes intact."""
+    if popped is None:
+        return None
+    queue_key, entry = popped
+    if isinstance(entry, bytes):
+        entry = entry.decode("utf-8", "surrogateescape")
+    return queue_key, entry
+
+
+class BatchQueue(Queue):
+    """rq's Queue, whose dequeue sets poison entries aside instead of raising or dropping them."""
+
+    @classmethod
+    def lpop(cls, queue_keys: Sequence[str], timeout: int | None,
+             connection: redis.Redis | None = None) -> tuple | None:
+        return _readable(super().lpop(queue_keys, timeout, connection=connection))
+
+    @classmethod
+    def lmove(cls, connection: redis.Redis, queue_key: str, timeout: int | None) -> tuple | None:
+        return _readable(super().lmove(connection, queue_key, timeout))
+
+    @classmethod
+    def _fetch_dequeued_job(cls, connection: redis.Redis, queue_key: str, job_id: str,
+                            **kwargs: Any) -> tuple[RQJob, Queue] | None:
+        """rq raises on a job hash it cannot read and silently drops an id without one; set both aside
+        (None makes rq's dequeue_any pop the next entry)."""
+        try:
+            fetched = super()._fetch_dequeued_job(connection, queue_key, job_id, **kwargs)
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+            raise  # the broker, not the entry: rq's dequeue waits and retries
+        except Exception as exc:
+            reason = f"cannot read it as an RQ job ({type(exc).__name__}: {exc})"
+        else:
+            if fetched is not None:
+                return fetched
+            reason = "its RQ job hash is missing (or has no payload)"
+        set_aside(connection, queue_key, job_id, reason)
+        return None
+
+
 class BatchWorker(Worker):
-    """rq.Worker that refuses foreign jobs and keeps time limits on one timer (see workers.timeouts)."""
+    """rq.Worker that refuses foreign jobs, sets poison entries aside (see :class:`BatchQueue`) and keeps
+    time limits on one timer (see workers.timeouts)."""
 
     death_penalty_class = BatchDeathPenalty
+    queue_class = BatchQueue
 
     def execute_job(self, job: RQJob, queue: Queue) -> None:
         reason = refusal(job)
@@ -58,9 +166,32 @@ class BatchWorker(Worker):
             super().execute_job(job, queue)
             return
         self.log.error(reason)
+        _disarm(job)
         execution = self.prepare_execution(job)
         self.handle_job_failure(job, queue, exc_string=reason, execution=execution)
         self.set_state(WorkerStatus.IDLE)
+
+    def kill_horse(self, sig: signal.Signals = SHUTDOWN_SIGNAL) -> None:
+        """Kill the work-horse with everything it started (rq kills only the horse's process group,
+        and a command item runs in a session of its own, so it outlived the horse)."""
+        if self.horse_pid:
+            kill_tree(self.horse_pid, sig)
+            self.log.info("Worker %s: killed horse pid %s and its processes", self.name, self.horse_pid)
+
+    def run_maintenance_tasks(self) -> None:
+        """rq's maintenance fetches the jobs in its registries and intermediate lists; a poison entry
+        there raised out of the work loop and stopped the worker, at every start too. Log it, alert,
+        and try again at the next maintenance interval."""
+        try:
+            super().run_maintenance_tasks()
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+            raise
+        except Exception as exc:
+            self.last_cleaned_at = now()
+            message = (f"worker {self.name}: rq's registry maintenance failed, a malformed entry in the broker? "
+                       f"({type(exc).__name__}: {_clip(str(exc))}); the worker goes on")
+            log.error("%s", message)
+            worker_alert(message)
 
     def unsubscribe(self) -> None:
         """Stop the pub/sub thread before unsubscribing: RQ's order lets the thread go back to a
@@ -80,7 +211,8 @@ def follow_parent(parent_pid: int, grace: float = 60.0) -> None:
     """Stop this worker when the desk that started it dies (its embedded broker died with it).
 
     The batch in hand may finish (its items are recorded in the store); the restarted desk
-    re-queues whatever is left.
+    re-queues whatever is left. A work-horse still running after ``grace`` is killed with every
+    process it started (a command item's process group too).
     """
 
     def watch() -> None:
@@ -89,8 +221,8 @@ def follow_parent(parent_pid: int, grace: float = 60.0) -> None:
         log.warning("desk (pid %s) is gone; stopping", parent_pid)
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(grace)
-        for child in psutil.Process().children(recursive=True):  # a work-horse stuck past the grace
-            child.kill()
+        for child in psutil.Process().children():  # a work-horse stuck past the grace
+            kill_tree(child.pid)
         os._exit(1)
 
     threading.Thread(target=watch, name="follow-desk", daemon=True).start()
@@ -128,7 +260,7 @@ def run_worker(
     close_store()  # the work-horses open their own connection after fork
     connection = connect(redis_url)
     worker = BatchWorker(
-        [Queue(q, connection=connection, serializer=JSONSerializer) for q in queues],
+        [BatchQueue(q, connection=connection, serializer=JSONSerializer) for q in queues],
         connection=connection, name=name, serializer=JSONSerializer,
     )
     try:

@@ -17,17 +17,26 @@ filled separately, so a file name with spaces or quotes stays one argument and n
 interpreted by a shell. With ``shell=true`` the template runs under ``/bin/sh -c`` (``cmd.exe`` on
 Windows) with every value shell-quoted. ``{{`` and ``}}`` are literal braces.
 
+A value that would start an argument with ``-`` gets ``./`` in front, with or without ``shell``, so
+a file named ``-rf`` or ``--help`` is never read as an option: ``cp {path} {name}`` runs
+``cp /in/-rf ./-rf``, and ``{stem}.png`` for ``-x.txt`` is ``./-x.png`` (the same file). Inside an
+argument nothing changes (``--out={name}`` stays ``--out=-rf``). ``{path}`` and ``{out_dir}`` are
+absolute, so never start with ``-``.
+
 The command runs in ``{out_dir}`` (so relative output files land under the output folder), with
-stdin closed and ``BATCHDESK_INPUT``, ``BATCHDESK_REL`` and ``BATCHDESK_OUT_DIR`` in its environment,
-in a process group of its own: after ``timeout`` seconds the whole group is killed and the item fails
-"timed out after N s". Output goes to temporary files, never to memory, so a chatty command cannot
+stdin closed and ``BATCHDESK_INPUT``, ``BATCHDESK_REL`` and ``BATCHDESK_OUT_DIR`` in its environment
+(and no other ``BATCHDESK_*`` variable: see workers.environment), in a process group of its own:
+after ``timeout`` seconds the whole group, and every process the command started, is killed and
+the item fails "timed out after N s". The same happens when the item is interrupted, and when its
+work-horse is killed (a cancel past its grace, a batch's hard time limit, a worker stopped cold or
+whose desk died): nothing the command started outlives its item. Output goes to temporary files, never to memory, so a chatty command cannot
 exhaust the worker. A non-zero exit fails the item with "exit code N: <last line of stderr>".
 
 Item result: ``exit_code``, ``stderr_tail`` (last 2,000 characters), ``stdout_tail`` (``stdout=tail``)
 or ``stdout_path`` (``stdout=file``: ``<name>.stdout`` under the output folder), ``duration``,
 ``argv`` (or ``command`` with ``shell=true``). A failed item's ``ItemError`` carries the same dict as
 its ``result`` attribute. On Windows, ``shell=true`` uses ``cmd.exe`` and a timeout kills the
-process tree with ``taskkill /T``.
+command's process tree.
 """
 
 from __future__ import annotations
@@ -44,19 +53,22 @@ from pathlib import Path
 from typing import IO, Any
 
 from workers.environment import external_env
+from workers.proctree import kill_tree
 from workers.registry import ItemError, Option, TaskContext, task
 from workers.tasks._common import output_file, relative_to_output
 
 TAIL = 2000
 PLACEHOLDERS = ("path", "name", "stem", "ext", "rel", "out_dir")
 WINDOWS = os.name == "nt"
+_WORD_BREAKS = frozenset(" \t\n;&|()<>")  # after one of these, a shell command line starts a new word
 
 OPTIONS = (
     Option(
         "cmd",
         str,
         None,
-        "command template, e.g. 'gzip -k {path}'; placeholders {path} {name} {stem} {ext} {rel} {out_dir}",
+        "command template, e.g. 'gzip -k {path}'; placeholders {path} {name} {stem} {ext} {rel} {out_dir} "
+        "(a value that would start an argument with '-' gets './' in front)",
         required=True,
     ),
     Option("shell", bool, False, "run the command through the shell (values are shell-quoted)"),
@@ -98,6 +110,25 @@ def _quote(value: str) -> str:
     return subprocess.list2cmdline([value]) if WINDOWS else shlex.quote(value)
 
 
+def _fill(template: str, values: dict[str, str], shell: bool) -> str:
+    """Fill one argument's template (with ``shell``, the whole command line, values quoted).
+
+    A value starting with ``-`` where an argument starts gets ``./`` in front: a file named ``-rf``
+    must stay a file name, never become an option (``./-rf`` is the same file).
+    """
+    filled = ""
+    for literal, field, _spec, _conversion in string.Formatter().parse(template):
+        filled += literal
+        if field is None:
+            continue
+        value = values[field]
+        starts_argument = not filled or (shell and filled[-1] in _WORD_BREAKS)
+        if starts_argument and value.startswith("-"):
+            value = "./" + value
+        filled += _quote(value) if shell else value
+    return filled
+
+
 def _tail(fh: IO[bytes] | None) -> str:
     if fh is None:
         return ""
@@ -107,18 +138,6 @@ def _tail(fh: IO[bytes] | None) -> str:
     return fh.read().decode("utf-8", "replace")[-TAIL:]
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        if WINDOWS:
-            subprocess.run(["taskkill", "/F", "/T", "/PID", str(proc.pid)], capture_output=True, timeout=30)
-        else:
-            os.killpg(proc.pid, signal.SIGKILL)
-    except (OSError, subprocess.SubprocessError):
-        pass
-    try:
-        proc.kill()
-    except OSError:
-        pass
 
 
 def _seconds(value: float) -> str:
@@ -155,10 +174,10 @@ def command(path: Path, ctx: TaskContext) -> dict:
     }
     parts = parse_template(str(template), shell)
     if shell:
-        cmd: Any = parts[0].format_map({k: _quote(v) for k, v in values.items()})
+        cmd: Any = _fill(parts[0], values, shell=True)
         shown: dict[str, Any] = {"command": cmd}
     else:
-        cmd = [part.format_map(values) for part in parts]
+        cmd = [_fill(part, values, shell=False) for part in parts]
         shown = {"argv": cmd}
     env = external_env({"BATCHDESK_INPUT": str(path), "BATCHDESK_REL": ctx.rel_path, "BATCHDESK_OUT_DIR": str(out_dir)})
     popen_kw: dict[str, Any] = {"cwd": out_dir, "env": env, "stdin": subprocess.DEVNULL, "shell": shell}
@@ -185,11 +204,11 @@ def command(path: Path, ctx: TaskContext) -> dict:
             code = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             timed_out = True
-            _kill_group(proc)
+            kill_tree(proc.pid)
             code = proc.wait()
         finally:
             if proc.poll() is None:  # interrupted (e.g. the worker is stopping): leave nothing behind
-                _kill_group(proc)
+                kill_tree(proc.pid)
                 proc.wait()
         duration = round(time.monotonic() - started, 3)
         result: dict[str, Any] = {"exit_code": code, "stderr_tail": _tail(err), "duration": duration, **shown}
