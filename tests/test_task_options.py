@@ -191,3 +191,27 @@ def test_every_builtin_option_describes_what_it_allows():
     assert "placeholders" in described[("command", "cmd")] and "required" in described[("command", "cmd")]
     assert "codec" in described[("statements", "encoding")]
     assert all(described.values())
+
+
+def test_submitting_a_folder_checks_a_relative_rules_file_against_it(settings, tmp_path, monkeypatch):
+    """As the task looks for it: the current folder, then the job's folder (real store, no desk)."""
+    from batchdesk.submit import JobRequest, SubmitError, submit_folder
+    from data.models import Job
+    from data.store import close_store, open_store
+
+    folder = tmp_path / "statements"
+    folder.mkdir()
+    (folder / "a.csv").write_text("Date,Description,Amount\n2024-03-01,X,-1.00\n", encoding="utf-8")
+    (folder / "my rules.toml").write_text('[categories]\nFood = ["aldi"]\n', encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    settings.data_dir.mkdir(parents=True)
+    open_store(settings.store_path)
+    try:
+        with pytest.raises(SubmitError, match="option 'rules': 'other.toml' is not allowed: rules file not found"):
+            submit_folder(settings, JobRequest(folder=folder, task="statements", options={"rules": "other.toml"}))
+        assert Job.select().count() == 0
+        job, _scan = submit_folder(settings, JobRequest(folder=folder, task="statements",
+                                                        options={"rules": "my rules.toml"}))
+        assert job.options["rules"] == "my rules.toml" and job.items_total == 2
+    finally:
+        close_store()
