@@ -187,6 +187,7 @@ def test_every_builtin_option_describes_what_it_allows():
     assert described[("extract-text", "chunk_overlap")] == "integer >= 0, at most chunk_size/2"
     assert described[("command", "timeout")] == "number > 0"
     assert described[("command", "stdout")] == "one of tail, file, discard"
+    assert described[("statements", "delimiter")] == 'one of auto, ",", ";", tab, "|"'
     assert described[("checksum", "duplicates")] == "true/false, yes/no, on/off, 1/0"
     assert "placeholders" in described[("command", "cmd")] and "required" in described[("command", "cmd")]
     assert "codec" in described[("statements", "encoding")]
@@ -215,3 +216,18 @@ def test_submitting_a_folder_checks_a_relative_rules_file_against_it(settings, t
         assert job.options["rules"] == "my rules.toml" and job.items_total == 2
     finally:
         close_store()
+
+
+def test_the_tasks_command_shows_what_each_option_allows(settings):
+    import json
+
+    from click.testing import CliRunner
+
+    from batchdesk.cli import main
+
+    text = CliRunner().invoke(main, ["--data-dir", str(settings.data_dir), "tasks"]).output
+    assert "--opt chunk_size=<int>  characters per chunk in <name>.chunks.jsonl (default: 1000; allowed: integer >= 50)" in text
+    assert "--opt timeout=<float>" in text and "allowed: number > 0" in text
+    data = json.loads(CliRunner().invoke(main, ["--data-dir", str(settings.data_dir), "tasks", "--json"]).output)
+    options = {o["name"]: o for t in data if t["name"] == "extract-text" for o in t["options"]}
+    assert options["chunk_overlap"]["allowed"] == "integer >= 0, at most chunk_size/2"

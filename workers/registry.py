@@ -76,13 +76,17 @@ class Option:
     def describe(self) -> str:
         """What the option accepts, in one line: ``integer >= 50``, ``one of a, b``, ``number > 0``."""
         if self.choices:
-            text = "one of " + ", ".join(self.choices)
+            text = "one of " + self._choice_list()
         elif self.type is str and self.allowed:
             text = ""
         else:
             text = _TYPE_WORDS.get(self.type, self.type.__name__) + self._bounds()
         text = ", ".join(part for part in (text, self.allowed) if part)
         return f"required; {text}" if self.required else text
+
+    def _choice_list(self) -> str:
+        """``auto, ymd`` but ``auto, ",", ";"``: punctuation choices are quoted so the list reads."""
+        return ", ".join(c if str(c).replace("_", "").replace("-", "").isalnum() else f'"{c}"' for c in self.choices)
 
     def _bounds(self) -> str:
         low = f" >= {self.min:g}" if self.min is not None else f" > {self.above:g}" if self.above is not None else ""
@@ -101,7 +105,7 @@ class Option:
             return self.default
         value = self._bool(raw) if self.type is bool else self._convert(raw)
         if self.choices and value not in self.choices:
-            raise TaskError(f"option {self.name!r}: {raw!r} is not allowed; choose one of {', '.join(self.choices)}")
+            raise TaskError(f"option {self.name!r}: {raw!r} is not allowed; choose one of {self._choice_list()}")
         if self.min is None and self.max is None and self.above is None:
             return value
         if value != value:

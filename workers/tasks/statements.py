@@ -88,7 +88,7 @@ OPTIONS = (
            check=_check_currency, allowed="empty or a 3-letter code such as EUR"),
     Option("date_order", str, "auto", "how to read ambiguous dates", choices=("auto", "ymd", "dmy", "mdy")),
     Option("decimal", str, "auto", "decimal mark of amounts", choices=("auto", ".", ",")),
-    Option("delimiter", str, "auto", "field delimiter: auto, or one of , ; tab |", choices=("auto", ",", ";", "tab", "|")),
+    Option("delimiter", str, "auto", "field delimiter", choices=("auto", ",", ";", "tab", "|")),
     Option("encoding", str, "auto", "file encoding; auto = BOM, then utf-8, cp1252, latin-1",
            check=check_encoding, allowed=ENCODING_ALLOWED),
 )
