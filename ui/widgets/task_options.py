@@ -34,7 +34,7 @@ class TaskOptions(VerticalScroll):
         height: auto;
     }
     TaskOptions .option-label {
-        width: 16;
+        width: 14;
         padding: 1 1 0 0;
         text-style: bold;
     }
