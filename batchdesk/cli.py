@@ -483,7 +483,7 @@ def tasks(ctx: click.Context, as_json: bool) -> None:
     data = [
         {"name": s.name, "description": s.description,
          "options": [{"name": o.name, "type": o.type.__name__, "default": o.default, "help": o.help,
-                      "choices": list(o.choices)} for o in s.options]}
+                      "choices": list(o.choices), "allowed": o.describe()} for o in s.options]}
         for s in sorted(specs.values(), key=lambda s: s.name)
     ]
     if as_json:
@@ -492,7 +492,7 @@ def tasks(ctx: click.Context, as_json: bool) -> None:
     for t in data:
         click.echo(f"{t['name']}: {t['description']}")
         for o in t["options"]:
-            click.echo(f"    --opt {o['name']}=<{o['type']}>  {o['help']} (default: {o['default']})")
+            click.echo(f"    --opt {o['name']}=<{o['type']}>  {o['help']} (default: {o['default']}; allowed: {o['allowed']})")
 
 
 @main.command()

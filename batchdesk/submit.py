@@ -63,11 +63,13 @@ def failure_policy(settings: Settings, task: str, overrides: Mapping[str, Any] |
         raise SubmitError(f"bad retry/time-limit setting for task {task!r}: {exc}") from exc
 
 
-def resolve_task(settings: Settings, name: str, options: Mapping[str, Any] | None) -> tuple[registry.TaskSpec, dict]:
-    """Look the task up and validate its options; errors name what to fix."""
+def resolve_task(settings: Settings, name: str, options: Mapping[str, Any] | None,
+                 source: Path | None = None) -> tuple[registry.TaskSpec, dict]:
+    """Look the task up and validate its options (``source``: the folder, for files named relative
+    to it); errors name what to fix."""
     try:
         spec = registry.get(name, settings.plugins)
-        return spec, spec.parse_options(dict(options or {}))
+        return spec, spec.parse_options(dict(options or {}), source_root=source)
     except registry.TaskError as exc:
         raise SubmitError(str(exc)) from exc
 
@@ -117,7 +119,7 @@ def forget_job(job_id: int) -> None:
 
 def submit_folder(settings: Settings, request: JobRequest) -> tuple[Job, ScanResult]:
     """Scan the folder and record the job and its items. The store must be open."""
-    spec, options = resolve_task(settings, request.task, request.options)
+    spec, options = resolve_task(settings, request.task, request.options, Path(request.folder).expanduser())
     queue = route(settings, request.task, request.queue)
     scan = scan_folder(request.folder, request.include, request.exclude, request.hidden)
     policy = failure_policy(settings, spec.name, request.policy)

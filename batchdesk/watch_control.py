@@ -8,6 +8,7 @@ finishes on its own; :func:`rolling_job` finds or makes it.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterable
@@ -17,7 +18,7 @@ from typing import Any
 
 from batchdesk.config import Settings
 from batchdesk.errors import BatchdeskError
-from batchdesk.submit import create_job, resolve_task, route
+from batchdesk.submit import SubmitError, create_job, resolve_task, route
 from batchdesk.watch_config import WatchConfigError, WatchSpec
 from data import transitions
 from data.models import JOB_ACTIVE, Job, Setting, Watch
@@ -34,6 +35,18 @@ class WatchError(BatchdeskError):
 def resolve_spec(settings: Settings, spec: WatchSpec, require_folder: bool = True,
                  ignore_id: int | None = None) -> dict[str, Any]:
     """Validate a spec into Watch row fields (absolute path, parsed options, queue)."""
+    fields_ = _placement(settings, spec, require_folder, ignore_id)
+    task_spec, options = resolve_task(settings, spec.task, spec.options, Path(fields_["path"]))
+    return _with_task(settings, fields_, task_spec.name, options, spec.queue)
+
+
+def _with_task(settings: Settings, fields_: dict[str, Any], task: str, options: dict,
+               queue: str | None) -> dict[str, Any]:
+    return {**fields_, "task": task, "options": options, "queue": route(settings, task, queue)}
+
+
+def _placement(settings: Settings, spec: WatchSpec, require_folder: bool, ignore_id: int | None) -> dict[str, Any]:
+    """The row fields that do not depend on the task: where, what to take, what to do after."""
     try:
         spec.check()
     except WatchConfigError as exc:
@@ -47,12 +60,26 @@ def resolve_spec(settings: Settings, spec: WatchSpec, require_folder: bool = Tru
         if not os.access(path, os.R_OK | os.X_OK):
             raise WatchError(f"cannot read folder {path}: permission denied")
     _check_overlaps(settings, path, spec.recursive, ignore_id)
-    task_spec, options = resolve_task(settings, spec.task, spec.options)
     return {
-        "path": str(path), "task": task_spec.name, "options": options, "recursive": bool(spec.recursive),
-        "include": list(spec.include), "exclude": list(spec.exclude), "on_done": spec.on_done,
-        "on_fail": spec.on_fail, "queue": route(settings, task_spec.name, spec.queue), "polling": bool(spec.polling),
+        "path": str(path), "recursive": bool(spec.recursive), "include": list(spec.include),
+        "exclude": list(spec.exclude), "on_done": spec.on_done, "on_fail": spec.on_fail, "polling": bool(spec.polling),
     }
+
+
+def _config_fields(settings: Settings, spec: WatchSpec, ignore_id: int | None) -> tuple[dict[str, Any], str | None]:
+    """Row fields for a config entry and, when its task or options are bad, the reason.
+
+    A bad task or option value still makes (or updates) the watch, as written, so it is listed in
+    error with the reason; the desk keeps it in error (it re-validates before taking a file) until
+    the entry is fixed. Anything else (an overlap, a bad value for the watch itself) raises.
+    """
+    fields_ = _placement(settings, spec, require_folder=False, ignore_id=ignore_id)
+    try:
+        task_spec, options = resolve_task(settings, spec.task, spec.options, Path(fields_["path"]))
+    except SubmitError as exc:
+        as_written = json.loads(json.dumps(dict(spec.options), default=str))  # TOML dates -> text
+        return _with_task(settings, fields_, spec.task, as_written, spec.queue), str(exc)
+    return _with_task(settings, fields_, task_spec.name, options, spec.queue), None
 
 
 def _inside(child: Path, parent: Path) -> bool:
@@ -123,7 +150,7 @@ def rolling_job(settings: Settings, watch: Watch) -> Job:
     """The active job this watch feeds; a new one if there is none (or its task/options/queue changed)."""
     job = (Job.select().where((Job.watch == watch.id) & (Job.source_kind == "watch") & Job.status.in_(JOB_ACTIVE))
            .order_by(Job.id.desc()).first())
-    spec, options = resolve_task(settings, watch.task, watch.options)
+    spec, options = resolve_task(settings, watch.task, watch.options, Path(watch.path))
     if job is not None and (job.task, job.options, job.queue, job.source) == (spec.name, options, watch.queue, watch.path):
         return job
     return create_job(settings, spec, options, watch.queue, source=Path(watch.path),
@@ -159,7 +186,8 @@ class SyncResult:
     added: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # entries that could not become a watch (alerted)
+    in_error: list[str] = field(default_factory=list)  # watches whose task or options are bad (status error)
 
 
 def sync_config_watches(settings: Settings, specs: Iterable[WatchSpec]) -> SyncResult:
@@ -167,7 +195,9 @@ def sync_config_watches(settings: Settings, specs: Iterable[WatchSpec]) -> SyncR
 
     Entries are added or updated (by path; a watch added from the CLI for the same folder is taken
     over); watches that came from the config file and are no longer in it are removed. A user's
-    pause is kept. A bad entry (unknown task, overlap) is reported and left as it was.
+    pause is kept. An entry with a bad task or bad options is stored as written, in status error
+    with the reason (see :func:`_config_fields`); any other bad entry (an overlap) is reported and
+    left as it was.
     """
     result = SyncResult()
     owned = config_owned()
@@ -177,18 +207,14 @@ def sync_config_watches(settings: Settings, specs: Iterable[WatchSpec]) -> SyncR
         keep.add(path)
         existing = Watch.get_or_none(Watch.path == path)
         try:
-            fields_ = resolve_spec(settings, spec, require_folder=False,
-                                   ignore_id=existing.id if existing is not None else None)
+            fields_, problem = _config_fields(settings, spec, existing.id if existing is not None else None)
         except BatchdeskError as exc:
             result.errors.append(f"watch {path}: {exc}")
             continue
-        with write():
-            if existing is None:
-                Watch.create(**fields_, status="active", created_at=time.time())
-                result.added.append(path)
-            elif any(getattr(existing, k) != v for k, v in fields_.items()):
-                Watch.update(**fields_).where(Watch.id == existing.id).execute()
-                result.updated.append(path)
+        if problem is not None:
+            result.in_error.append(path)
+        if _store_config_watch(existing, fields_, problem):
+            (result.added if existing is None else result.updated).append(path)
     for path in sorted(owned - keep):
         watch = Watch.get_or_none(Watch.path == path)
         if watch is not None:
@@ -197,3 +223,22 @@ def sync_config_watches(settings: Settings, specs: Iterable[WatchSpec]) -> SyncR
     with write():
         Setting.insert(key=CONFIG_OWNED_KEY, value=sorted(keep)).on_conflict_replace().execute()
     return result
+
+
+def _store_config_watch(existing: Watch | None, fields_: dict[str, Any], problem: str | None) -> bool:
+    """Create or update a config watch; False when the row already says the same."""
+    state: dict[str, Any] = {}
+    if problem is not None:
+        paused = existing is not None and existing.status == "paused"
+        state = {"error": problem} if paused else {"status": "error", "error": problem}
+    with write():
+        if existing is None:
+            Watch.create(**{"status": "active", **fields_, **state}, created_at=time.time())
+            return True
+        changes = {k: v for k, v in fields_.items() if getattr(existing, k) != v}
+        if not changes:
+            return False
+        if problem is None and existing.status == "error":
+            state = {"status": "active", "error": None}  # fixed in the config: the desk opens it again
+        Watch.update(**changes, **state).where(Watch.id == existing.id).execute()
+    return True

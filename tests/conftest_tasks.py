@@ -11,9 +11,9 @@ from workers.registry import ItemError, JobContext, TaskContext
 
 
 def run_task(name: str, path: Path, root: Path, out: Path, **raw: Any) -> dict:
-    """``spec.parse_options(raw)`` then ``spec.func(abs_path, TaskContext(...))``, like the runner."""
+    """``spec.parse_options(raw)`` (as a submit does) then ``spec.func(abs_path, TaskContext(...))``, like the runner."""
     spec = registry.get(name)
-    opts = spec.parse_options({k: v for k, v in raw.items()})
+    opts = spec.parse_options({k: v for k, v in raw.items()}, source_root=Path(root))
     rel = Path(path).resolve().relative_to(Path(root).resolve()).as_posix()
     return spec.func(Path(path).resolve(), TaskContext(options=opts, output_dir=Path(out), rel_path=rel, source_root=Path(root)))
 
@@ -24,8 +24,8 @@ def run_job(name: str, root: Path, out: Path, files: Iterable[Path] | None = Non
     Returns ``(rel_path, status, result, error)`` rows as the runner would record them.
     """
     spec = registry.get(name)
-    opts = spec.parse_options(raw)
     root = Path(root).resolve()
+    opts = spec.parse_options(raw, source_root=root)
     paths = sorted(files) if files is not None else sorted(p for p in root.rglob("*") if p.is_file())
     rows = []
     for p in paths:

@@ -108,6 +108,51 @@ def test_enabled_reference_to_a_taskspec_keeps_its_options(tmp_path: Path, monke
     sys.modules.pop(name, None)
 
 
+def test_plugin_options_with_and_without_constraints(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolated_registry) -> None:
+    """Options declared as before keep their behaviour; a plugin can declare bounds and checks too."""
+    name = f"bd_test_opts_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / f"{name}.py").write_text(
+        textwrap.dedent(
+            """
+            from workers.registry import Option, task
+
+            def _below_limit(value, ctx):
+                if value >= ctx.options["limit"]:
+                    raise ValueError(f"must be below limit ({ctx.options['limit']})")
+
+            @task("plain-opts", options=(Option("factor", int, 1, "multiplier"), Option("label", str, None, "a label"),
+                                         Option("loud", bool, False, "shout")))
+            def plain(path, ctx):
+                return dict(ctx.options)
+
+            @task("strict-opts", options=(Option("limit", int, 10, "upper limit", min=1),
+                                          Option("start", int, 0, "first value", check=_below_limit,
+                                                 allowed="below limit")))
+            def strict(path, ctx):
+                return dict(ctx.options)
+            """
+        ),
+        encoding="utf-8",
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    __import__(name)
+    plain = registry.get("plain-opts")
+    assert plain.parse_options({}) == {"factor": 1, "label": None, "loud": False}
+    assert plain.parse_options({"factor": "-7", "label": "", "loud": "ON"}) == {"factor": -7, "label": "", "loud": True}
+    with pytest.raises(TaskError, match="option 'factor': 'x' is not a valid int"):
+        plain.parse_options({"factor": "x"})
+    with pytest.raises(TaskError, match="option 'loud': 'maybe' is not a valid bool"):
+        plain.parse_options({"loud": "maybe"})  # booleans are true/false, yes/no, on/off, 1/0 for every task
+    strict = registry.get("strict-opts")
+    assert strict.parse_options({"limit": "5", "start": "4"}) == {"limit": 5, "start": 4}
+    assert [o.describe() for o in strict.options] == ["integer >= 1", "integer, below limit"]
+    with pytest.raises(TaskError, match=r"^option 'start': '5' is not allowed: must be below limit \(5\)$"):
+        strict.parse_options({"limit": "5", "start": "5"})
+    with pytest.raises(TaskError, match=r"^option 'limit': '0' is too small; allowed: integer >= 1$"):
+        strict.parse_options({"limit": "0"})
+    sys.modules.pop(name, None)
+
+
 def test_enabled_but_broken_references_are_clear_errors(isolated_registry) -> None:
     with pytest.raises(TaskError, match="cannot load task 'bd_no_such_module_xyz:run'"):
         registry.get("bd_no_such_module_xyz:run", enabled_refs=("bd_no_such_module_xyz:run",))

@@ -171,16 +171,20 @@ def test_missing_or_bad_cmd_is_a_clear_error(src: Path, tmp_path: Path) -> None:
     ctx = TaskContext(options={}, output_dir=tmp_path / "out", rel_path="plain.txt", source_root=src)
     with pytest.raises(ItemError, match="option 'cmd' is required"):
         spec.func(src / "plain.txt", ctx)
+    # the template is checked when the job is submitted, with the run-time check's message
+    with pytest.raises(TaskError, match=r"unknown placeholder \{input\} in cmd"):
+        spec.parse_options({"cmd": "cat {input}"})
+    with pytest.raises(TaskError, match="unknown placeholder"):
+        spec.parse_options({"cmd": "cat {path!r}"})
+    with pytest.raises(TaskError, match="bad cmd template"):
+        spec.parse_options({"cmd": "cat 'unterminated"})
     with pytest.raises(ItemError, match=r"unknown placeholder \{input\} in cmd"):
-        run_task("command", src / "plain.txt", src, tmp_path / "out", cmd="cat {input}")
-    with pytest.raises(ItemError, match="unknown placeholder"):
-        run_task("command", src / "plain.txt", src, tmp_path / "out", cmd="cat {path!r}")
-    with pytest.raises(ItemError, match="bad cmd template"):
-        run_task("command", src / "plain.txt", src, tmp_path / "out", cmd="cat 'unterminated")
+        spec.func(src / "plain.txt", TaskContext(options={"cmd": "cat {input}"}, output_dir=tmp_path / "out",
+                                                 rel_path="plain.txt", source_root=src))
     with pytest.raises(ItemError, match="command not found: no-such-program-batchdesk"):
         run_task("command", src / "plain.txt", src, tmp_path / "out", cmd="no-such-program-batchdesk {path}")
-    with pytest.raises(ItemError, match="timeout' must be a positive"):
-        run_task("command", src / "plain.txt", src, tmp_path / "out", cmd="true", timeout="0")
+    with pytest.raises(TaskError, match="option 'timeout': '0' is too small; allowed: number > 0"):
+        spec.parse_options({"cmd": "true", "timeout": "0"})
 
 
 def test_options_schema() -> None:

@@ -276,7 +276,8 @@ def test_latin1_fallback_and_forced_encoding(tmp_path: Path) -> None:
     # the wrong encoding forced by the user: mojibake, but no crash and the name is recorded
     result, text, _ = extract(tmp_path, "b.txt", "Zoë".encode("utf-8"), encoding="cp1252")
     assert text == "ZoÃ«" and result["encoding"] == "cp1252"
-    assert failure(tmp_path, "c.txt", b"x", encoding="no-such-codec") == "unknown encoding 'no-such-codec'"
+    with pytest.raises(TaskError, match="option 'encoding': 'no-such-codec' is not allowed: unknown encoding"):
+        extract(tmp_path, "c.txt", b"x", encoding="no-such-codec")  # refused when the job is submitted
 
 
 def test_sample_cp1252_note(tmp_path: Path) -> None:
@@ -373,10 +374,15 @@ def test_options_schema_and_validation(tmp_path: Path) -> None:
     assert spec.parse_options({}) == {"chunk_size": 1000, "chunk_overlap": 200, "encoding": "auto", "max_mb": 256}
     with pytest.raises(TaskError, match="not a valid int"):
         spec.parse_options({"chunk_size": "big"})
-    assert failure(tmp_path, "a.txt", b"hello", chunk_size="100", chunk_overlap="80") == (
-        "option chunk_overlap must be between 0 and chunk_size/2"
-    )
-    assert failure(tmp_path, "a.txt", b"hello", chunk_size="10") == "option chunk_size must be at least 50"
+    with pytest.raises(TaskError, match=r"option 'chunk_overlap': '80' is not allowed: at most chunk_size/2 \(50\)"):
+        spec.parse_options({"chunk_size": "100", "chunk_overlap": "80"})
+    with pytest.raises(TaskError, match="option 'chunk_size': '10' is too small; allowed: integer >= 50"):
+        spec.parse_options({"chunk_size": "10"})
+    # a runner given unchecked options still fails the item cleanly
+    ctx = TaskContext(options={"chunk_size": 10}, output_dir=tmp_path / "o", rel_path="a.txt", source_root=tmp_path)
+    (tmp_path / "a.txt").write_text("hello")
+    with pytest.raises(ItemError, match="option chunk_size must be at least 50"):
+        spec.func(tmp_path / "a.txt", ctx)
     assert failure(tmp_path, "big.txt", b"x" * (1 << 20) + b"y", max_mb="1").startswith("file is larger than the 1 MiB")
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from workers import registry
-from workers.registry import ItemError, TaskError
+from workers.registry import ItemError, TaskContext, TaskError
 from workers.tasks.statements import (
     StatementError,
     decide_decimal,
@@ -307,16 +307,32 @@ def test_bundled_rules_resolve_through_the_data_package() -> None:
     assert rules.categorise("mystery", Decimal("5")) == "Other income"
 
 
-def test_broken_rules_fail_the_item_with_the_reason(tmp_path: Path) -> None:
-    text = "Date,Description,Amount\n2024-03-01,X,-1.00\n"
-    assert failure(tmp_path, "a.csv", text, rules=str(tmp_path / "nope.toml")).startswith("rules file not found")
+def test_broken_rules_are_refused_at_submit_with_the_reason(tmp_path: Path) -> None:
+    def refused(rules: Path) -> str:
+        with pytest.raises(TaskError) as info:
+            registry.get("statements").parse_options({"rules": str(rules)})
+        return str(info.value)
+
+    assert "rules file not found" in refused(tmp_path / "nope.toml")
     bad = tmp_path / "bad.toml"
     bad.write_text("[categories\nx = 1", encoding="utf-8")
-    assert "is not valid TOML" in failure(tmp_path, "a.csv", text, rules=str(bad))
+    assert "is not valid TOML" in refused(bad)
     bad.write_text('[categories]\n"X" = ["re:(unclosed"]\n', encoding="utf-8")
-    assert "category 'X': bad regex '(unclosed'" in failure(tmp_path, "a.csv", text, rules=str(bad))
+    assert "category 'X': bad regex '(unclosed'" in refused(bad)
     bad.write_text('[categories]\n"X" = 3\n', encoding="utf-8")
-    assert "category 'X' must be a list of strings" in failure(tmp_path, "a.csv", text, rules=str(bad))
+    assert "category 'X' must be a list of strings" in refused(bad)
+
+
+def test_rules_gone_after_submit_fail_the_item_with_the_reason(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[categories]\nX = ["x"]\n', encoding="utf-8")
+    spec = registry.get("statements")
+    opts = spec.parse_options({"rules": str(rules)})
+    rules.unlink()
+    (tmp_path / "a.csv").write_text("Date,Description,Amount\n2024-03-01,X,-1.00\n", encoding="utf-8")
+    ctx = TaskContext(options=opts, output_dir=tmp_path / "out", rel_path="a.csv", source_root=tmp_path)
+    with pytest.raises(ItemError, match="rules file not found"):
+        spec.func(tmp_path / "a.csv", ctx)
 
 
 # --------------------------------------------------------------------------------------------

@@ -50,6 +50,21 @@ async def test_validation_errors_show_in_the_modal_and_submit_nothing(settings, 
         await until(pilot, lambda: modal.query("#opt-chunk_size"))
         modal.query_one("#opt-chunk_size", Input).value = "lots"
         await submit_and_expect_error(pilot, modal, str(some), "option 'chunk_size': 'lots' is not a valid int")
+        # values the task could never use are refused before anything is written
+        modal.query_one("#opt-chunk_size", Input).value = "10"
+        await submit_and_expect_error(pilot, modal, str(some),
+                                      "option 'chunk_size': '10' is too small; allowed: integer >= 50")
+        modal.query_one("#opt-chunk_size", Input).value = ""
+        modal.query_one("#opt-chunk_overlap", Input).value = "900"
+        await submit_and_expect_error(pilot, modal, str(some),
+                                      "option 'chunk_overlap': '900' is not allowed: at most chunk_size/2 (500)")
+        modal.query_one("#task", Select).value = "command"
+        await until(pilot, lambda: modal.query("#opt-cmd"))
+        modal.query_one("#opt-cmd", Input).value = "echo {bogus}"
+        await submit_and_expect_error(pilot, modal, str(some), "unknown placeholder {bogus} in cmd")
+        modal.query_one("#opt-cmd", Input).value = "true"
+        modal.query_one("#opt-timeout", Input).value = "-5"
+        await submit_and_expect_error(pilot, modal, str(some), "option 'timeout': '-5' is too small; allowed: number > 0")
         # An unknown task (a plugin that went away between opening the modal and submitting).
         modal.selected_task = lambda: "no-such-task"
         await submit_and_expect_error(pilot, modal, str(some), "unknown task 'no-such-task'")
@@ -76,6 +91,17 @@ async def test_task_options_follow_the_task(settings, session, tmp_path):
         modal.query_one("#opt-currency", Input).value = "EUR"
         assert modal.option_values() == {"date_order": "dmy", "currency": "EUR"}
         assert "bank-statement" in screen_text(app)  # the task's description
+        # each field says what it allows; switching between tasks sharing an option name is fine
+        modal.query_one("#task", Select).value = "extract-text"
+        await until(pilot, lambda: modal.query("#opt-chunk_size") and not modal.query("#opt-currency"))
+        assert modal.query_one("#opt-chunk_size", Input).placeholder == "1000 · integer >= 50"
+        assert modal.query_one("#opt-encoding", Input).placeholder.startswith("auto · auto or a text codec")
+        await pilot.pause()
+        assert "integer >= 50" in screen_text(app) and "at most chunk_size/2" in screen_text(app)
+        modal.query_one("#task", Select).value = "statements"
+        await until(pilot, lambda: modal.query("#opt-currency") and not modal.query("#opt-chunk_size"))
+        assert len(modal.query("#opt-encoding")) == 1
+        assert modal.query_one("#opt-currency", Input).placeholder == "empty or a 3-letter code such as EUR"
 
 
 async def test_picking_a_folder_in_the_tree(settings, session, tmp_path):

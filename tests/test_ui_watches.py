@@ -72,6 +72,39 @@ async def test_validation_errors_add_nothing(settings, session, tmp_path):
     assert Watch.select().count() == 0
 
 
+async def test_a_command_watch_with_its_options(settings, session, tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    app = make_app(settings, session)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.main.applied >= 1)
+        modal = await open_modal(pilot)
+        assert isinstance(modal.query_one("#opt-duplicates"), Checkbox)  # the checksum task's option
+        modal.query_one("#watch-path", Input).value = str(inbox)
+        modal.query_one("#watch-task", Select).value = "command"
+        await until(pilot, lambda: modal.query("#opt-cmd") and not modal.query("#opt-duplicates"))
+        assert "placeholders {path}" in modal.query_one("#opt-cmd", Input).placeholder
+        assert modal.query_one("#opt-timeout", Input).placeholder == "300.0 · number > 0"
+        # a bad value is refused in the modal, with what is allowed; nothing is added
+        modal.query_one("#opt-cmd", Input).value = "gzip -k {input}"
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: "unknown placeholder {input} in cmd" in modal.error_text and not modal.busy)
+        assert Watch.select().count() == 0
+        modal.query_one("#opt-cmd", Input).value = "gzip -k {path}"
+        modal.query_one("#opt-timeout", Input).value = "0"
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: "option 'timeout': '0' is too small; allowed: number > 0" in modal.error_text
+                    and not modal.busy)
+        assert "allowed: number > 0" in screen_text(app)
+        modal.query_one("#opt-timeout", Input).value = "60"
+        modal.query_one("#opt-stdout", Select).value = "discard"
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: app.screen is app.main, message="the modal closes")
+    watch = Watch.get()
+    assert (watch.task, watch.options) == ("command", {"cmd": "gzip -k {path}", "shell": False, "timeout": 60.0,
+                                                       "stdout": "discard"})
+
+
 async def test_pause_resume_and_remove_with_confirmation(settings, session, tmp_path):
     inbox = tmp_path / "inbox"
     inbox.mkdir()

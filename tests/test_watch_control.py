@@ -149,15 +149,57 @@ def test_config_sync_adds_updates_and_removes_its_own(opened, tmp_path):
         {"path": str(a), "task": "checksum", "recursive": True}, {"path": str(tmp_path / "x"), "task": "nope"},
     ]))
     assert r.updated == [str(a)] and r.removed == sorted([str(b), str(tmp_path / "not-mounted-yet")])
-    assert len(r.errors) == 1 and "unknown task" in r.errors[0]
+    assert r.in_error == [str(tmp_path / "x")] and not r.errors  # in the list, in error (see below)
+    assert "unknown task 'nope'" in Watch.get(Watch.path == str(tmp_path / "x")).error
     row = Watch.get(Watch.path == str(a))
     assert row.recursive and row.status == "paused"  # the user's pause is kept
     assert Watch.get_or_none(Watch.path == str(c)) is not None  # not the config's to remove
-    assert {w["path"]: w["from_config"] for w in watch_control.list_watches()} == {str(a): True, str(c): False}
+    assert {w["path"]: w["from_config"] for w in watch_control.list_watches()} == {
+        str(a): True, str(c): False, str(tmp_path / "x"): True}
     # same config again: nothing to do
     r = watch_control.sync_config_watches(opened, parse_watch_entries([{"path": str(a), "task": "checksum",
                                                                         "recursive": True}]))
-    assert (r.added, r.updated, r.removed) == ([], [], [])
+    assert (r.added, r.updated, r.removed) == ([], [], [str(tmp_path / "x")])
+
+
+def test_config_sync_puts_a_watch_with_bad_options_in_error_until_it_is_fixed(opened, tmp_path):
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    good.mkdir()
+    bad.mkdir()
+    entries = [{"path": str(good), "task": "checksum"},
+               {"path": str(bad), "task": "extract-text", "options": {"chunk_size": 10, "encoding": "utf-8"}}]
+    r = watch_control.sync_config_watches(opened, parse_watch_entries(entries))
+    assert r.added == [str(good), str(bad)] and r.in_error == [str(bad)] and not r.errors
+    row = Watch.get(Watch.path == str(bad))
+    assert (row.status, row.task, row.options) == ("error", "extract-text", {"chunk_size": 10, "encoding": "utf-8"})
+    assert row.error == "option 'chunk_size': 10 is too small; allowed: integer >= 50"
+    assert Watch.get(Watch.path == str(good)).status == "active"
+    # the same bad entry again changes nothing; a paused watch stays paused, with the reason
+    assert watch_control.sync_config_watches(opened, parse_watch_entries(entries)).updated == []
+    watch_control.set_paused(str(bad), True)
+    entries[1]["options"] = {"chunk_overlap": 900}
+    r = watch_control.sync_config_watches(opened, parse_watch_entries(entries))
+    assert r.updated == [str(bad)] and r.in_error == [str(bad)]
+    row = Watch.get(Watch.path == str(bad))
+    assert row.status == "paused" and "option 'chunk_overlap': 900 is not allowed: at most chunk_size/2" in row.error
+    watch_control.set_paused(str(bad), False)
+    Watch.update(status="error", error="stale").where(Watch.path == str(bad)).execute()
+    # fixed in the config file: the watch is active again with the parsed options
+    entries[1]["options"] = {"chunk_size": 2000}
+    r = watch_control.sync_config_watches(opened, parse_watch_entries(entries))
+    assert r.updated == [str(bad)] and not r.in_error
+    row = Watch.get(Watch.path == str(bad))
+    assert (row.status, row.error, row.options["chunk_size"], row.options["chunk_overlap"]) == ("active", None, 2000, 200)
+
+
+def test_config_options_that_json_cannot_hold_are_kept_as_text(opened, tmp_path):
+    import datetime
+
+    entry = {"path": str(tmp_path), "task": "checksum", "options": {"duplicates": datetime.date(2024, 1, 2)}}
+    watch_control.sync_config_watches(opened, parse_watch_entries([entry]))
+    row = Watch.get(Watch.path == str(tmp_path))
+    assert row.status == "error" and row.options == {"duplicates": "2024-01-02"}
+    assert row.error.startswith("option 'duplicates': datetime.date(2024, 1, 2) is not a valid bool")
 
 
 # -- exactly once --------------------------------------------------------------------------------
@@ -354,6 +396,36 @@ def test_service_syncs_config_watches_and_switches_jobs_on_a_task_change(tmp_pat
         service = WatchService(SettingsWithWatches(data_dir=tmp_path / "data"), reload_seconds=0.0)
         service.start(None)
         assert Watch.select().count() == 0
+    finally:
+        service.stop()
+
+
+def test_a_stored_watch_with_bad_options_is_in_error_and_the_others_work(opened, tmp_path):
+    """Options stored before they were checked (an older version, a hand-edited store): the desk puts
+    that watch in error with the reason and runs the other watches."""
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    good.mkdir()
+    bad.mkdir()
+    ok = watch_control.add_watch(opened, WatchSpec(path=str(good), task="checksum"))
+    broken = Watch.create(path=str(bad.resolve()), task="command", options={"cmd": "echo {bogus}", "timeout": 5},
+                          status="active", created_at=time.time())
+    settings = dataclasses.replace(opened, settle_seconds=0.1)
+    service = WatchService(settings, reload_seconds=0.0)
+    service.start(None)
+    try:
+        (good / "a.txt").write_text("a")
+        (bad / "b.txt").write_text("b")
+
+        def taken():
+            service.tick(None)
+            return SeenFile.get_or_none((SeenFile.watch == ok.id) & (SeenFile.path == "a.txt"))
+
+        wait_for(taken, 30, message="the good watch to take its file")
+        row = Watch.get_by_id(broken.id)
+        assert row.status == "error" and row.error.startswith("option 'cmd': 'echo {bogus}' is not allowed: unknown placeholder")
+        assert Job.select().where(Job.watch == broken.id).count() == 0  # nothing taken into a job
+        assert SeenFile.select().where(SeenFile.watch == broken.id).count() == 0
+        assert Watch.get_by_id(ok.id).status == "active"
     finally:
         service.stop()
 

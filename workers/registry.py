@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass, replace
 from importlib.metadata import entry_points
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
 log = logging.getLogger(__name__)
@@ -31,9 +32,34 @@ class ItemError(Exception):
     """Raised by a task to fail one item with a reason a person can read (no traceback kept)."""
 
 
+TRUE_WORDS = frozenset({"true", "yes", "on", "1"})
+FALSE_WORDS = frozenset({"false", "no", "off", "0"})
+BOOL_ALLOWED = "true/false, yes/no, on/off, 1/0"
+_TYPE_WORDS: dict[type, str] = {int: "integer", float: "number", str: "text", bool: BOOL_ALLOWED}
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """What an option's ``check`` sees besides its value: every option of the task (parsed, defaults
+    filled) for cross-option rules, and the job's source folder when it is known."""
+
+    options: Mapping[str, Any]
+    source_root: Path | None = None
+
+
+OptionCheck = Callable[[Any, CheckContext], None]
+
+
 @dataclass(frozen=True)
 class Option:
-    """One documented task option: what the CLI's ``--opt``, the TUI and the config file accept."""
+    """One documented task option: what the CLI's ``--opt``, the TUI and the config file accept.
+
+    Constraints are declared here once and enforced when a job or watch is submitted, so a bad
+    value is refused before any item runs: ``choices``, ``min`` / ``max`` (inclusive) and ``above``
+    (exclusive) for numbers, and ``check(value, ctx)`` for any other rule (a format, another
+    option): it raises ``ValueError`` (or :class:`TaskError` / :class:`ItemError`) saying what is
+    wrong, and ``allowed`` says in a few words what it accepts (shown by :meth:`describe`).
+    """
 
     name: str
     type: type = str
@@ -41,23 +67,81 @@ class Option:
     help: str = ""
     choices: tuple[str, ...] = ()
     required: bool = False  # no default: leaving it out (or empty) is an error naming the option
+    min: float | None = None
+    max: float | None = None
+    above: float | None = None
+    check: OptionCheck | None = None
+    allowed: str = ""
+
+    def describe(self) -> str:
+        """What the option accepts, in one line: ``integer >= 50``, ``one of a, b``, ``number > 0``."""
+        if self.choices:
+            text = "one of " + self._choice_list()
+        elif self.type is str and self.allowed:
+            text = ""
+        else:
+            text = _TYPE_WORDS.get(self.type, self.type.__name__) + self._bounds()
+        text = ", ".join(part for part in (text, self.allowed) if part)
+        return f"required; {text}" if self.required else text
+
+    def _choice_list(self) -> str:
+        """``auto, ymd`` but ``auto, ",", ";"``: punctuation choices are quoted so the list reads."""
+        return ", ".join(c if str(c).replace("_", "").replace("-", "").isalnum() else f'"{c}"' for c in self.choices)
+
+    def _bounds(self) -> str:
+        low = f" >= {self.min:g}" if self.min is not None else f" > {self.above:g}" if self.above is not None else ""
+        if self.max is None:
+            return low
+        if self.min is not None:
+            return f" from {self.min:g} to {self.max:g}"
+        return f"{low}, <= {self.max:g}" if low else f" <= {self.max:g}"
 
     def parse(self, raw: Any) -> Any:
-        """Convert a raw value (usually a string from the command line) to this option's type."""
+        """Convert a raw value (usually a string from the command line) to this option's type and
+        check its type, choices and bounds (``check`` needs the other options: see parse_options)."""
         if self.required and (raw is None or (isinstance(raw, str) and not raw.strip())):
             raise TaskError(f"option {self.name!r} is required" + (f": {self.help}" if self.help else ""))
         if raw is None:
             return self.default
-        if self.type is bool and isinstance(raw, str):
-            value: Any = raw.strip().lower() in {"1", "true", "yes", "on"}
-        else:
-            try:
-                value = self.type(raw)
-            except (TypeError, ValueError) as exc:
-                raise TaskError(f"option {self.name!r}: {raw!r} is not a valid {self.type.__name__}") from exc
+        value = self._bool(raw) if self.type is bool else self._convert(raw)
         if self.choices and value not in self.choices:
-            raise TaskError(f"option {self.name!r}: choose one of {', '.join(self.choices)}")
+            raise TaskError(f"option {self.name!r}: {raw!r} is not allowed; choose one of {self._choice_list()}")
+        if self.min is None and self.max is None and self.above is None:
+            return value
+        if value != value:
+            raise self._refuse(raw, "is not a number")
+        if (self.min is not None and value < self.min) or (self.above is not None and value <= self.above):
+            raise self._refuse(raw, "is too small")
+        if self.max is not None and value > self.max:
+            raise self._refuse(raw, "is too large")
         return value
+
+    def _convert(self, raw: Any) -> Any:
+        try:
+            return self.type(raw)
+        except (TypeError, ValueError) as exc:
+            raise self._refuse(raw, f"is not a valid {self.type.__name__}") from exc
+
+    def _bool(self, raw: Any) -> bool:
+        """true/false, yes/no, on/off, 1/0 in any case (or a real bool): anything else is a mistake."""
+        if isinstance(raw, bool):
+            return raw
+        word = raw.strip().lower() if isinstance(raw, str) else str(raw) if isinstance(raw, int) else None
+        if word in TRUE_WORDS or word in FALSE_WORDS:
+            return word in TRUE_WORDS
+        raise self._refuse(raw, "is not a valid bool")
+
+    def _refuse(self, raw: Any, problem: str) -> TaskError:
+        return TaskError(f"option {self.name!r}: {raw!r} {problem}; allowed: {self.describe()}")
+
+    def run_check(self, value: Any, shown: Any, ctx: CheckContext) -> None:
+        """Apply ``check`` (skipped when there is no value at all); its reason becomes a TaskError."""
+        if self.check is None or value is None:
+            return
+        try:
+            self.check(value, ctx)
+        except (ValueError, TaskError, ItemError) as exc:
+            raise TaskError(f"option {self.name!r}: {shown!r} is not allowed: {exc}") from None
 
 
 @dataclass
@@ -121,8 +205,13 @@ class TaskSpec:
     # (tiny files) building a Path per item costs as much as the work.
     str_path: bool = False
 
-    def parse_options(self, raw: Mapping[str, Any]) -> dict[str, Any]:
-        """Validate user options against the schema, filling defaults; unknown keys are an error."""
+    def parse_options(self, raw: Mapping[str, Any], source_root: Path | None = None) -> dict[str, Any]:
+        """Validate user options against the schema, filling defaults; unknown keys are an error.
+
+        Every submit path (CLI, TUI, watches, config file) calls this, so a bad value is one
+        :class:`TaskError` before any job exists. ``source_root`` (the job's folder, when known)
+        lets a check find files named relative to it.
+        """
         known = {opt.name: opt for opt in self.options}
         unknown = sorted(set(raw) - set(known))
         if unknown:
@@ -130,7 +219,11 @@ class TaskSpec:
                 f"task {self.name!r} has no option {', '.join(unknown)}; "
                 f"known: {', '.join(known) or 'none'}"
             )
-        return {name: opt.parse(raw.get(name)) for name, opt in known.items()}
+        values = {name: opt.parse(raw.get(name)) for name, opt in known.items()}
+        ctx = CheckContext(MappingProxyType(values), Path(source_root) if source_root is not None else None)
+        for name, opt in known.items():
+            opt.run_check(values[name], raw.get(name, values[name]), ctx)
+        return values
 
 
 _REGISTRY: dict[str, TaskSpec] = {}

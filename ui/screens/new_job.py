@@ -16,11 +16,10 @@ from typing import Any, ClassVar
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import (
     Button,
-    Checkbox,
     DirectoryTree,
     Input,
     Label,
@@ -34,6 +33,7 @@ from batchdesk.scan import check_folder
 from batchdesk.submit import JobRequest, resolve_task, route
 from data.store import close_store, open_store
 from ui.screens.form import FormScreen
+from ui.widgets.task_options import TaskOptions
 from workers import registry
 
 AUTO_QUEUE = "auto"
@@ -91,7 +91,7 @@ class NewJobScreen(FormScreen[Submitted | None]):
                 yield Select([("auto (task route)", AUTO_QUEUE)] + [(q, q) for q in defaults.QUEUES],
                              value=AUTO_QUEUE, allow_blank=False, id="queue")
             yield Static(id="task-help")
-            yield VerticalScroll(id="options")
+            yield TaskOptions(id="options")
             with Horizontal(classes="row"):
                 yield Label("Include", classes="field-label")
                 yield Input(placeholder="globs, e.g. *.pdf *.txt (all files if empty)", id="include")
@@ -103,64 +103,26 @@ class NewJobScreen(FormScreen[Submitted | None]):
                 yield Button("Submit (ctrl+s)", variant="primary", id="submit")
                 yield Button("Cancel (esc)", id="cancel")
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
         self.query_one("#new-job-dialog").border_title = "New job"
         self.query_one("#folder", Input).focus()
         task = self.query_one("#task", Select).value
         if isinstance(task, str):
-            self.show_task_options(task)
+            await self.show_task_options(task)
 
     # -- the task's options ----------------------------------------------------------------------
-    def on_select_changed(self, event: Select.Changed) -> None:
+    async def on_select_changed(self, event: Select.Changed) -> None:
         if event.select.id == "task" and isinstance(event.value, str):
-            self.show_task_options(event.value)
+            await self.show_task_options(event.value)
 
-    def show_task_options(self, name: str) -> None:
+    async def show_task_options(self, name: str) -> None:
         spec = self.task_specs.get(name)
-        box = self.query_one("#options", VerticalScroll)
-        box.remove_children()
-        help_text = self.query_one("#task-help", Static)
-        if spec is None:
-            help_text.update("")
-            return
-        help_text.update(spec.description or "")
-        rows = []
-        for option in spec.options:
-            rows.append(self._option_row(option))
-        if rows:
-            box.mount_all(rows)
-        box.display = bool(rows)
-
-    @staticmethod
-    def _option_row(option: registry.Option) -> Horizontal:
-        label = Label(option.name + (" *" if option.required else ""), classes="field-label")
-        label.tooltip = option.help
-        widget_id = f"opt-{option.name}"
-        if option.type is bool:
-            field: Any = Checkbox(option.help or option.name, value=bool(option.default), id=widget_id)
-        elif option.choices:
-            field = Select([(c, c) for c in option.choices], allow_blank=False,
-                           value=option.default if option.default in option.choices else option.choices[0], id=widget_id)
-        else:
-            default = "" if option.default in (None, "") else str(option.default)
-            field = Input(placeholder=default or option.help, id=widget_id, tooltip=option.help)
-        return Horizontal(label, field, classes="row option")
+        self.query_one("#task-help", Static).update(spec.description if spec else "")
+        await self.query_one(TaskOptions).show(spec)
 
     def option_values(self) -> dict[str, Any]:
         """The options the user set (empty inputs are left out so the task's defaults apply)."""
-        spec = self.task_specs.get(self.selected_task())
-        values: dict[str, Any] = {}
-        for option in spec.options if spec else ():
-            widget = self.query_one(f"#opt-{option.name}")
-            if isinstance(widget, Checkbox):
-                if widget.value != bool(option.default):
-                    values[option.name] = widget.value
-            elif isinstance(widget, Select):
-                if widget.value is not Select.NULL and widget.value != option.default:
-                    values[option.name] = widget.value
-            elif isinstance(widget, Input) and widget.value.strip():
-                values[option.name] = widget.value.strip()
-        return values
+        return self.query_one(TaskOptions).values()
 
     def selected_task(self) -> str:
         value = self.query_one("#task", Select).value
@@ -213,7 +175,7 @@ class NewJobScreen(FormScreen[Submitted | None]):
         try:
             open_store(app.settings.store_path)
             check_folder(request.folder)  # missing / not a folder / unreadable, before the task's errors
-            resolve_task(app.settings, request.task, request.options)
+            resolve_task(app.settings, request.task, request.options, request.folder)
             route(app.settings, request.task, request.queue)
             job, scan, resumed = app.session.submit(request)  # scans (empty folder -> ScanError), then writes
             warnings = tuple(scan.warnings[:5]) if scan else ()

@@ -1,9 +1,11 @@
-"""The new-watch modal: a folder to turn into an inbox, the task, recursive, on-done and on-fail.
+"""The new-watch modal: a folder to turn into an inbox, the task and its options, recursive,
+on-done and on-fail.
 
-The watch is added by :func:`batchdesk.watch_control.add_watch` in a background thread; it checks
-everything first (missing folder, unknown task, a folder already watched or overlapping another
-watch or the data dir) and the message is shown in the modal: nothing is added on error. The modal
-closes with the new watch's id.
+The option fields are the new-job dialog's (:class:`ui.widgets.task_options.TaskOptions`). The
+watch is added by :func:`batchdesk.watch_control.add_watch` in a background thread; it checks
+everything first (missing folder, unknown task, a bad option value, a folder already watched or
+overlapping another watch or the data dir) and the message is shown in the modal: nothing is added
+on error. The modal closes with the new watch's id.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from batchdesk.errors import BatchdeskError
 from batchdesk.watch_config import WatchSpec
 from data.store import close_store, open_store
 from ui.screens.form import FormScreen
+from ui.widgets.task_options import TaskOptions
 from workers import registry
 
 ON_DONE = ("keep", "move", "delete")
@@ -47,9 +50,11 @@ class NewWatchScreen(FormScreen[int | None]):
 
     def __init__(self) -> None:
         super().__init__(classes="new-watch")
+        self.task_specs: dict[str, registry.TaskSpec] = {}
 
     def compose(self) -> ComposeResult:
-        names = sorted(registry.load(self.app.settings.plugins))
+        self.task_specs = registry.load(self.app.settings.plugins)
+        names = sorted(self.task_specs)
         first = "checksum" if "checksum" in names else (names[0] if names else Select.NULL)
         with Vertical(id="new-watch-dialog"):
             with Horizontal(classes="row"):
@@ -58,6 +63,7 @@ class NewWatchScreen(FormScreen[int | None]):
             with Horizontal(classes="row"):
                 yield Label("Task", classes="field-label")
                 yield Select([(name, name) for name in names], value=first, allow_blank=False, id="watch-task")
+            yield TaskOptions(id="watch-options")
             with Horizontal(classes="row"):
                 yield Label("", classes="field-label")
                 yield Checkbox("Recursive: also files dropped in subfolders", id="watch-recursive")
@@ -73,9 +79,15 @@ class NewWatchScreen(FormScreen[int | None]):
                 yield Button("Add watch (ctrl+s)", variant="primary", id="add")
                 yield Button("Cancel (esc)", id="cancel")
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
         self.query_one("#new-watch-dialog").border_title = "New watch (drop folder)"
         self.query_one("#watch-path", Input).focus()
+        task = self.query_one("#watch-task", Select).value
+        await self.query_one(TaskOptions).show(self.task_specs.get(task) if isinstance(task, str) else None)
+
+    async def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "watch-task" and isinstance(event.value, str):
+            await self.query_one(TaskOptions).show(self.task_specs.get(event.value))
 
     def spec(self) -> WatchSpec | None:
         """The watch from the form, or None (with the message shown) when something is missing."""
@@ -88,7 +100,7 @@ class NewWatchScreen(FormScreen[int | None]):
             self.show_error("Choose a task.")
             return None
         return WatchSpec(
-            path=str(Path(path).expanduser()), task=task,
+            path=str(Path(path).expanduser()), task=task, options=self.query_one(TaskOptions).values(),
             recursive=self.query_one("#watch-recursive", Checkbox).value,
             on_done=str(self.query_one("#watch-on-done", Select).value),
             on_fail=str(self.query_one("#watch-on-fail", Select).value),

@@ -13,7 +13,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from workers.registry import ItemError, TaskContext
+from workers.registry import CheckContext, ItemError, TaskContext
 
 # --------------------------------------------------------------------------------------------
 # File type from the first bytes
@@ -211,6 +211,21 @@ def decode_text(data: bytes, encoding: str = "auto") -> tuple[str, str]:
     if not _CP1252_UNDEFINED.search(data):
         return data.decode("cp1252"), "cp1252"
     return data.decode("latin-1"), "latin-1"
+
+
+ENCODING_ALLOWED = "auto or a text codec such as utf-8, cp1252, latin-1"
+
+
+def check_encoding(value: str, ctx: CheckContext) -> None:
+    """Option check for ``encoding``: ``auto`` (or empty) or a text codec that :func:`decode_text` can use."""
+    if not value or str(value).lower() == "auto":
+        return
+    try:
+        b"x".decode(str(value), "replace")  # as decode_text does (empty bytes would skip the codec lookup)
+    except LookupError as exc:
+        raise ValueError("not a text encoding" if "text encoding" in str(exc) else "unknown encoding") from None
+    except UnicodeError as exc:  # e.g. idna: no "replace" error handling
+        raise ValueError(f"cannot read files with this codec ({exc})") from None
 
 
 def _bomless_utf16(data: bytes) -> str | None:

@@ -67,12 +67,14 @@ OPTIONS = (
         "cmd",
         str,
         None,
-        "command template, e.g. 'gzip -k {path}'; placeholders {path} {name} {stem} {ext} {rel} {out_dir} "
-        "(a value that would start an argument with '-' gets './' in front)",
+        "command template, e.g. 'gzip -k {path}' (a value that would start an argument with '-' gets './' "
+        "in front)",
         required=True,
+        check=lambda cmd, ctx: parse_template(cmd, bool(ctx.options.get("shell"))),  # the run-time check, at submit
+        allowed="placeholders {path} {name} {stem} {ext} {rel} {out_dir} ({{ }} for braces)",
     ),
     Option("shell", bool, False, "run the command through the shell (values are shell-quoted)"),
-    Option("timeout", float, 300.0, "seconds before the command's process group is killed"),
+    Option("timeout", float, 300.0, "seconds before the command's process group is killed", above=0),
     Option(
         "stdout",
         str,

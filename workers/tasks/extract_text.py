@@ -35,8 +35,10 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, Iterator
 
-from workers.registry import ItemError, Option, TaskContext, task
+from workers.registry import CheckContext, ItemError, Option, TaskContext, task
 from workers.tasks._common import (
+    ENCODING_ALLOWED,
+    check_encoding,
     check_is_text,
     decode_text,
     guess_delimiter,
@@ -47,16 +49,28 @@ from workers.tasks._common import (
     write_atomic,
 )
 
+
+def _at_most_half_a_chunk(overlap: int, ctx: CheckContext) -> None:
+    """Consecutive chunks may share at most half a chunk (more would repeat most of the text)."""
+    half = ctx.options["chunk_size"] // 2
+    if overlap > half:
+        raise ValueError(f"at most chunk_size/2 ({half})")
+
+
 OPTIONS = (
-    Option("chunk_size", int, 1000, "characters per chunk in <name>.chunks.jsonl (at least 50)"),
-    Option("chunk_overlap", int, 200, "characters shared by consecutive chunks (0 to chunk_size/2)"),
+    Option("chunk_size", int, 1000, "characters per chunk in <name>.chunks.jsonl", min=50),
+    Option("chunk_overlap", int, 200, "characters shared by consecutive chunks", min=0,
+           check=_at_most_half_a_chunk, allowed="at most chunk_size/2"),
     Option(
         "encoding",
         str,
         "auto",
         "encoding of TXT/MD/HTML/JSON/CSV inputs; auto = BOM, then utf-8, cp1252, latin-1",
+        check=check_encoding,
+        allowed=ENCODING_ALLOWED,
     ),
-    Option("max_mb", int, 256, "refuse inputs larger than this many MiB"),
+    # the whole input is read into memory: beyond a few GiB the read itself fails
+    Option("max_mb", int, 256, "refuse inputs larger than this many MiB", min=1, max=4096),
 )
 
 EXTENSIONS = {

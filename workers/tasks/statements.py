@@ -50,8 +50,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from workers.registry import ItemError, JobContext, Option, TaskContext, task
+from workers.registry import CheckContext, ItemError, JobContext, Option, TaskContext, task
 from workers.tasks._common import (
+    ENCODING_ALLOWED,
+    check_encoding,
     check_is_text,
     decode_text,
     output_file,
@@ -67,13 +69,28 @@ REPORT_CSV = "statements_report.csv"
 REPORT_XLSX = "statements_report.xlsx"
 TRANSACTION_COLUMNS = ["date", "description", "amount", "currency", "category", "source", "line"]
 
+
+def _check_rules(option: str, ctx: CheckContext) -> None:
+    """The rules file must exist (current folder, then the job's folder) and parse, as the task reads
+    it; a StatementError is a ValueError, so its message is the reason shown."""
+    load_rules(resolve_rules_path(option, ctx.source_root))
+
+
+def _check_currency(code: str, ctx: CheckContext) -> None:
+    if code and not re.fullmatch(r"[A-Za-z]{3}", code):
+        raise ValueError("use a 3-letter currency code such as EUR, or leave it empty")
+
+
 OPTIONS = (
-    Option("rules", str, "", "categorisation rules (TOML); empty = bundled data/rules/default_rules.toml"),
-    Option("currency", str, "", "currency code for files that name none (e.g. EUR)"),
+    Option("rules", str, "", "categorisation rules (TOML); empty = bundled data/rules/default_rules.toml",
+           check=_check_rules, allowed="empty (bundled rules) or a TOML rules file"),
+    Option("currency", str, "", "currency code for files that name none (e.g. EUR)",
+           check=_check_currency, allowed="empty or a 3-letter code such as EUR"),
     Option("date_order", str, "auto", "how to read ambiguous dates", choices=("auto", "ymd", "dmy", "mdy")),
     Option("decimal", str, "auto", "decimal mark of amounts", choices=("auto", ".", ",")),
-    Option("delimiter", str, "auto", "field delimiter: auto, or one of , ; tab |", choices=("auto", ",", ";", "tab", "|")),
-    Option("encoding", str, "auto", "file encoding; auto = BOM, then utf-8, cp1252, latin-1"),
+    Option("delimiter", str, "auto", "field delimiter", choices=("auto", ",", ";", "tab", "|")),
+    Option("encoding", str, "auto", "file encoding; auto = BOM, then utf-8, cp1252, latin-1",
+           check=check_encoding, allowed=ENCODING_ALLOWED),
 )
 
 
