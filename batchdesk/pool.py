@@ -21,6 +21,7 @@ import psutil
 
 from batchdesk import defaults, locations
 from workers.priority import lower_priority
+from workers.proctree import kill_tree
 from workers.runner import HAND_BACK_SIGNAL
 
 log = logging.getLogger("batchdesk.pool")
@@ -156,17 +157,5 @@ class WorkerPool:
 
     @staticmethod
     def _kill_group(worker: WorkerProcess) -> None:
-        """Kill a worker and its work-horse (RQ puts the horse in a process group of its own)."""
-        try:
-            horses = psutil.Process(worker.process.pid).children(recursive=True)
-        except psutil.Error:
-            horses = []
-        for proc in horses:
-            try:
-                proc.kill()
-            except psutil.Error:
-                pass
-        try:
-            os.killpg(worker.process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        """Kill a worker, its work-horse and every process an item's command started."""
+        kill_tree(worker.process.pid)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import os
 import random
-import signal
 import socket
 import time
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from data.states import JOB_FEEDING, BatchKind, JobState
 from data.models import HELD, PAUSED, QUEUED, RETRY_WAIT, RUNNING, Batch, Job, db
 from data.store import write
 from workers import registry
+from workers.proctree import kill_tree
 from workers.runner import RUNNER
 
 log = logging.getLogger("batchdesk.scheduler")
@@ -259,16 +259,18 @@ class Scheduler:
 
     @staticmethod
     def _kill_orphan(batch: Batch) -> None:
-        """Kill the local work-horse of a batch whose worker died, so two runs never overlap for long."""
+        """Kill the local work-horse of a batch (its worker died, it went stale, or its job was cancelled
+        and the grace is over) with everything it started, so two runs never overlap for long and no
+        command of an item outlives it."""
         local = (batch.worker or "").startswith(f"bd-{socket.gethostname()}-")
         if not local or not batch.pid or batch.pid == os.getpid():
             return
         try:
-            proc = psutil.Process(batch.pid)
-            if "worker" in proc.cmdline():
-                proc.send_signal(signal.SIGKILL)
-        except (psutil.Error, OSError):
-            pass
+            if "worker" not in psutil.Process(batch.pid).cmdline():
+                return  # the pid was reused by another program
+        except psutil.Error:
+            return
+        kill_tree(batch.pid)
 
     @staticmethod
     def alert(kind: str, message: str, job_id: int | None = None, level: str = "warning") -> None:
