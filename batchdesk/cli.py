@@ -439,25 +439,35 @@ def report(ctx: click.Context, job_id: int, fmt: str, out: Path | None) -> None:
     click.echo(str(write_report(job_id, fmt, target)))
 
 
+RQ_INFO = "RQ_REDIS_URL=\"$(batchdesk{args} info --url)\" rq info --serializer json"
+
+
 @main.command()
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--url", "url_only", is_flag=True, help="Print only the broker URL (for RQ_REDIS_URL; exit 1 without a desk).")
 @click.pass_context
-def info(ctx: click.Context, as_json: bool) -> None:
-    """Where things are: store, broker URL and the `rq info` command, workers."""
+def info(ctx: click.Context, as_json: bool, url_only: bool) -> None:
+    """Where things are: store, broker URL, the desk, workers, and how to inspect the queues with `rq info`."""
     from batchdesk.desk import read_desk_info
 
     settings = _settings(ctx)
     open_store(settings.store_path)
     desk = read_desk_info(settings.data_dir)
+    if url_only:
+        if desk is None:
+            sys.exit(1)
+        click.echo(desk.url)
+        return
     workers = [
         {"name": w.name, "pid": w.pid, "state": w.state, "host": w.host}
         for w in WorkerRow.select().where(WorkerRow.state.in_(["idle", "busy"]))
     ] if desk else []
+    # The password stays out of the shell history and `ps`: rq reads the URL from RQ_REDIS_URL.
+    rq_info = RQ_INFO.format(args=f" --data-dir '{settings.data_dir}'") if desk else None
     data = {
         "data_dir": str(settings.data_dir), "store": describe_store(settings.store_ref),
-        "desk": {"pid": desk.pid, "broker": desk.mode, "url": desk.url} if desk else None,
-        "rq_info": f"rq info --url '{desk.url}' --serializer json" if desk else None,
-        "workers": workers,
+        "desk": {"pid": desk.pid, "kind": desk.kind, "broker": desk.mode, "url": desk.url} if desk else None,
+        "rq_info": rq_info, "workers": workers,
     }
     if as_json:
         click.echo(json.dumps(data, indent=2))
@@ -466,8 +476,8 @@ def info(ctx: click.Context, as_json: bool) -> None:
     if desk is None:
         click.echo("desk:     not running (start one with `batchdesk serve`, the TUI, or `batchdesk run`)")
         return
-    click.echo(f"desk:     pid {desk.pid}, {desk.mode} broker at {desk.url}")
-    click.echo(f"inspect:  {data['rq_info']}")
+    click.echo(f"desk:     pid {desk.pid} ({desk.kind}), {desk.mode} broker at {desk.url}")
+    click.echo(f"inspect:  {rq_info}")
     for w in workers:
         click.echo(f"worker:   {w['name']} pid {w['pid']} {w['state']}")
 

@@ -34,3 +34,27 @@ def _hang(path: Path, ctx: TaskContext) -> dict:
 slow = TaskSpec("slow", _slow, "sleeps per item", options=(Option("ms", float, 5.0),))
 flaky = TaskSpec("flaky", _flaky, "fails a share of items", options=(Option("rate", float, 0.6),))
 hang = TaskSpec("hang", _hang, "hangs on some items", options=(Option("prefix", str, "hang"),))
+
+
+def _report_fails(job) -> None:
+    raise RuntimeError("the disk is full (on purpose)")
+
+
+def _slow_report(job) -> Path:
+    """Counts its runs in ``runs.txt`` (so a test sees it redone), then takes ``report_ms`` to write."""
+    runs = job.output_dir / "runs.txt"
+    with open(runs, "a") as fh:
+        fh.write("run\n")
+    time.sleep(job.options["report_ms"] / 1000)
+    target = job.output_dir / "report.txt"
+    target.write_text(f"{sum(1 for _ in job.results())} items\n")
+    return target
+
+
+def _ok(path: Path, ctx: TaskContext) -> dict:
+    return {"ok": True}
+
+
+bad_report = TaskSpec("bad-report", _ok, "its job report fails", finalize=_report_fails)
+slow_report = TaskSpec("slow-report", _ok, "its job report takes a while", finalize=_slow_report,
+                       options=(Option("report_ms", float, 3000.0),))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -57,6 +58,13 @@ def test_submit_to_running_desk_and_stock_rq_info_sees_it(tmp_path, desk):
     assert out.returncode == 0, out.stderr
     assert "default" in out.stdout and "worker" in out.stdout
     assert any(w["name"] in out.stdout for w in info["workers"]), out.stdout
+    # The command `info` suggests keeps the password out of the shell history and `ps`, and works as is.
+    password = info["desk"]["url"].split(":")[2].split("@")[0]
+    assert password not in info["rq_info"], info["rq_info"]
+    shell_env = {**ENV, "PATH": os.pathsep.join([str(Path(sys.executable).parent), ENV.get("PATH", "")])}
+    suggested = subprocess.run(["bash", "-c", info["rq_info"]], capture_output=True, text=True, env=shell_env,
+                               timeout=60)
+    assert suggested.returncode == 0 and "default" in suggested.stdout, suggested.stderr
     wait_for(lambda: job(data, submitted["job"])["status"] == "done", 90, 0.2, "the job to finish")
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(60) == 0

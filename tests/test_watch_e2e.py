@@ -273,4 +273,6 @@ def test_remove_while_running(desks, inbox):
     job_id = items(watch.id)[0].job_id
     watch_control.remove_watch(watch.id)
     wait_for(lambda: watch.id not in service(desk).runtimes, 10)
-    assert Job.get_by_id(job_id).status == "done"
+    # an ordinary job now: done once its end step (checksum's duplicates report) has run on a worker
+    wait_for(lambda: Job.get_by_id(job_id).status == "done", 30, message="the job's report")
+    assert [Path(p).name for p in Job.get_by_id(job_id).outputs] == ["duplicates.csv"]
