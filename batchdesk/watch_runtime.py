@@ -8,6 +8,7 @@ service's tick (:mod:`batchdesk.watcher`).
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import stat as stat_mod
@@ -88,7 +89,7 @@ class WatchRuntime:
         self._scan: threading.Thread | None = None
         self._scan_error: str | None = None
         self._stop_scan = threading.Event()
-        self.outside_links: set[str] = set()
+        self.bad_links: set[str] = set()
 
     # -- called from other threads -------------------------------------------------------------
     def note(self, path: str) -> None:
@@ -104,18 +105,24 @@ class WatchRuntime:
         try:
             st = os.lstat(path)
             if stat_mod.S_ISLNK(st.st_mode):
-                target = os.path.realpath(path)
+                target = os.path.realpath(path)  # never raises on a loop: the stat below does (ELOOP)
                 if not target.startswith(self.root + os.sep):
-                    if path not in self.outside_links:
-                        self.outside_links.add(path)
-                        log.warning("watch %s: ignoring %s: a symlink that leads out of the folder", self.id, path)
+                    self._ignore_link(path, "a symlink that leads out of the folder")
                     return None
                 st = os.stat(target)
-        except OSError:
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                self._ignore_link(path, "a symlink loop")
             return None
         if not stat_mod.S_ISREG(st.st_mode):
             return None
         return st.st_size, st.st_mtime
+
+    def _ignore_link(self, path: str, why: str) -> None:
+        """Say once per path why a symlink is not taken."""
+        if path not in self.bad_links:
+            self.bad_links.add(path)
+            log.warning("watch %s: ignoring %s: %s", self.id, path, why)
 
     def drain(self) -> None:
         """Move noted paths and scanned files into the settle tracker (desk thread)."""

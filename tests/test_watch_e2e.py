@@ -256,6 +256,24 @@ def test_vanished_symlinked_and_paused(desks, inbox, tmp_path):
     wait_for(lambda: "while-paused.txt" in paths(watch.id), 15)
 
 
+def test_symlink_loops_in_the_inbox_are_ignored_with_a_warning(desks, inbox, caplog):
+    caplog.set_level("WARNING", logger="batchdesk.watch")
+    desk = desks()
+    watch = add(desk, inbox)
+    os.symlink("b", inbox / "a")
+    os.symlink("a", inbox / "b")
+    os.symlink("self", inbox / "self")
+    marker(inbox, watch.id)
+    assert [p for p in paths(watch.id) if not p.startswith("marker")] == []
+    for name in ("a", "b", "self"):
+        assert sum(f"{inbox / name}: a symlink loop" in r.getMessage() for r in caplog.records) == 1
+    desk.stop()
+    desk = desks()  # the catch-up scan at start walks past them too
+    (inbox / "after.txt").write_text("after")
+    wait_for(lambda: ended(watch.id, 2) and "after.txt" in paths(watch.id), 15)
+    assert Watch.get_by_id(watch.id).status == "active"
+
+
 def test_polling_watch(desks, inbox):
     desk = desks()
     watch = add(desk, inbox, polling=True, include=("*.csv",))
