@@ -15,6 +15,7 @@ import pytest
 
 from batchdesk import watch_control
 from batchdesk.submit import create_job
+from batchdesk.watch_after import AfterProcessing
 from batchdesk.watch_config import WatchSpec
 from batchdesk.watcher import take
 from data import queries
@@ -88,6 +89,28 @@ def test_a_file_that_changes_while_read_is_read_again_or_fails(settings, inbox):
     assert always.error == f"changed while being read ({reread.ATTEMPTS} attempts)"
     job = Job.get_by_id(job.id)
     assert (job.items_done, job.items_failed) == (2, 1)
+    # on-done move takes the version that was read; a file changed since its read stays in the inbox
+    with open(inbox / "steady.txt", "ab") as fh:
+        fh.write(b"!")
+    result = AfterProcessing(watch.id).run(inbox, "move", "keep", [job.id])
+    assert (result.moved, result.errors) == (1, [])
+    assert (inbox / "done" / "once.txt").read_bytes() == final
+    assert sorted(p.name for p in inbox.iterdir() if p.is_file()) == ["always.txt", "steady.txt"]
+
+
+def test_on_done_delete_spares_a_file_changed_since_its_read(settings, inbox):
+    watch = watch_control.add_watch(settings, WatchSpec(path=str(inbox), task="append-while-read", on_done="delete"))
+    job = watch_control.rolling_job(settings, watch)
+    for name in ("a.txt", "b.txt"):
+        (inbox / name).write_text(name)
+    take(watch.id, job.id, [(n, os.stat(inbox / n).st_size, os.stat(inbox / n).st_mtime) for n in ("a.txt", "b.txt")])
+    run_all(job)
+    st = os.stat(inbox / "b.txt")
+    (inbox / "b.txt").write_text("b.txt")  # rewritten with the same size: only the mtime differs
+    os.utime(inbox / "b.txt", ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    result = AfterProcessing(watch.id).run(inbox, "delete", "keep", [job.id])
+    assert (result.deleted, result.errors) == (1, [])
+    assert [p.name for p in inbox.iterdir()] == ["b.txt"]
 
 
 def test_a_folder_job_is_not_checked(settings, inbox):
