@@ -6,13 +6,18 @@ unless asked, with include/exclude globs matched against the relative path and t
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from stat import S_ISREG
 from typing import Callable
 
 from batchdesk.errors import BatchdeskError
+
+
+_NOT_A_FILE_INSIDE = "it points outside the folder or not to a file"
 
 
 class ScanError(BatchdeskError):
@@ -106,15 +111,31 @@ def _walk(root: Path, directory: Path | str, prefix: str, hidden: bool,
             elif entry.is_dir(follow_symlinks=False):
                 _walk(root, entry.path, rel + "/", hidden, keep, result)
             elif entry.is_symlink():
-                target = Path(entry.path).resolve()
-                if not target.is_relative_to(root) or not target.is_file():
-                    result.skipped += 1
-                    result.warnings.append(f"skipped symlink {rel}: it points outside the folder or not to a file")
-                elif keep is None or keep(rel):
-                    stat = target.stat()
-                    result.links.add(rel)
-                    files.append((rel, stat.st_size, stat.st_mtime))
-                else:
-                    result.skipped += 1
+                _add_symlink(root, entry.path, rel, keep, result)
         except OSError as exc:  # vanished between listing and stat, or unreadable
             result.warnings.append(f"skipped {rel}: {exc.strerror}")
+
+
+def _add_symlink(root: Path, path: str, rel: str, keep: Callable[[str], bool] | None, result: ScanResult) -> None:
+    """Take a symlink that leads to a file inside the root (as that file); skip any other with a warning.
+
+    ``os.path.realpath`` and ``os.stat`` rather than ``Path.resolve``, which raises RuntimeError on a
+    symlink loop (before Python 3.13); ``os.stat`` says ELOOP instead.
+    """
+    try:
+        stat = os.stat(path)
+    except OSError as exc:
+        if exc.errno not in (errno.ELOOP, errno.ENOENT, errno.ENOTDIR):
+            raise  # unreadable: the caller warns with the reason
+        stat, reason = None, "a symlink loop" if exc.errno == errno.ELOOP else _NOT_A_FILE_INSIDE
+    else:
+        inside = S_ISREG(stat.st_mode) and Path(os.path.realpath(path)).is_relative_to(root)
+        reason = None if inside else _NOT_A_FILE_INSIDE
+    if reason is not None or stat is None:
+        result.skipped += 1
+        result.warnings.append(f"skipped symlink {rel}: {reason}")
+    elif keep is None or keep(rel):
+        result.links.add(rel)
+        result.files.append((rel, stat.st_size, stat.st_mtime))
+    else:
+        result.skipped += 1

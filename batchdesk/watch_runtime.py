@@ -1,16 +1,18 @@
 """One watched folder, on the folder side: its observer, its settle tracker and its scans; and
 taking settled files into the store exactly once (:func:`take`).
 
-The observer's thread only notes paths into a set (coalesced); scans run on their own thread and
-pre-filter against the SeenFile rows; everything else runs on the desk thread, in the watch
-service's tick (:mod:`batchdesk.watcher`).
+The observer's thread only notes paths, with what their last event said (coalesced per path);
+scans run on their own thread and pre-filter against the SeenFile rows; everything else runs on the
+desk thread, in the watch service's tick (:mod:`batchdesk.watcher`).
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import stat as stat_mod
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,7 +31,7 @@ from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
 from batchdesk.errors import BatchdeskError
-from batchdesk.watch_settle import RESERVED_DIRS, SettleTracker, wanted
+from batchdesk.watch_settle import CLOSE, LOOK, RESERVED_DIRS, WRITE, SettleTracker, wanted
 from data import queries
 from data.models import Job, Watch, db
 from data.store import close_store, open_store, write
@@ -38,6 +40,10 @@ log = logging.getLogger("batchdesk.watch")
 
 EVENT_TYPES = [FileCreatedEvent, FileModifiedEvent, FileMovedEvent, FileClosedEvent, FileDeletedEvent]
 POLL_INTERVAL = 1.0  # PollingObserver's interval
+# Only inotify (Linux) says that a writer closed a file (IN_CLOSE_WRITE -> FileClosedEvent); FSEvents,
+# ReadDirectoryChangesW, kqueue and polling do not, so there every file keeps the settle rule.
+CLOSES_REPORTED = sys.platform.startswith("linux") and not issubclass(Observer, PollingObserver)
+_KINDS = {FileModifiedEvent: WRITE, FileClosedEvent: CLOSE}  # what an event says where closes are reported
 SEEN_CHUNK = 500
 
 
@@ -57,7 +63,8 @@ class _Handler(FileSystemEventHandler):
     def dispatch(self, event: FileSystemEvent) -> None:
         if event.is_directory:
             return
-        self.runtime.note(os.fsdecode(event.src_path))
+        kind = _KINDS.get(type(event), LOOK) if self.runtime.closes else LOOK
+        self.runtime.note(os.fsdecode(event.src_path), kind)
         dest = getattr(event, "dest_path", "")
         if dest:
             self.runtime.note(os.fsdecode(dest))
@@ -73,6 +80,7 @@ class WatchRuntime:
         self.include = tuple(row.include or ())
         self.exclude = tuple(row.exclude or ())
         self.polling = bool(row.polling)
+        self.closes = CLOSES_REPORTED and not self.polling  # write and close events mean what they say
         self.signature = signature(row)
         self.state = "stopped"  # stopped | active | paused | error
         self.error: str | None = None
@@ -83,20 +91,21 @@ class WatchRuntime:
         self.observer = None
         self.identity: tuple[int, int] | None = None
         self._lock = threading.Lock()
-        self._dirty: set[str] = set()
+        self._dirty: dict[str, str] = {}  # rel -> what its events said (LOOK, WRITE, CLOSE)
         self._scanned: list[tuple[str, str, int, float]] = []
         self._scan: threading.Thread | None = None
         self._scan_error: str | None = None
         self._stop_scan = threading.Event()
-        self.outside_links: set[str] = set()
+        self.bad_links: set[str] = set()
 
     # -- called from other threads -------------------------------------------------------------
-    def note(self, path: str) -> None:
-        """An event for ``path`` (observer thread)."""
+    def note(self, path: str, event: str = LOOK) -> None:
+        """An event for ``path`` (observer thread); the last WRITE or CLOSE counts, a LOOK adds nothing."""
         rel = _rel(self.root, path)
         if rel is not None and wanted(rel, self.recursive, self.include, self.exclude):
             with self._lock:
-                self._dirty.add(rel)
+                if event != LOOK or rel not in self._dirty:
+                    self._dirty[rel] = event
 
     # -- files ---------------------------------------------------------------------------------
     def probe(self, path: str) -> tuple[int, float] | None:
@@ -104,29 +113,35 @@ class WatchRuntime:
         try:
             st = os.lstat(path)
             if stat_mod.S_ISLNK(st.st_mode):
-                target = os.path.realpath(path)
+                target = os.path.realpath(path)  # never raises on a loop: the stat below does (ELOOP)
                 if not target.startswith(self.root + os.sep):
-                    if path not in self.outside_links:
-                        self.outside_links.add(path)
-                        log.warning("watch %s: ignoring %s: a symlink that leads out of the folder", self.id, path)
+                    self._ignore_link(path, "a symlink that leads out of the folder")
                     return None
                 st = os.stat(target)
-        except OSError:
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                self._ignore_link(path, "a symlink loop")
             return None
         if not stat_mod.S_ISREG(st.st_mode):
             return None
         return st.st_size, st.st_mtime
 
+    def _ignore_link(self, path: str, why: str) -> None:
+        """Say once per path why a symlink is not taken."""
+        if path not in self.bad_links:
+            self.bad_links.add(path)
+            log.warning("watch %s: ignoring %s: %s", self.id, path, why)
+
     def drain(self) -> None:
         """Move noted paths and scanned files into the settle tracker (desk thread)."""
         with self._lock:
-            dirty, self._dirty = self._dirty, set()
+            dirty, self._dirty = self._dirty, {}
             scanned, self._scanned = self._scanned, []
         for rel, path, size, mtime in scanned:
             if rel not in dirty:
                 self.tracker.observe(rel, path, size, mtime)
-        for rel in dirty:
-            self.tracker.touch(rel, os.path.join(self.root, *rel.split("/")))
+        for rel, event in dirty.items():
+            self.tracker.touch(rel, os.path.join(self.root, *rel.split("/")), event)
 
     # -- life cycle ----------------------------------------------------------------------------
     def problem(self) -> str | None:

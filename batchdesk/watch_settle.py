@@ -5,6 +5,15 @@ same size and modification time. Events (or a scan) only say "look at this path 
 tracker coalesces them per path, so a flood of events for one file costs one ``stat`` per poll.
 A path that vanishes before it settles is dropped without a trace.
 
+Where the platform reports closes (Linux inotify: ``IN_CLOSE_WRITE``), the watcher also says
+``WRITE`` (the file was written to) and ``CLOSE`` (a writer closed it). A file written to and not
+closed since is held however long it stays unchanged: a writer that keeps the file open and writes
+in bursts further apart than the settle time is taken once, after its close, settled from the
+close. Its close can be missed (events lost, a writer already at work when the watch started, one
+that never closes), so a file held that way is taken anyway once unchanged for
+``open_limit_seconds``. Files without write events (arrived by rename, found by a scan, polling
+watches, other platforms) keep the settle rule.
+
 The clock and the ``probe`` (path -> (size, mtime) or None) are injected, so the rules are unit
 tested without sleeping and the watcher can refuse symlinks that lead out of its folder.
 """
@@ -26,6 +35,11 @@ TEMP_PREFIXES = ("~$", ".")
 RESERVED_DIRS = ("done", "failed")
 
 Probe = Callable[[str], "tuple[int, float] | None"]
+
+# What an event says about a path: look at it again / it was written to (still open) / a writer closed it.
+LOOK, WRITE, CLOSE = "look", "write", "close"
+# A file written to whose close never came is taken once unchanged this long (a missed close).
+OPEN_LIMIT_SECONDS = 60.0
 
 
 def is_temporary(name: str) -> bool:
@@ -74,19 +88,22 @@ class _Entry:
     path: str
     size: int
     mtime: float
-    since: float  # clock time at which (size, mtime) were first seen as they are now
+    since: float  # clock time at which (size, mtime) were first seen as they are now, or of the close
+    writing: bool = False  # written to and not closed since (only where closes are reported)
 
 
 class SettleTracker:
     """Files seen but not yet settled, keyed by relative path."""
 
     def __init__(self, settle_seconds: float, probe: Probe = probe_regular,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 open_limit_seconds: float = OPEN_LIMIT_SECONDS) -> None:
         self.settle_seconds = max(0.0, float(settle_seconds))
+        self.open_limit_seconds = max(self.settle_seconds, float(open_limit_seconds))
         self.probe = probe
         self.clock = clock
         self._entries: dict[str, _Entry] = {}
-        self._dirty: dict[str, str] = {}
+        self._dirty: dict[str, tuple[str, str]] = {}  # key -> (path, event)
 
     def __len__(self) -> int:
         return len(self._entries) + sum(1 for key in self._dirty if key not in self._entries)
@@ -94,9 +111,14 @@ class SettleTracker:
     def __contains__(self, key: str) -> bool:
         return key in self._entries or key in self._dirty
 
-    def touch(self, key: str, path: str) -> None:
-        """Something happened to this path (an event): look at it again at the next poll."""
-        self._dirty[key] = path
+    def touch(self, key: str, path: str, event: str = LOOK) -> None:
+        """Something happened to this path (an event): look at it again at the next poll.
+
+        Of several events before a poll the last ``WRITE`` or ``CLOSE`` counts (a ``LOOK`` adds nothing).
+        """
+        if event == LOOK and key in self._dirty:
+            event = self._dirty[key][1]
+        self._dirty[key] = (path, event)
 
     def observe(self, key: str, path: str, size: int, mtime: float) -> None:
         """A look taken elsewhere (a scan): start the settle clock from it."""
@@ -114,13 +136,13 @@ class SettleTracker:
         now = self.clock()
         if self._dirty:
             dirty, self._dirty = self._dirty, {}
-            for key, path in dirty.items():
-                self._update(key, path, self.probe(path), now)
+            for key, (path, event) in dirty.items():
+                self._update(key, path, self.probe(path), now, event)
         ready: list[Settled] = []
         for key, entry in list(self._entries.items()):
             if limit is not None and len(ready) >= limit:
                 break
-            if now - entry.since < self.settle_seconds:
+            if now - entry.since < (self.open_limit_seconds if entry.writing else self.settle_seconds):
                 continue
             seen = self.probe(entry.path)
             if seen is None:
@@ -132,12 +154,16 @@ class SettleTracker:
                 ready.append(Settled(key, entry.path, entry.size, entry.mtime))
         return ready
 
-    def _update(self, key: str, path: str, seen: tuple[int, float] | None, now: float) -> None:
+    def _update(self, key: str, path: str, seen: tuple[int, float] | None, now: float, event: str = LOOK) -> None:
         if seen is None:  # vanished (or not a regular file): dropped silently
             self._entries.pop(key, None)
             return
         entry = self._entries.get(key)
         if entry is None:
-            self._entries[key] = _Entry(path, seen[0], seen[1], now)
+            entry = self._entries[key] = _Entry(path, seen[0], seen[1], now)
         elif (entry.size, entry.mtime) != seen or entry.path != path:
             entry.path, entry.size, entry.mtime, entry.since = path, seen[0], seen[1], now
+        if event == WRITE:
+            entry.writing = True
+        elif event == CLOSE:
+            entry.writing, entry.since = False, now

@@ -3,14 +3,15 @@
 Per watch (a row in the store), while it is active:
 
 * a watchdog observer (inotify / FSEvents / ReadDirectoryChangesW, or polling when the watch asks
-  for it) notes changed paths into a set; events only say "look here again", so a flood of events
-  for one path costs nothing more;
+  for it) notes changed paths, coalesced per path; events only say "look here again" (and, with
+  inotify, "written to" or "closed by its writer"), so a flood of events for one path costs nothing
+  more;
 * a catch-up scan at start (and after a recovery, a resume, an inotify overflow, and every
   ``RESCAN_SECONDS`` as a safety net) feeds the files that are not yet taken;
 * every desk tick, the settle tracker (:mod:`batchdesk.watch_settle`) says which files have
-  stopped changing; they are checked against the SeenFile rows and inserted, in one transaction
-  per tick, as pending items of the watch's rolling job; then the desk is woken so the scheduler
-  cuts batches at once;
+  stopped changing (a file written to while held open: once its writer closed it); they are
+  checked against the SeenFile rows and inserted, in one transaction per tick, as pending items of
+  the watch's rolling job; then the desk is woken so the scheduler cuts batches at once;
 * after processing, done / failed files are moved or deleted (:mod:`batchdesk.watch_after`).
 
 A folder that disappears, is replaced, or becomes unreadable puts the watch in status ``error``

@@ -231,11 +231,11 @@ def uncut_count(job: Job) -> int:
     ).fetchone()[0]
 
 
-def pending_in(batch: Batch, after: int | None = None, limit: int | None = None) -> list[tuple[int, str, int, int]]:
-    """The batch's items still pending, as ``(id, rel_path, size, is_link)``: all of them, or the
+def pending_in(batch: Batch, after: int | None = None, limit: int | None = None) -> list[tuple[int, str, int, int, float]]:
+    """The batch's items still pending, as ``(id, rel_path, size, is_link, mtime)``: all of them, or the
     first ``limit`` with an id above ``after``."""
     first = batch.first_item if after is None else max(batch.first_item, after + 1)
-    sql = "SELECT id, path, size, link FROM item WHERE job_id=? AND id BETWEEN ? AND ? AND status='pending' ORDER BY id"
+    sql = "SELECT id, path, size, link, mtime FROM item WHERE job_id=? AND id BETWEEN ? AND ? AND status='pending' ORDER BY id"
     params: tuple = (batch.job_id, first, batch.last_item)
     if limit is not None:
         sql, params = sql + " LIMIT ?", params + (limit,)

@@ -3,10 +3,25 @@
 from __future__ import annotations
 
 import os
+import sqlite3
+import subprocess
+import sys
 
 import pytest
+from conftest import batchdesk_env
 
 from batchdesk.scan import ScanError, scan_folder
+
+LOOPS = ("a", "b", "self")
+
+
+def make_loops(folder) -> None:
+    """``a -> b``, ``b -> a`` and ``self -> self`` beside one normal file."""
+    folder.mkdir(exist_ok=True)
+    (folder / "normal.txt").write_text("fine")
+    os.symlink("b", folder / "a")
+    os.symlink("a", folder / "b")
+    os.symlink("self", folder / "self")
 
 
 def test_nested_unicode_spaces_zero_byte(tmp_path):
@@ -43,6 +58,33 @@ def test_symlink_out_of_root_is_skipped_inside_is_kept(tmp_path):
     result = scan_folder(root)
     assert sorted(rel for rel, _, _ in result.files) == ["alias.txt", "real.txt"]
     assert any("leak.txt" in w for w in result.warnings)
+
+
+def test_symlink_loops_are_skipped_with_a_warning(tmp_path):
+    make_loops(tmp_path)
+    os.symlink("missing", tmp_path / "dangling")
+    result = scan_folder(tmp_path)
+    assert [rel for rel, _, _ in result.files] == ["normal.txt"]
+    assert sorted(result.warnings) == sorted(
+        [f"skipped symlink {name}: a symlink loop" for name in LOOPS]
+        + ["skipped symlink dangling: it points outside the folder or not to a file"])
+    assert result.skipped == 4
+
+
+@pytest.mark.slow
+def test_run_on_a_folder_with_symlink_loops(tmp_path):
+    make_loops(tmp_path / "in")
+    proc = subprocess.run(
+        [sys.executable, "-m", "batchdesk", "--data-dir", str(tmp_path / "data"), "--broker", "embedded",
+         "--workers", "1", "run", str(tmp_path / "in"), "--quiet"],
+        capture_output=True, text=True, env=batchdesk_env(), timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    for name in LOOPS:
+        assert f"warning: skipped symlink {name}: a symlink loop" in proc.stderr, proc.stderr
+    rows = sqlite3.connect(tmp_path / "data" / "batchdesk.sqlite3").execute("SELECT path, status FROM item").fetchall()
+    assert rows == [("normal.txt", "done")]
 
 
 @pytest.mark.parametrize("setup,message", [

@@ -314,7 +314,7 @@ def test_job_control_housekeeping_and_views_on_postgres(pg):
     now = time.time()
     queries.finish_items(job.id, batch.id, [
         Outcome(i, DONE if n < 4 else FAILED, {"n": n}, None if n < 4 else "it's 100% broken", now, now + 0.5, s)
-        for n, (i, _rel, s, _link) in enumerate(pending)])
+        for n, (i, _rel, s, _link, _mtime) in enumerate(pending)])
     Batch.update(status=DEAD, finished_at=now).where(Batch.id == batch.id).execute()
     assert views.failed_count(job.id, "100%") == 2 and views.failed_count(job.id) == 2
     assert [f.path for f in views.failed_items(job.id, "f5")] == ["dir/f5%.txt"]

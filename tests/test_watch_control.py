@@ -241,7 +241,7 @@ def _finish_all(job_id: int, status: str, error: str | None = None) -> None:
     batch = queries.cut_batch(job, 10_000, 1 << 40)
     now = time.time()
     outcomes = [Outcome(i, status, {} if status == DONE else None, error, now, now, 1)
-                for i, _, _, _ in queries.pending_in(batch)]
+                for i, *_ in queries.pending_in(batch)]
     queries.finish_items(job_id, batch.id, outcomes)
     transitions.finish_batch(batch.id)
 

@@ -4,6 +4,7 @@ against a marker file dropped afterwards and taken first."""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import os
 import shutil
@@ -33,8 +34,8 @@ def desks(tmp_path):
     started: list[Desk] = []
 
     def start(**overrides) -> Desk:
-        settings = Settings(data_dir=tmp_path / "data", broker="embedded", workers=1, settle_seconds=SETTLE,
-                            **overrides)
+        settings = Settings(**{"data_dir": tmp_path / "data", "broker": "embedded", "workers": 1,
+                               "settle_seconds": SETTLE, **overrides})
         desk = Desk(settings).start()
         started.append(desk)
         return desk
@@ -117,6 +118,51 @@ def test_slow_write_is_processed_once_whole(desks, inbox):
     marker(inbox, watch.id)
     slow = [i for i in items(watch.id) if i.path == "slow.bin"]
     assert len(slow) == 1 and slow[0].size == 3000 and slow[0].result["size"] == 3000
+
+
+class SlowWriter(threading.Thread):
+    """Keeps ``path`` open and writes ``bursts`` bursts of 1 MiB of random bytes, ``pause`` s apart (longer
+    than the settle time), like a download or a scanner; notes what the inbox looked like just before the close."""
+
+    def __init__(self, path: Path, bursts: int = 4, pause: float = 1.2) -> None:
+        super().__init__(daemon=True)
+        self.path, self.bursts, self.pause = path, bursts, pause
+        self.digest = hashlib.sha256()
+        self.before_close: tuple[bool, list[str]] | None = None
+        self.closed = threading.Event()
+
+    def run(self) -> None:
+        with open(self.path, "wb") as fh:
+            for n in range(self.bursts):
+                if n:
+                    time.sleep(self.pause)  # the pause is the point: a writer at work, between bursts
+                data = os.urandom(1 << 20)
+                fh.write(data)
+                fh.flush()
+                self.digest.update(data)
+            done = self.path.parent / "done"
+            self.before_close = (self.path.exists(), sorted(os.listdir(done)) if done.exists() else [])
+        self.closed.set()
+
+
+@pytest.mark.parametrize("on_done", ["keep", "move"])
+def test_a_file_written_slowly_while_open_is_one_item_of_the_final_file(desks, inbox, on_done):
+    desk = desks(settle_seconds=0.5)
+    watch = add(desk, inbox, on_done=on_done)
+    wait_for(lambda: service(desk).runtimes.get(watch.id) and service(desk).runtimes[watch.id].state == "active", 10)
+    writer = SlowWriter(inbox / "slow.bin")
+    writer.start()
+    assert writer.closed.wait(60), "the writer finished"
+    marker(inbox, watch.id)  # taken no earlier than slow.bin: its settle clock starts after the close
+    wait_for(lambda: ended(watch.id, 2), 30, message="slow.bin and the marker processed")
+    slow = [i for i in items(watch.id) if i.path == "slow.bin"]
+    assert [(i.status, i.size, i.result["size"]) for i in slow] == [("done", 4 << 20, 4 << 20)]
+    assert slow[0].result["sha256"] == writer.digest.hexdigest()
+    if on_done == "move":
+        assert writer.before_close == (True, [])  # nothing moved while the writer had the file open
+        wait_for(lambda: (inbox / "done" / "slow.bin").exists(), 15, message="slow.bin moved")
+        data = (inbox / "done" / "slow.bin").read_bytes()
+        assert hashlib.sha256(data).hexdigest() == writer.digest.hexdigest()
 
 
 def test_burst_becomes_batches(desks, inbox):
@@ -254,6 +300,24 @@ def test_vanished_symlinked_and_paused(desks, inbox, tmp_path):
     assert "while-paused.txt" not in paths(watch.id)
     watch_control.set_paused(watch.id, False)
     wait_for(lambda: "while-paused.txt" in paths(watch.id), 15)
+
+
+def test_symlink_loops_in_the_inbox_are_ignored_with_a_warning(desks, inbox, caplog):
+    caplog.set_level("WARNING", logger="batchdesk.watch")
+    desk = desks()
+    watch = add(desk, inbox)
+    os.symlink("b", inbox / "a")
+    os.symlink("a", inbox / "b")
+    os.symlink("self", inbox / "self")
+    marker(inbox, watch.id)
+    assert [p for p in paths(watch.id) if not p.startswith("marker")] == []
+    for name in ("a", "b", "self"):
+        assert sum(f"{inbox / name}: a symlink loop" in r.getMessage() for r in caplog.records) == 1
+    desk.stop()
+    desk = desks()  # the catch-up scan at start walks past them too
+    (inbox / "after.txt").write_text("after")
+    wait_for(lambda: ended(watch.id, 2) and "after.txt" in paths(watch.id), 15)
+    assert Watch.get_by_id(watch.id).status == "active"
 
 
 def test_polling_watch(desks, inbox):

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from batchdesk.watch_settle import SettleTracker, is_temporary, probe_regular, wanted
+from batchdesk.watch_settle import CLOSE, WRITE, SettleTracker, is_temporary, probe_regular, wanted
 
 
 class Clock:
@@ -92,6 +92,68 @@ def test_events_reset_the_clock_too(env):
     assert tracker.poll() == []
     clock.advance(0.2)
     assert keys(tracker.poll()) == ["a"]
+
+
+def burst(clock, files, tracker, path="/in/a", grow=100) -> None:
+    """A writer that keeps the file open writes once more (an inotify IN_MODIFY)."""
+    size, mtime = files.files.get(path, (0, 0.0))
+    files.files[path] = (size + grow, clock.now)
+    tracker.touch(path.rsplit("/", 1)[1], path, WRITE)
+
+
+def test_a_file_open_for_writing_waits_for_its_close(env):
+    """Bursts further apart than the settle time: one take, after the close, of the whole file."""
+    clock, files, tracker = env
+    taken = []
+    for _ in range(6):
+        burst(clock, files, tracker)
+        taken += tracker.poll()
+        for _ in range(12):  # 1.2 s between bursts, polled every 0.1 s
+            clock.advance(0.1)
+            taken += tracker.poll()
+    assert taken == []
+    tracker.touch("a", "/in/a", CLOSE)
+    taken += tracker.poll()
+    assert taken == []  # the settle time counts from the close: a writer that reopens at once is waited for
+    clock.advance(1.0)
+    taken += tracker.poll()
+    assert keys(taken) == ["a"] and taken[0].size == 600
+
+
+def test_events_of_one_tick_merge_in_order(env):
+    clock, files, tracker = env
+    burst(clock, files, tracker)
+    tracker.touch("a", "/in/a", CLOSE)
+    tracker.touch("a", "/in/a")  # a plain look does not undo what the close said
+    tracker.poll()
+    clock.advance(1.0)
+    assert keys(tracker.poll()) == ["a"]
+    burst(clock, files, tracker)  # taken, then written again: closed and reopened in the same tick
+    tracker.touch("a", "/in/a", CLOSE)
+    burst(clock, files, tracker)
+    tracker.poll()
+    clock.advance(5)
+    assert tracker.poll() == []
+
+
+def test_a_writer_whose_close_never_comes_is_taken_after_the_open_limit():
+    """A missed close (lost events, a writer that never closes): the file is not held forever."""
+    files, clock = FakeFiles(), Clock()
+    tracker = SettleTracker(1.0, probe=files, clock=clock, open_limit_seconds=30.0)
+    burst(clock, files, tracker)
+    tracker.poll()
+    clock.advance(29)
+    assert tracker.poll() == []
+    burst(clock, files, tracker)  # still at work: the limit counts from the last change
+    tracker.poll()
+    clock.advance(29)
+    assert tracker.poll() == []
+    clock.advance(1)
+    assert keys(tracker.poll()) == ["a"]
+
+
+def test_the_open_limit_is_never_below_the_settle_time():
+    assert SettleTracker(5.0, open_limit_seconds=1.0).open_limit_seconds == 5.0
 
 
 def test_a_file_that_vanishes_before_it_settles_is_dropped(env):

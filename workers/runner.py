@@ -17,7 +17,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from rq import get_current_job
 from rq.timeouts import JobTimeoutException
@@ -29,6 +29,7 @@ from data.queries import Outcome
 from data.states import BATCH_UNFINISHED, BatchKind, BatchState, ItemState, JobState, PausedBy, WorkerState
 from data.store import is_store_url, open_store, write
 from workers import registry
+from workers.reread import Rereads
 from workers.throttle import Breaker, Limiter, RateLimit
 from workers.timeouts import ItemTimeout, item_limit
 
@@ -201,8 +202,10 @@ def _process(batch: Batch, job: Job, spec: registry.TaskSpec, results: _Results)
     last_check = monotonic()
     interrupted = None
     stop_asked = _interrupt.event.is_set
+    rereads = _rereads(job, add)
+    rows = _pending(batch) if rereads is None else rereads.rows(_pending(batch))
     try:
-        for item_id, rel, size, link in _pending(batch):
+        for item_id, rel, size, link, mtime in rows:
             results.current = item_id  # before the stop check: the watch thread leaves this item to us
             if stop_asked():
                 interrupted = _interrupt.reason
@@ -228,7 +231,8 @@ def _process(batch: Batch, job: Job, spec: registry.TaskSpec, results: _Results)
                         result = func(path, context(options, out_dir, rel, root))
                 else:
                     result = func(path, context(options, out_dir, rel, root))
-                add(Outcome(item_id, ItemState.DONE, result, None, started, clock(), size))
+                if rereads is None or not rereads.changed(item_id, rel, link, path, size, mtime, started):
+                    add(Outcome(item_id, ItemState.DONE, result, None, started, clock(), size))
                 failed = False
             except JobTimeoutException:
                 raise  # the batch's hard limit: the whole batch fails and is retried
@@ -253,7 +257,13 @@ def _process(batch: Batch, job: Job, spec: registry.TaskSpec, results: _Results)
     return {"batch": batch.id, "done": results.done, "failed": results.failed, "interrupted": interrupted}
 
 
-def _pending(batch: Batch) -> Iterator[tuple[int, str, int, int]]:
+def _rereads(job: Job, add: Callable[[Outcome], None]) -> Rereads | None:
+    """A watch job's items are checked for a file that changed while read (see workers.reread); a
+    folder job's are not: its task may rewrite its input on purpose."""
+    return Rereads(add) if job.watch_id is not None or job.source_kind == "watch" else None
+
+
+def _pending(batch: Batch) -> Iterator[tuple[int, str, int, int, float]]:
     """The batch's pending items in chunks, each read in full before any write (an open read would
     pin an old snapshot); the first chunk is small so the first item starts at once."""
     after, limit = None, FIRST_READ_ITEMS
