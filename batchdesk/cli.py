@@ -158,7 +158,7 @@ def run(ctx: click.Context, folder: Path, task: str, opts: tuple[str, ...], queu
         except BaseException:
             link.release()
             raise
-    if submission.resumed and not as_json:
+    if submission.resumed:
         job = submission.job
         click.echo(f"resuming job {job.id} ({job.items_ended}/{job.items_total} already ended)", err=True)
     for warning in (submission.scan.warnings if submission.scan and not as_json else [])[:20]:

@@ -45,9 +45,17 @@ def finish(proc: subprocess.Popen, timeout: float = 180) -> tuple[int, str, str]
 
 
 def query(data: Path, sql: str, *params: object) -> list[tuple]:
-    con = sqlite3.connect(data / "batchdesk.sqlite3", timeout=30)
+    """Rows from the store, read-only (nothing while the store does not exist yet)."""
+    path = data / "batchdesk.sqlite3"
+    if not path.exists():
+        return []
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
     try:
         return con.execute(sql, params).fetchall()
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):  # created, not yet migrated
+            return []
+        raise
     finally:
         con.close()
 
