@@ -52,7 +52,7 @@ def test_poison_entries_are_set_aside_and_the_worker_goes_on(rig, tmp_path):
     expected = push_poison(rig)
     worker = rig.start_worker()
     job, batch = rig.submit(files(tmp_path / "in", ["a", "b"]), "checksum")
-    done = wait_for(lambda: ended(job.id), 60, 0.1, "the good job to end")
+    done = wait_for(lambda: rig.ended(job.id), 60, 0.1, "the good job to end")
     assert done.status == "done" and done.items_done == 2, rig.log()
     assert worker.poll() is None, "the worker kept running\n" + rig.log()
     assert Batch.get_by_id(batch.id).worker == "rig-w1" and WorkerRow.get(WorkerRow.name == "rig-w1").pid == worker.pid
@@ -71,7 +71,7 @@ def test_a_poison_entry_arriving_while_idle_does_not_stop_the_worker(rig, tmp_pa
     spoiled_job(rig, "poison-late", "created_at", "yesterday")
     wait_for(lambda: poisoned(rig), 60, 0.1, "the poison entry to be set aside")
     job, _ = rig.submit(files(tmp_path / "in", ["a"]), "checksum")
-    assert wait_for(lambda: ended(job.id), 60, 0.1, "the good job to end").status == "done", rig.log()
+    assert wait_for(lambda: rig.ended(job.id), 60, 0.1, "the good job to end").status == "done", rig.log()
     assert worker.poll() is None, rig.log()
 
 
@@ -81,7 +81,7 @@ def test_single_queue_worker_clears_its_intermediate_queue(rig, tmp_path):
     spoiled_job(rig, "poison-single", "created_at", "yesterday")
     worker = rig.start_worker("rig-w1", "default")
     job, _ = rig.submit(files(tmp_path / "in", ["a"]), "checksum")
-    assert wait_for(lambda: ended(job.id), 60, 0.1, "the good job to end").status == "done", rig.log()
+    assert wait_for(lambda: rig.ended(job.id), 60, 0.1, "the good job to end").status == "done", rig.log()
     assert [e["entry"] for e in poisoned(rig)] == ["poison-single"]
     assert rig.connection.lrange(rig.queue().key + ":intermediate", 0, -1) == []
     assert worker.poll() is None, rig.log()
@@ -93,7 +93,7 @@ def test_poison_in_rq_maintenance_does_not_stop_the_worker(rig, tmp_path):
     rig.connection.rpush(rig.queue().key + ":intermediate", "../../etc/passwd")
     worker = rig.start_worker()
     job, _ = rig.submit(files(tmp_path / "in", ["a"]), "checksum")
-    assert wait_for(lambda: ended(job.id), 60, 0.1, "the good job to end").status == "done", rig.log()
+    assert wait_for(lambda: rig.ended(job.id), 60, 0.1, "the good job to end").status == "done", rig.log()
     assert worker.poll() is None, rig.log()
     assert Alert.select().where(Alert.message.contains("maintenance")).exists()
     assert Job.get_by_id(job.id).items_done == 1
@@ -147,7 +147,7 @@ def test_a_batch_job_asking_for_callbacks_or_webhooks_is_refused_and_they_never_
     rig.connection.rpush(queue.key, foreign.id)
     worker = rig.start_worker()
     job, _ = rig.submit(files(tmp_path / "in", ["a"]), "checksum")
-    assert wait_for(lambda: ended(job.id), 60, 0.1, "the good job to end").status == "done", rig.log()
+    assert wait_for(lambda: rig.ended(job.id), 60, 0.1, "the good job to end").status == "done", rig.log()
     from rq.job import Job as RQJob
 
     for job_id in [*hostile, foreign.id]:
