@@ -271,7 +271,7 @@ def test_published_message_reaches_an_idle_subscriber_at_once(client: redis.Redi
         assert client.publish("news", "hello") == 1
         message = pubsub.get_message(timeout=10)
     assert message is not None and message["data"] == b"hello"
-    assert time.monotonic() - published < 1
+    assert time.monotonic() - published < 5
 
 
 def test_requests_pipelined_behind_a_blocking_pop_run_after_it(client: redis.Redis, raw: Raw) -> None:
@@ -290,7 +290,7 @@ def test_a_client_that_does_not_read_its_replies_holds_up_no_one(client: redis.R
     raw.sock.sendall(b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n" * 30)  # 30 MiB of replies it never reads
     started = time.monotonic()
     assert client.ping()
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 10  # a loop stuck writing to that client would never answer
 
 
 # (i) a connection costs no thread (idle ones cost no CPU either: bench/bench_embedded_broker.py)
@@ -335,12 +335,15 @@ def test_a_100_mib_unauthenticated_bulk_does_not_grow_the_desk(broker: EmbeddedB
     before = desk.memory_info().rss
     chunk = b"x" * 2**20
     with socket.create_connection(("127.0.0.1", broker.port), timeout=30) as attacker:
-        with pytest.raises(OSError):  # the broker hung up instead of taking it
+        try:
             attacker.sendall(b"*2\r\n$4\r\nAUTH\r\n$%d\r\n" % (100 * len(chunk)))
             for _ in range(100):  # the whole body but its CRLF: a server that buffers it holds it all now
                 attacker.sendall(chunk)
-            attacker.recv(1)
+            hung_up = False
+        except (BrokenPipeError, ConnectionResetError):
+            hung_up = True
         grown = desk.memory_info().rss - before
+    assert hung_up, "the broker took the whole 100 MiB"
     assert grown < 20 * 2**20, f"the desk grew by {grown / 2**20:.0f} MiB"
 
 
@@ -358,16 +361,19 @@ def test_unauthenticated_multibulk_over_10_is_refused(broker: EmbeddedBroker) ->
 
 def test_a_connection_that_does_not_log_in_is_closed(broker: EmbeddedBroker, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(embedded_broker, "AUTH_TIMEOUT", 1.0)
-    logged_in, silent, chatty = Raw(broker.port, 30), Raw(broker.port, 30), Raw(broker.port, 30)
+    logged_in, silent, chatty, logged_out = (Raw(broker.port, 30) for _ in range(4))
     assert logged_in.call("AUTH", PASSWORD) == b"+OK"
+    assert logged_out.call("AUTH", PASSWORD) == b"+OK"
+    assert logged_out.call("RESET") == b"+RESET"  # logged out: it has AUTH_TIMEOUT to log in again
     started = time.monotonic()
     assert silent.rest() == b""
+    assert logged_out.rest() == b""
     assert time.monotonic() - started < 20
     with pytest.raises(ConnectionError):
         while time.monotonic() - started < 30:  # one that keeps talking without logging in goes the same way
             assert chatty.call("PING").startswith(b"-NOAUTH")
     assert logged_in.call("PING") == b"+PONG"
-    for conn in (logged_in, silent, chatty):
+    for conn in (logged_in, silent, chatty, logged_out):
         conn.close()
 
 
