@@ -700,7 +700,7 @@ class _Server:
         if reply is None:
             self._close(conn)
             return
-        conn.out += reply
+        conn.out += reply + conn.replies()  # and what was published to it meanwhile
         self._serve(conn)  # what it pipelined behind the pop
 
     def _send(self, conn: _Connection) -> None:
