@@ -2,6 +2,7 @@
 
 - ``embedded``: fakeredis served over TCP inside the desk process (:mod:`batchdesk.embedded_broker`).
 - ``managed``: a real ``valkey-server``/``redis-server`` run as our child: loopback, password, append-only file.
+  It dies with the desk (Linux), and a pid file lets the next start stop one a killed desk left running.
 - ``external``: a Redis someone else runs, given by URL; the scale-out path.
 
 ``start_broker`` is the one entry point; the handle it returns stops whatever it started.
@@ -10,18 +11,25 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import importlib.util
+import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
+import psutil
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -30,12 +38,17 @@ from batchdesk import locations
 from batchdesk.errors import BatchdeskError
 from workers.environment import external_env
 
+log = logging.getLogger("batchdesk.broker")
+
 MODES = ("auto", "embedded", "managed")
 _CONNECT_TIMEOUT = 5.0  # seconds to open a connection
 _START_TIMEOUT = 20.0  # a managed server replaying a large append-only file may take a while to answer
 _STOP_TIMEOUT = 10.0
 _PORT_ATTEMPTS = 3  # a free port can be taken between our probe and the server's bind
 _NO_RETRY = Retry(NoBackoff(), 0)  # where we poll ourselves, redis-py's own retries (with backoff) only add delay
+_PID_FILE = "server.pid"  # in the managed server's data dir, while it runs
+_SERVER_NAMES = ("redis-server", "valkey-server")
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class BrokerError(BatchdeskError):
@@ -136,6 +149,8 @@ def _embedded(password: str) -> BrokerHandle:
 def _managed(binary: str, data_dir: Path, password: str) -> BrokerHandle:
     """Run ``binary`` as our child and wait until it answers PING with our password."""
     locations.ensure_private_dir(data_dir)  # its append-only file holds every queued job
+    pid_path = data_dir / _PID_FILE
+    _reap_leftover(pid_path, data_dir)
     log_path = data_dir / "server.log"
     attempt = 0
     while True:
@@ -153,31 +168,142 @@ def _managed(binary: str, data_dir: Path, password: str) -> BrokerHandle:
             "daemonize": "no",
             "logfile": "",
         }
-        with open(log_path, "ab") as log:
-            log_start = log.tell()
-            try:
-                child = subprocess.Popen(
-                    [binary, "-"],
-                    stdin=subprocess.PIPE,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    env=external_env(),  # not the frozen bundle's libraries
-                    start_new_session=True,  # the terminal's Ctrl+C is the desk's to handle, then it stops us
-                )
-            except OSError as exc:
-                raise BrokerError(f"cannot run {binary} ({exc}): reinstall it or use --broker embedded") from exc
+        with open(log_path, "ab") as log_file:
+            log_start = log_file.tell()
+            keeper = _ServerKeeper(binary, log_file)
+        child = keeper.child
         assert child.stdin is not None
+        _write_pid_file(pid_path, child.pid)  # now, not once it answers: a desk killed while it loads leaves one too
         with contextlib.suppress(BrokenPipeError):  # it died before reading its config: the wait below says why
             child.stdin.write("".join(f"{key} {_quote_config(value)}\n" for key, value in config.items()).encode())
             child.stdin.close()
         url = f"redis://:{quote(password, safe='')}@127.0.0.1:{port}/0"
+        stop = functools.partial(_stop_managed, keeper, url, pid_path)
         failure = _wait_until_up(child, url)
         if failure is None:
-            return BrokerHandle("managed", url, functools.partial(_stop_child, child, url))
-        _stop_child(child, url)
+            return BrokerHandle("managed", url, stop)
+        stop()
         tail = _log_tail(log_path, log_start)
         if "Address already in use" not in tail or attempt == _PORT_ATTEMPTS:
             raise BrokerError(f"{binary} did not start ({failure}); the end of {log_path}:\n{tail}")
+
+
+class _ServerKeeper:
+    """Starts the managed server, from a thread of its own that lives until the server is stopped.
+
+    On Linux the server gets SIGTERM (on which it flushes its append-only file and exits) when the desk dies, kill -9
+    included: the parent-death signal (PR_SET_PDEATHSIG). That signal fires when the *thread* that started the child
+    ends, not the process, and a desk may be started from a short-lived thread (the TUI starts it from a worker
+    thread). So the child is started from this dedicated thread, which then only waits for ``stop``: it ends with
+    the broker, or with the desk process. Elsewhere the pid file is the only clean-up, at the next start.
+    """
+
+    def __init__(self, binary: str, log_file: BinaryIO) -> None:
+        self._started = threading.Event()
+        self._released = threading.Event()
+        self._child: subprocess.Popen[bytes] | None = None
+        self._error: OSError | None = None
+        self._thread = threading.Thread(
+            target=self._run, args=(binary, log_file, _parent_death_signal()), name="managed-broker", daemon=True
+        )
+        self._thread.start()
+        self._started.wait()
+        if self._error is not None:
+            raise BrokerError(
+                f"cannot run {binary} ({self._error}): reinstall it or use --broker embedded"
+            ) from self._error
+
+    @property
+    def child(self) -> subprocess.Popen[bytes]:
+        assert self._child is not None
+        return self._child
+
+    def _run(self, binary: str, log_file: BinaryIO, preexec: Callable[[], None] | None) -> None:
+        try:
+            self._child = subprocess.Popen(
+                [binary, "-"],
+                stdin=subprocess.PIPE,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                env=external_env(),  # not the frozen bundle's libraries
+                start_new_session=True,  # the terminal's Ctrl+C is the desk's to handle, then it stops us
+                preexec_fn=preexec,  # noqa: PLW1509  (prepared before the fork; see _parent_death_signal)
+            )
+        except OSError as exc:
+            self._error = exc
+        finally:
+            self._started.set()
+        if self._error is None:
+            self._released.wait()
+
+    def stop(self, url: str) -> None:
+        """Stop the server, then let the thread that started it end."""
+        _stop_child(self.child, url)
+        self._released.set()
+        self._thread.join()
+
+
+def _parent_death_signal() -> Callable[[], None] | None:
+    """On Linux, a ``preexec_fn`` that has the child sent SIGTERM when the thread that starts it ends.
+
+    libc's prctl is looked up here, in the desk, so that the forked child (which may not take locks other threads of
+    the desk held at the fork) only calls it. If the desk died before the call, nobody would send the signal: the
+    child then exits at once.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    desk = os.getpid()
+
+    def die_with_the_desk() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != desk:
+            os._exit(1)
+
+    return die_with_the_desk
+
+
+def _reap_leftover(pid_path: Path, data_dir: Path) -> None:
+    """Stop the server a desk that died (kill -9, a crash, a power cut) left running on ``data_dir``.
+
+    Only if the pid file names a live redis/valkey server whose working directory is ``data_dir`` (the server
+    changes to its ``dir``): a pid since reused by another process is left alone. SIGTERM, then SIGKILL if it
+    will not go; the desk's lock on the data dir means no live desk still uses it.
+    """
+    server = _leftover_server(pid_path, data_dir)
+    if server is not None:
+        log.warning("stopping the %s (pid %d) a previous desk left running on %s", server.name(), server.pid, data_dir)
+        server.terminate()  # it flushes its append-only file and exits
+        try:
+            server.wait(_STOP_TIMEOUT)
+        except psutil.TimeoutExpired:
+            server.kill()
+            server.wait(_STOP_TIMEOUT)
+    pid_path.unlink(missing_ok=True)
+
+
+def _leftover_server(pid_path: Path, data_dir: Path) -> psutil.Process | None:
+    try:
+        server = psutil.Process(int(pid_path.read_text()))
+        if server.name() in _SERVER_NAMES and Path(server.cwd()).resolve() == data_dir.resolve():
+            return server
+    except (OSError, ValueError, psutil.Error):  # no pid file, not a pid, no such process, not ours to look at
+        pass
+    return None
+
+
+def _write_pid_file(path: Path, pid: int) -> None:
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(f"{pid}\n")
+    os.replace(temporary, path)
+
+
+def _stop_managed(keeper: _ServerKeeper, url: str, pid_path: Path) -> None:
+    keeper.stop(url)
+    with contextlib.suppress(OSError, ValueError):
+        if int(pid_path.read_text()) == keeper.child.pid:  # not a later server's, after a second stop()
+            pid_path.unlink()
 
 
 def _free_port() -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -12,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
+import psutil
 import pytest
 import redis
 from redis.backoff import NoBackoff
@@ -20,6 +22,7 @@ from rq import Queue
 from rq.serializers import JSONSerializer
 from rq.utils import get_version
 
+from batchdesk import embedded_broker
 from batchdesk.embedded_broker import EmbeddedBroker
 
 PASSWORD = "test-password"
@@ -50,13 +53,17 @@ def client(broker: EmbeddedBroker) -> Iterator[redis.Redis]:
 class Raw:
     """A bare TCP connection, so a test sees exactly what the server sends and when it closes."""
 
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    def __init__(self, port: int, timeout: float = 10) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         self.buf = b""
 
     def call(self, *args: str) -> bytes:
         """Send one command; return its first reply line (enough for simple strings, errors and integers)."""
         self.sock.sendall(b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a.encode()) for a in args))
+        return self.line()
+
+    def line(self) -> bytes:
+        """The next reply line."""
         while b"\r\n" not in self.buf:
             chunk = self.sock.recv(4096)
             if not chunk:
@@ -64,6 +71,22 @@ class Raw:
             self.buf += chunk
         line, _, self.buf = self.buf.partition(b"\r\n")
         return line
+
+    def value(self) -> bytes:
+        """The next reply, a string: simple (fakeredis sends one where it can) or bulk (as Redis does)."""
+        line = self.line()
+        if line.startswith(b"$"):
+            return self.line()
+        assert line.startswith(b"+"), line
+        return line[1:]
+
+    def rest(self) -> bytes:
+        """Everything the server sends until it closes the connection (a socket timeout fails the test)."""
+        data = self.buf
+        while chunk := self.sock.recv(65536):
+            data += chunk
+        self.buf = b""
+        return data
 
     def close(self) -> None:
         self.sock.close()
@@ -123,7 +146,7 @@ def test_error_reply_keeps_the_connection(raw: Raw) -> None:
 # (d) no TCP_NODELAY on accepted sockets: every pipeline round trip waited ~44 ms on delayed ACKs
 def test_accepted_sockets_have_tcp_nodelay(client: redis.Redis, broker: EmbeddedBroker) -> None:
     client.ping()
-    accepted = list(broker._server.connections)  # type: ignore[union-attr]
+    accepted = list(broker._server.clients)  # type: ignore[union-attr]
     assert accepted
     assert all(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for s in accepted)
 
@@ -226,6 +249,222 @@ def test_stop_closes_client_connections_and_is_idempotent(client: redis.Redis, b
     broker.stop()
     with pytest.raises(redis.ConnectionError):
         client.ping()
+
+
+def test_client_kill_ends_a_blocked_victims_wait_and_connection(client: redis.Redis, raw: Raw) -> None:
+    assert raw.call("AUTH", PASSWORD) == b"+OK"
+    victim = int(raw.call("CLIENT", "ID")[1:])
+    raw.sock.sendall(b"*3\r\n$5\r\nBLPOP\r\n$5\r\nqueue\r\n$1\r\n0\r\n")
+    wait_until(lambda: blocked_clients(client) == 1, what="the pop to block")
+    assert client.client_kill_filter(_id=str(victim)) == 1
+    assert raw.sock.recv(1) == b""
+    wait_until(lambda: blocked_clients(client) == 0, what="the killed pop to end")
+
+
+# Pub/sub and blocking pops after the move to one loop thread: pushes and pipelines keep working
+def test_published_message_reaches_an_idle_subscriber_at_once(client: redis.Redis, broker: EmbeddedBroker) -> None:
+    with redis.Redis.from_url(broker.url) as listener, listener.pubsub(ignore_subscribe_messages=True) as pubsub:
+        pubsub.subscribe("news")
+        assert pubsub.get_message(timeout=5) is None  # the subscribe confirmation, skipped
+        wait_until(lambda: client.pubsub_numsub("news") == [(b"news", 1)], what="the subscription")
+        published = time.monotonic()
+        assert client.publish("news", "hello") == 1
+        message = pubsub.get_message(timeout=10)
+    assert message is not None and message["data"] == b"hello"
+    assert time.monotonic() - published < 5
+
+
+def test_requests_pipelined_behind_a_blocking_pop_run_after_it(client: redis.Redis, raw: Raw) -> None:
+    assert raw.call("AUTH", PASSWORD) == b"+OK"
+    raw.sock.sendall(b"*3\r\n$5\r\nBLPOP\r\n$1\r\nq\r\n$2\r\n30\r\n*2\r\n$4\r\nECHO\r\n$5\r\nafter\r\n")
+    wait_until(lambda: blocked_clients(client) == 1, what="the pop to block")
+    client.rpush("q", "job")
+    assert raw.line() == b"*2"
+    assert [raw.line() for _ in range(4)] == [b"$1", b"q", b"$3", b"job"]
+    assert raw.value() == b"after"
+
+
+def test_a_client_that_does_not_read_its_replies_holds_up_no_one(client: redis.Redis, raw: Raw) -> None:
+    client.set("big", b"x" * 2**20)
+    assert raw.call("AUTH", PASSWORD) == b"+OK"
+    raw.sock.sendall(b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n" * 30)  # 30 MiB of replies it never reads
+    started = time.monotonic()
+    assert client.ping()
+    assert time.monotonic() - started < 10  # a loop stuck writing to that client would never answer
+
+
+# (i) a connection costs no thread (idle ones cost no CPU either: bench/bench_embedded_broker.py)
+def test_idle_connections_cost_no_thread(broker: EmbeddedBroker) -> None:
+    before = threading.active_count()
+    conns = [Raw(broker.port) for _ in range(60)]
+    try:
+        for conn in conns[:30]:
+            assert conn.call("AUTH", PASSWORD) == b"+OK"
+        assert conns[-1].call("PING").startswith(b"-NOAUTH")
+        assert threading.active_count() - before < 5
+    finally:
+        for conn in conns:
+            conn.close()
+
+
+def test_many_clients_fit(broker: EmbeddedBroker) -> None:
+    """Room for 32 workers (a few connections each), the desk, the TUI and `rq info`, many times over."""
+    conns = [redis.Redis.from_url(broker.url) for _ in range(200)]
+    try:
+        assert all(conn.ping() for conn in conns)
+        assert conns[0].info("clients")["connected_clients"] == 200
+        assert conns[0].info("clients")["maxclients"] >= 256
+    finally:
+        for conn in conns:
+            conn.close()
+
+
+# (j) before AUTH, Redis's limits: 10 arguments, 16 KiB an argument; and a deadline to log in
+def test_unauthenticated_bulk_over_16k_is_refused_before_it_arrives(broker: EmbeddedBroker) -> None:
+    allowed = Raw(broker.port)
+    assert allowed.call("AUTH", "p" * 16384).startswith(b"-WRONGPASS")
+    allowed.close()
+    refused = Raw(broker.port)
+    refused.sock.sendall(b"*2\r\n$4\r\nAUTH\r\n$16385\r\n")
+    assert refused.rest() == b"-ERR Protocol error: unauthenticated bulk length\r\n"
+    refused.close()
+
+
+def test_a_100_mib_unauthenticated_bulk_does_not_grow_the_desk(broker: EmbeddedBroker) -> None:
+    desk = psutil.Process()
+    before = desk.memory_info().rss
+    chunk = b"x" * 2**20
+    with socket.create_connection(("127.0.0.1", broker.port), timeout=30) as attacker:
+        try:
+            attacker.sendall(b"*2\r\n$4\r\nAUTH\r\n$%d\r\n" % (100 * len(chunk)))
+            for _ in range(100):  # the whole body but its CRLF: a server that buffers it holds it all now
+                attacker.sendall(chunk)
+            hung_up = False
+        except (BrokenPipeError, ConnectionResetError):
+            hung_up = True
+        grown = desk.memory_info().rss - before
+    assert hung_up, "the broker took the whole 100 MiB"
+    assert grown < 20 * 2**20, f"the desk grew by {grown / 2**20:.0f} MiB"
+
+
+def test_unauthenticated_multibulk_over_10_is_refused(broker: EmbeddedBroker) -> None:
+    refused = Raw(broker.port)
+    refused.sock.sendall(b"*11\r\n")
+    assert refused.rest() == b"-ERR Protocol error: unauthenticated multibulk length\r\n"
+    refused.close()
+    allowed = Raw(broker.port)
+    assert allowed.call("AUTH", PASSWORD) == b"+OK"
+    assert allowed.call("MSET", *[f"k{i}" for i in range(10)]) == b"+OK"  # 11 arguments
+    assert allowed.call("SET", "big", "v" * 100_000) == b"+OK"
+    allowed.close()
+
+
+def test_a_connection_that_does_not_log_in_is_closed(broker: EmbeddedBroker, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(embedded_broker, "AUTH_TIMEOUT", 1.0)
+    logged_in, silent, chatty, logged_out = (Raw(broker.port, 30) for _ in range(4))
+    assert logged_in.call("AUTH", PASSWORD) == b"+OK"
+    assert logged_out.call("AUTH", PASSWORD) == b"+OK"
+    assert logged_out.call("RESET") == b"+RESET"  # logged out: it has AUTH_TIMEOUT to log in again
+    started = time.monotonic()
+    assert silent.rest() == b""
+    assert logged_out.rest() == b""
+    assert time.monotonic() - started < 20
+    with pytest.raises(ConnectionError):
+        while time.monotonic() - started < 30:  # one that keeps talking without logging in goes the same way
+            assert chatty.call("PING").startswith(b"-NOAUTH")
+    assert logged_in.call("PING") == b"+PONG"
+    for conn in (logged_in, silent, chatty, logged_out):
+        conn.close()
+
+
+# (k) inline commands, as Redis takes them, and Redis's guard against requests from web pages
+def test_inline_commands(broker: EmbeddedBroker) -> None:
+    raw = Raw(broker.port)
+    raw.sock.sendall(b"PING\r\n")
+    assert raw.line() == b"-NOAUTH Authentication required."
+    raw.sock.sendall(b"  AUTH  %s\n\r\n" % PASSWORD.encode())
+    assert raw.line() == b"+OK"
+    raw.sock.sendall(b"SET key \"a b\\x41\\t\\\"\"\r\nGET key\r\nECHO 'it\\'s'\r\nECHO \"\"\r\n")
+    assert [raw.value() for _ in range(4)] == [b"OK", b'a bA\t"', b"it's", b""]
+    raw.sock.sendall(b"ECHO \"unbalanced\r\n")
+    assert raw.rest() == b"-ERR Protocol error: unbalanced quotes in request\r\n"
+    raw.close()
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"],
+    ids=["post", "get-then-host"],
+)
+def test_a_web_request_is_dropped_without_a_reply(
+    broker: EmbeddedBroker, caplog: pytest.LogCaptureFixture, request_bytes: bytes
+) -> None:
+    raw = Raw(broker.port)
+    with caplog.at_level(logging.WARNING):
+        raw.sock.sendall(request_bytes)
+        assert raw.rest() == b""
+    assert "Possible SECURITY ATTACK" in caplog.text
+    raw.close()
+
+
+def test_host_closes_a_logged_in_connection_too(raw: Raw) -> None:
+    assert raw.call("AUTH", PASSWORD) == b"+OK"
+    raw.sock.sendall(b"*2\r\n$5\r\nHost:\r\n$9\r\nlocalhost\r\n")
+    assert raw.rest() == b""
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "error"),
+    [
+        (b"*1\r\nx\r\n", b"expected '$', got 'x'"),
+        (b"*x\r\n", b"invalid multibulk length"),
+        (b"*1\r\n$-1\r\n", b"invalid bulk length"),
+        (b"*1\r\n$" + b"1" * 70_000, b"too big bulk count string"),
+        (b"*" + b"1" * 70_000, b"too big mbulk count string"),
+        (b"x" * 70_000, b"too big inline request"),
+    ],
+    ids=["no-dollar", "bad-count", "negative-bulk", "long-bulk-line", "long-count-line", "long-inline"],
+)
+def test_protocol_errors_are_worded_as_redis_words_them(raw: Raw, request_bytes: bytes, error: bytes) -> None:
+    raw.sock.sendall(request_bytes)
+    assert raw.rest() == b"-ERR Protocol error: " + error + b"\r\n"
+
+
+# (l) Redis's listen backlog, and its maxclients refusal
+def test_listen_backlog_is_redis_511() -> None:
+    server = embedded_broker._Server(("127.0.0.1", 0), PASSWORD)  # listening, not yet accepting
+    port = server.socket.getsockname()[1]
+    waiting = []
+    try:
+        for _ in range(100):  # a backlog of 5 would leave the 7th hanging in connect()
+            waiting.append(socket.create_connection(("127.0.0.1", port), timeout=3))
+    finally:
+        for conn in waiting:
+            conn.close()
+        server.socket.close()
+
+
+def admitted_now(port: int) -> bool:
+    conn = Raw(port)
+    try:
+        return conn.call("PING").startswith(b"-NOAUTH")
+    finally:
+        conn.close()
+
+
+def test_connections_past_max_clients_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(embedded_broker, "MAX_CLIENTS", 3)
+    broker = EmbeddedBroker(PASSWORD).start()
+    admitted = [Raw(broker.port) for _ in range(3)]
+    try:
+        assert all(conn.call("AUTH", PASSWORD) == b"+OK" for conn in admitted)
+        assert Raw(broker.port).rest() == b"-ERR max number of clients reached\r\n"
+        admitted.pop().close()
+        wait_until(lambda: admitted_now(broker.port), what="room for a client once one has left")
+    finally:
+        for conn in admitted:
+            conn.close()
+        broker.stop()
 
 
 @pytest.mark.slow
