@@ -22,6 +22,31 @@ def _hermetic_env(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("BATCHDESK_CONFIG", str(tmp_path_factory.mktemp("cfg") / "none.toml"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _nothing_left_behind(tmp_path_factory):
+    """After the whole run, no batchdesk process of this run's folders may still be alive: a test that
+    leaves a desk or a worker behind fails the session (and the stray processes are killed)."""
+    import psutil
+
+    yield
+    base = str(tmp_path_factory.getbasetemp())
+
+    def strays() -> list[psutil.Process]:
+        found = []
+        for proc in psutil.process_iter(["pid", "cmdline"]):
+            cmdline = " ".join(proc.info["cmdline"] or [])
+            if proc.pid != os.getpid() and "batchdesk" in cmdline and base in cmdline:
+                found.append(proc)
+        return found
+
+    deadline = time.monotonic() + 30  # a desk that is stopping gets the time to finish
+    while (left := strays()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for proc in left:
+        proc.kill()
+    assert not left, "processes left behind: " + "; ".join(" ".join(p.info["cmdline"]) for p in left)
+
+
 @pytest.fixture
 def store(tmp_path):
     from data.store import close_store, open_store

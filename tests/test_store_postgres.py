@@ -482,8 +482,11 @@ def test_run_with_the_desks_own_workers_on_a_postgres_store(tmp_path, pg_url):
     environment (never on a command line, where `ps` would show its password)."""
     files = make_files(tmp_path / "in", 200, 1, 512, seed=3)
     env = batchdesk_env(BATCHDESK_STORE=pg_url)
-    done = _cli("--data-dir", str(tmp_path / "data"), "--broker", "embedded", "--workers", "1", "run",
-                str(tmp_path / "in"), "--json", env=env)
+    try:
+        done = _cli("--data-dir", str(tmp_path / "data"), "--broker", "embedded", "--workers", "1", "run",
+                    str(tmp_path / "in"), "--json", env=env)
+    finally:  # the store is shared with other tests' leftover jobs: its background desk would stay for them
+        _cli("--data-dir", str(tmp_path / "data"), "stop", env=env)
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert (summary["status"], summary["done"], summary["failed"]) == ("done", 200, 0), summary
