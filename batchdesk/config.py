@@ -34,7 +34,7 @@ from typing import Any, Mapping
 
 from batchdesk import defaults, locations
 from batchdesk.errors import BatchdeskError
-from batchdesk.watch_config import WatchSpec, parse_watch_entries
+from batchdesk.watch.spec import WatchSpec, parse_watch_entries
 from data.store import is_store_url
 from workers.throttle import RateLimit, RateLimitError
 

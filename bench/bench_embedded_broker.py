@@ -36,7 +36,7 @@ PASSWORD = "bench-secret"
 MIB = 2**20
 _CHILD = (
     "import sys\n"
-    "from batchdesk.embedded_broker import EmbeddedBroker\n"
+    "from batchdesk.broker.embedded import EmbeddedBroker\n"
     f"broker = EmbeddedBroker({PASSWORD!r}).start()\n"
     "print(broker.port, flush=True)\n"
     "sys.stdin.read()\n"

@@ -49,11 +49,11 @@ class SubmitResult:
 
 def submit_once(folder: Path, profile: cProfile.Profile | None = None) -> SubmitResult:
     from batchdesk import locations
-    from batchdesk.broker import start_broker
+    from batchdesk.broker.modes import start_broker
     from batchdesk.config import Settings
-    from batchdesk.scan import scan_folder
-    from batchdesk.scheduler import Scheduler
-    from batchdesk.submit import JobRequest, submit_folder
+    from batchdesk.jobs.scan import scan_folder
+    from batchdesk.desk.scheduler import Scheduler
+    from batchdesk.jobs.submit import JobRequest, submit_folder
     from data.models import QUEUED, Batch, db
     from data.store import close_store, open_store, write
 

@@ -70,7 +70,7 @@ def naive_broker(kind: str) -> Iterator[str]:
         with common.redis_server() as url:
             yield url
         return
-    from batchdesk.embedded_broker import EmbeddedBroker
+    from batchdesk.broker.embedded import EmbeddedBroker
 
     broker = EmbeddedBroker("bench-secret").start()
     try:

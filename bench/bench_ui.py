@@ -118,9 +118,9 @@ def timed(fn, repeat: int) -> tuple[float, float]:
 
 
 def bench_queries(store_path: Path, data_dir: Path, now: float) -> dict:
-    from batchdesk import views
-    from batchdesk.broker import start_broker
-    from batchdesk.desk import broker_password
+    from batchdesk import dashboard as views
+    from batchdesk.broker.modes import start_broker
+    from batchdesk.desk.desk import broker_password
     from data.models import db
     from data.store import open_store
 
@@ -147,8 +147,8 @@ def bench_queries(store_path: Path, data_dir: Path, now: float) -> dict:
 
 async def bench_apply(settings, now: float) -> tuple[float, float]:
     """UI-thread cost of applying one dashboard refresh to the main screen (1,000 job rows)."""
-    from batchdesk import views
-    from batchdesk.session import Session
+    from batchdesk import dashboard as views
+    from batchdesk.desk.session import Session
     from data.store import open_store
     from ui.app import create_app
     from ui.messages import Snapshot

@@ -58,11 +58,11 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def run_once(singles: int, burst: int, settle: float, task: str) -> dict:
-    from batchdesk import watch_control
+    from batchdesk.watch import control as watch_control
     from batchdesk.config import Settings
-    from batchdesk.desk import Desk
-    from batchdesk.submit import JobRequest, submit_folder
-    from batchdesk.watch_config import WatchSpec
+    from batchdesk.desk.desk import Desk
+    from batchdesk.jobs.submit import JobRequest, submit_folder
+    from batchdesk.watch.spec import WatchSpec
     from data.models import Item, Job, db
 
     def ended(job_id: int, count: int) -> bool:

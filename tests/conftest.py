@@ -65,7 +65,7 @@ def settings(tmp_path) -> Settings:
 @pytest.fixture
 def session(settings):
     """A session on ``settings`` (no desk until a test asks for one), closed with its store."""
-    from batchdesk.session import Session
+    from batchdesk.desk.session import Session
     from data.store import close_store
 
     session = Session(settings)

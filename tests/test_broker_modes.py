@@ -13,8 +13,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from batchdesk import broker as broker_module
-from batchdesk.broker import BrokerError, BrokerHandle, find_server_binary, redact, start_broker
+from batchdesk.broker import modes as broker_module
+from batchdesk.broker.modes import BrokerError, BrokerHandle, find_server_binary, redact, start_broker
 
 SECRET = "s3cret-Pa55"
 SERVER = find_server_binary()

@@ -122,8 +122,8 @@ def test_per_job_retries_and_time_limits_are_recorded(tmp_path):
 LAUNCH_SCRIPT = """
 import sys, threading
 from batchdesk.config import load_settings
-from batchdesk.desk_link import DeskLink
-from batchdesk.submit import JobRequest, submit_or_resume
+from batchdesk.desk.link import DeskLink
+from batchdesk.jobs.submit import JobRequest, submit_or_resume
 from data.store import open_store
 if sys.argv[2] == "spawn":
     threading.Thread(target=threading.Event().wait, daemon=True).start()  # a thread: fork is unsafe now

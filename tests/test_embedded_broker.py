@@ -22,8 +22,8 @@ from rq import Queue
 from rq.serializers import JSONSerializer
 from rq.utils import get_version
 
-from batchdesk import embedded_broker
-from batchdesk.embedded_broker import EmbeddedBroker
+from batchdesk.broker import embedded as embedded_broker
+from batchdesk.broker.embedded import EmbeddedBroker
 
 PASSWORD = "test-password"
 RQ = shutil.which("rq", path=os.path.dirname(sys.executable)) or "rq"  # the venv's, else PATH's

@@ -1,5 +1,16 @@
-"""Dependency direction: ui -> batchdesk -> data. Nothing in batchdesk/, data/ or workers/ imports the
-UI or Textual; only the CLI's ``ui`` command may import ``ui`` (lazily, inside the function)."""
+"""The layering, enforced on every import in the source (docs/ARCHITECTURE.md, "Layers"):
+
+    ui -> batchdesk -> data        workers -> data        batchdesk -> workers (a few leaf modules)
+
+- data imports nothing of ours but data;
+- workers imports only workers and data;
+- batchdesk imports data, and of workers only the registry (what tasks exist), the protocol the desk and
+  the workers share, and small process helpers; the CLI alone may import the worker process (its
+  `worker` command) and the UI (its `ui` command, lazily);
+- ui imports batchdesk (never the CLI), and neither data nor workers;
+- no module imports itself back through others (no cycles), and importing any core module loads no
+  Textual.
+"""
 
 from __future__ import annotations
 
@@ -7,28 +18,115 @@ import ast
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from conftest import REPO
 
-CORE_PACKAGES = ("batchdesk", "data", "workers")
-FORBIDDEN = ("textual", "ui")
-# (file, function) where a lazy import of the UI is allowed.
-ALLOWED_LAZY = {("batchdesk/cli.py", "ui_command")}
+PACKAGES = ("batchdesk", "data", "workers", "ui")
+OURS = PACKAGES
+WORKERS_FOR_THE_DESK = ("workers.registry", "workers.protocol", "workers.proctree", "workers.priority",
+                        "workers.environment", "workers.throttle")
 
 
-def core_modules() -> list[str]:
-    modules = []
-    for package in CORE_PACKAGES:
-        for path in sorted((REPO / package).rglob("*.py")):
-            rel = path.relative_to(REPO).with_suffix("")
-            parts = list(rel.parts)
-            if parts[-1] == "__init__":
-                parts = parts[:-1]
-            if parts[-1] == "__main__":
-                continue  # running it would start the CLI
-            modules.append(".".join(parts))
-    return modules
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def sources() -> dict[str, Path]:
+    return {module_name(p): p for package in PACKAGES for p in sorted((REPO / package).rglob("*.py"))}
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    return (isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING") or (
+        isinstance(node.test, ast.Attribute) and node.test.attr == "TYPE_CHECKING")
+
+
+def imports_of(path: Path, known: set[str]) -> Iterator[tuple[str, str | None]]:
+    """(our module imported, enclosing function or None) for every import of ours in the file, run-time
+    imports only (``if TYPE_CHECKING:`` blocks are left out). ``from a import b`` names ``a.b`` when that
+    is a module of ours, else ``a``."""
+    def visit(node: ast.AST, function: str | None) -> Iterator[tuple[str, str | None]]:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and _is_type_checking(child):
+                continue
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                yield from visit(child, child.name)
+                continue
+            if isinstance(child, ast.Import):
+                for alias in child.names:
+                    if alias.name.split(".")[0] in OURS:
+                        yield alias.name, function
+            elif isinstance(child, ast.ImportFrom) and child.module and child.level == 0:
+                if child.module.split(".")[0] in OURS:
+                    for alias in child.names:
+                        full = f"{child.module}.{alias.name}"
+                        yield (full if full in known else child.module), function
+            yield from visit(child, function)
+
+    yield from visit(ast.parse(path.read_text(encoding="utf-8"), str(path)), None)
+
+
+def allowed(importer: str, imported: str, function: str | None) -> bool:
+    layer, target = importer.split(".")[0], imported.split(".")[0]
+    if target == layer:
+        return True
+    if layer == "data":
+        return False
+    if layer == "workers":
+        return target == "data"
+    if layer == "ui":
+        return target == "batchdesk" and not imported.startswith("batchdesk.cli")
+    # batchdesk
+    if target == "data":
+        return True
+    if target == "workers":
+        if imported.startswith(WORKERS_FOR_THE_DESK) or imported == "workers":
+            return True
+        return importer.startswith("batchdesk.cli") and imported == "workers.worker"
+    return target == "ui" and importer == "batchdesk.cli.commands" and function == "ui_command"
+
+
+def test_every_import_follows_the_layering():
+    modules = sources()
+    known = set(modules)
+    bad = [f"{importer} imports {imported}" + (f" (in {function})" if function else "")
+           for importer, path in modules.items()
+           for imported, function in imports_of(path, known) if not allowed(importer, imported, function)]
+    assert bad == []
+
+
+def test_only_the_cli_ui_command_starts_the_ui_and_it_does():
+    modules = sources()
+    importers = {(importer, function) for importer, path in modules.items() if not importer.startswith("ui")
+                 for imported, function in imports_of(path, set(modules)) if imported.split(".")[0] == "ui"}
+    assert importers == {("batchdesk.cli.commands", "ui_command")}
+
+
+def test_no_module_imports_itself_back():
+    modules = sources()
+    known = set(modules)
+    graph = {m: {i for i, _ in imports_of(p, known) if i in known and i != m} for m, p in modules.items()}
+    # a package's __init__ importing its own modules is the package, not a cycle
+    for m in graph:
+        graph[m] = {i for i in graph[m] if not (m and i.startswith(m + ".") and modules[m].name == "__init__.py")}
+    cycles = []
+    state: dict[str, int] = {}
+
+    def walk(node: str, stack: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                cycles.append(" -> ".join(stack[stack.index(nxt):] + [nxt]))
+            elif nxt not in state:
+                walk(nxt, [*stack, nxt])
+        state[node] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            walk(module, [module])
+    assert cycles == []
 
 
 PROBE = r"""
@@ -46,64 +144,11 @@ print(json.dumps({"failed": failed, "loaded": loaded}))
 
 
 def test_importing_every_core_module_loads_no_ui_and_no_textual():
-    modules = core_modules()
-    assert {"batchdesk.views", "batchdesk.cli", "data.models", "workers.registry"} <= set(modules)
+    modules = [m for m in sources() if not m.startswith("ui") and not m.endswith("__main__")]
+    assert {"batchdesk.dashboard", "batchdesk.cli", "data.models", "workers.registry"} <= set(modules)
     out = subprocess.run([sys.executable, "-c", PROBE, json.dumps(modules)], cwd=REPO, capture_output=True,
                          text=True, timeout=120, check=False)
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["failed"] == {}, f"core modules that do not import: {result['failed']}"
     assert result["loaded"] == [], f"core imports pulled in UI/Textual modules: {result['loaded']}"
-
-
-def _imports(tree: ast.AST):
-    """(module name, enclosing function or None) for every import in ``tree``; ``from a import b``
-    yields ``a.b`` too, so ``from workers import registry`` counts as ``workers.registry``."""
-    def visit(node: ast.AST, function: str | None):
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                yield from visit(child, child.name)
-                continue
-            if isinstance(child, ast.Import):
-                for alias in child.names:
-                    yield alias.name, function
-            elif isinstance(child, ast.ImportFrom) and child.module and child.level == 0:
-                yield child.module, function
-                for alias in child.names:
-                    yield f"{child.module}.{alias.name}", function
-            yield from visit(child, function)
-
-    yield from visit(tree, None)
-
-
-def test_no_core_source_imports_ui_or_textual_except_the_cli_ui_command():
-    offenders = []
-    lazy = []
-    for package in CORE_PACKAGES:
-        for path in sorted((REPO / package).rglob("*.py")):
-            rel = path.relative_to(REPO).as_posix()
-            for module, function in _imports(ast.parse(path.read_text(encoding="utf-8"), rel)):
-                if module.split(".")[0] not in FORBIDDEN:
-                    continue
-                if (rel, function) in ALLOWED_LAZY:
-                    lazy.append((rel, function, module))
-                else:
-                    offenders.append(f"{rel}: import {module}" + (f" (in {function})" if function else ""))
-    assert offenders == []
-    assert ("batchdesk/cli.py", "ui_command", "ui.app") in lazy, "the CLI's ui command imports the UI lazily"
-
-
-def test_ui_does_not_reach_into_workers_internals():
-    """The UI talks to the core (batchdesk) and the store; it may read the task registry, nothing else
-    of the worker side."""
-    bad = []
-    for path in sorted((REPO / "ui").rglob("*.py")):
-        for module, _ in _imports(ast.parse(path.read_text(encoding="utf-8"))):
-            if module.startswith("workers.") and not module.startswith("workers.registry"):
-                bad.append(f"{path.relative_to(REPO)}: {module}")
-    assert bad == []
-
-
-def test_repo_layout_has_the_ui_package():
-    assert (REPO / "ui" / "app.py").is_file() and (REPO / "ui" / "app.tcss").is_file()
-    assert Path(REPO / "batchdesk" / "views.py").is_file()

@@ -18,7 +18,7 @@ import psutil
 import pytest
 import redis
 
-from batchdesk.broker import BrokerHandle, start_broker
+from batchdesk.broker.modes import BrokerHandle, start_broker
 from conftest import batchdesk_env, process_alive, require_redis_server, wait_for
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
@@ -29,7 +29,7 @@ SECRET = "leftover-secret"
 DESK = f"""
 import sys, threading
 from pathlib import Path
-import batchdesk.broker as broker
+import batchdesk.broker.modes as broker
 if sys.argv[2] == "unlinked":
     broker._parent_death_signal = lambda: None
 handles = []

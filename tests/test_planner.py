@@ -75,7 +75,7 @@ def test_a_small_job_is_split_evenly_over_the_workers():
 
 
 def test_retry_backoff_grows_with_jitter_and_a_cap():
-    from batchdesk.scheduler import Policy
+    from batchdesk.desk.scheduler import Policy
 
     policy = Policy(retries=3, backoff=(60.0, 300.0, 600.0), timeout=10)
     for attempt, base in ((1, 60.0), (2, 300.0), (3, 600.0), (4, 600.0)):
@@ -89,7 +89,7 @@ def test_failure_policy_layers_global_task_and_job(tmp_path):
     import pytest
 
     from batchdesk.config import Settings
-    from batchdesk.submit import SubmitError, failure_policy
+    from batchdesk.jobs.submit import SubmitError, failure_policy
 
     settings = Settings(data_dir=tmp_path, retries=3, item_timeout=0,
                         task_policies={"command": {"retries": 1, "item_timeout": 120}})

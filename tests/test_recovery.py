@@ -14,8 +14,8 @@ from conftest import TESTS, batchdesk_env, make_files, process_alive, wait_for
 from rq import Queue
 from rq.serializers import JSONSerializer
 
-from batchdesk.desk import Desk, read_desk_info
-from batchdesk.submit import JobRequest, submit_folder
+from batchdesk.desk.desk import Desk, read_desk_info
+from batchdesk.jobs.submit import JobRequest, submit_folder
 from data.models import Alert, Batch, Job
 
 pytestmark = pytest.mark.slow
@@ -144,7 +144,7 @@ def test_the_feeder_counts_workers_started_elsewhere(tmp_path, settings, monkeyp
     """A worker the desk did not start (another machine, or by hand) gets batches queued for it too."""
     from dataclasses import replace
 
-    from batchdesk import desk as desk_mod
+    from batchdesk.desk import desk as desk_mod
 
     monkeypatch.setattr(desk_mod, "RESIZE_SECONDS", 0.2)
     desk = Desk(replace(settings, workers=1)).start()

@@ -1,4 +1,4 @@
-"""batchdesk.report.write_report against a real temporary store: CSV, JSON and XLSX."""
+"""batchdesk.jobs.report.write_report against a real temporary store: CSV, JSON and XLSX."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from batchdesk import report
-from batchdesk.report import ReportError, summary_path, write_report
+from batchdesk.jobs import report
+from batchdesk.jobs.report import ReportError, summary_path, write_report
 from data.models import CANCELLED, DONE, FAILED, PENDING, Item, Job
 from data.store import close_store, open_store
 

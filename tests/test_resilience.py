@@ -10,9 +10,9 @@ from dataclasses import replace
 import pytest
 from conftest import TESTS, process_alive, wait_for
 
-from batchdesk import jobs as control
-from batchdesk.desk import Desk
-from batchdesk.submit import JobRequest, submit_folder
+from batchdesk.jobs import control
+from batchdesk.desk.desk import Desk
+from batchdesk.jobs.submit import JobRequest, submit_folder
 from data.models import Alert, Batch, Item, Job
 
 pytestmark = pytest.mark.slow
@@ -140,18 +140,18 @@ def test_stopping_the_desk_kills_a_stuck_work_horse(tmp_path, run_desk):
 
 
 def test_low_free_ram_shrinks_the_pool_and_the_batches(tmp_path, run_desk, monkeypatch):
-    from batchdesk.monitor import Health
+    from batchdesk.desk.monitor import Health
     from batchdesk.planner import Readings
     from data.models import Setting
 
-    monkeypatch.setattr("batchdesk.desk.MONITOR_SECONDS", 0.1)
-    monkeypatch.setattr("batchdesk.desk.RESIZE_SECONDS", 0.1)
+    monkeypatch.setattr("batchdesk.desk.desk.MONITOR_SECONDS", 0.1)
+    monkeypatch.setattr("batchdesk.desk.desk.RESIZE_SECONDS", 0.1)
     calm = Readings(cores=3, load1=0.0, ram_available=16 * 2**30)
-    monkeypatch.setattr("batchdesk.desk.Readings.now", classmethod(lambda cls: calm))
+    monkeypatch.setattr("batchdesk.desk.desk.Readings.now", classmethod(lambda cls: calm))
     desk, settings = run_desk(workers=None)
     start = desk.pool.target
     assert start == 3
-    monkeypatch.setattr("batchdesk.desk.Monitor.sample", lambda self, workers, queued: Health(
+    monkeypatch.setattr("batchdesk.desk.desk.Monitor.sample", lambda self, workers, queued: Health(
         cpu=50, ram_used=1, ram_free=200 * 2**20, iowait=0, disk_free=50 * 2**30, load1=0))
     wait_for(lambda: desk.pool.target < start and "free RAM low" in Setting.get(Setting.key == "pool").value["reason"],
              10, 0.05, "the pool to shrink, saying why")

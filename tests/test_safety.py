@@ -33,7 +33,7 @@ def test_plain_and_inside_symlink_paths_resolve(root):
 @pytest.mark.parametrize("rel", ["../secret.txt", "sub/../../secret.txt", "/etc/passwd", "leak.txt",
                                  "escape/secret.txt"])
 def test_escaping_paths_are_refused(root, rel):
-    from batchdesk.scan import scan_folder
+    from batchdesk.jobs.scan import scan_folder
 
     # An item recorded as a symlink is re-checked: where it leads may have changed since the scan.
     link = rel in scan_folder(root, hidden=True).links or rel == "leak.txt"
@@ -42,7 +42,7 @@ def test_escaping_paths_are_refused(root, rel):
 
 
 def test_scan_flags_inside_symlinks(root):
-    from batchdesk.scan import scan_folder
+    from batchdesk.jobs.scan import scan_folder
 
     assert scan_folder(root).links == {"alias.txt"}
 
@@ -66,7 +66,7 @@ def test_external_env_unchanged_from_source(monkeypatch):
 def test_data_dir_and_broker_password_are_private(settings):
     import stat
 
-    from batchdesk.desk import Desk
+    from batchdesk.desk.desk import Desk
     from batchdesk.locations import broker_password_path, desk_info_path
 
     desk = Desk(settings).start()

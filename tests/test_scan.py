@@ -10,7 +10,7 @@ import sys
 import pytest
 from conftest import batchdesk_env
 
-from batchdesk.scan import ScanError, scan_folder
+from batchdesk.jobs.scan import ScanError, scan_folder
 
 LOOPS = ("a", "b", "self")
 

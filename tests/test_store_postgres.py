@@ -304,8 +304,10 @@ def test_end_pending_by_range_and_around_running_batches(pg):
 
 def test_job_control_housekeeping_and_views_on_postgres(pg):
     """The other modules' raw SQL (``?`` placeholders, LIKE, aggregates) runs unchanged."""
-    from batchdesk import housekeeping, jobs, views
-    from batchdesk.report import job_summary
+    from batchdesk.jobs import cleanup, stats
+    from batchdesk.jobs import control as jobs
+    from batchdesk import dashboard as views
+    from batchdesk.jobs.report import job_summary
 
     job = _job(status=RUNNING, started_at=time.time() - 5)
     queries.insert_items(job.id, [(f"dir/f{i}%.txt", 1000, 0.0) for i in range(6)])
@@ -322,15 +324,15 @@ def test_job_control_housekeeping_and_views_on_postgres(pg):
     assert views.jobs_overview()[0].done == 4 and views.running_work() == 1
     summary = job_summary(Job.get_by_id(job.id))
     assert json.dumps(summary) and summary["done"] == 4 and summary["bytes_done"] == 4000  # no Decimal
-    stats = housekeeping.stats()
-    assert stats[0]["done"] == 4 and stats[0]["avg_item_ms"] == pytest.approx(500.0)
+    rows = stats.stats()
+    assert rows[0]["done"] == 4 and rows[0]["avg_item_ms"] == pytest.approx(500.0)
     assert [b.id for b in jobs.dead_batches()] == [batch.id]
     assert jobs.retry_dead(batch.id) == 2
     assert Job.get_by_id(job.id).items_failed == 0
     jobs.cancel(job.id)
     assert Job.get_by_id(job.id).items_cancelled == 2
     Job.update(finished_at=1.0).where(Job.id == job.id).execute()
-    assert housekeeping.cleanup(1).jobs == 1 and Item.select().count() == 0
+    assert cleanup.cleanup(1).jobs == 1 and Item.select().count() == 0
 
 
 def test_upserts_replace_rows_on_postgres(pg):
@@ -495,7 +497,7 @@ def test_run_with_the_desks_own_workers_on_a_postgres_store(tmp_path, pg_url):
 
 
 def test_the_pool_passes_the_store_url_by_environment(tmp_path, monkeypatch):
-    from batchdesk import pool
+    from batchdesk.desk import pool
 
     seen = {}
 

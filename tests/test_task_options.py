@@ -196,7 +196,7 @@ def test_every_builtin_option_describes_what_it_allows():
 
 def test_submitting_a_folder_checks_a_relative_rules_file_against_it(settings, tmp_path, monkeypatch):
     """As the task looks for it: the current folder, then the job's folder (real store, no desk)."""
-    from batchdesk.submit import JobRequest, SubmitError, submit_folder
+    from batchdesk.jobs.submit import JobRequest, SubmitError, submit_folder
     from data.models import Job
     from data.store import close_store, open_store
 
@@ -223,7 +223,7 @@ def test_the_tasks_command_shows_what_each_option_allows(settings):
 
     from click.testing import CliRunner
 
-    from batchdesk.cli import main
+    from batchdesk.cli.commands import main
 
     text = CliRunner().invoke(main, ["--data-dir", str(settings.data_dir), "tasks"]).output
     assert "--opt chunk_size=<int>  characters per chunk in <name>.chunks.jsonl (default: 1000; allowed: integer >= 50)" in text

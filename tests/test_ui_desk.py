@@ -10,9 +10,9 @@ from conftest import TESTS, make_files
 from test_ui_support import SIZE, screen_text, until
 
 from batchdesk.config import Settings
-from batchdesk.desk import read_desk_info
-from batchdesk.session import Session
-from batchdesk.submit import JobRequest
+from batchdesk.desk.desk import read_desk_info
+from batchdesk.desk.session import Session
+from batchdesk.jobs.submit import JobRequest
 from data.models import Job, Setting
 from data.store import close_store
 from ui.app import create_app

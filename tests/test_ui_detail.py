@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from test_ui_support import SIZE, FIXED_NOW, screen_text, seed_store, until
 
-from batchdesk.session import Session
+from batchdesk.desk.session import Session
 from data.models import Item, Job
 from data.store import close_store, write
 from ui.app import create_app

@@ -9,7 +9,7 @@ import time
 import pytest
 from test_ui_support import SIZE, FIXED_NOW, screen_text, seed_many_jobs, seed_store, until
 
-from batchdesk import views
+from batchdesk import dashboard as views
 from data.models import Job
 from data.store import write
 from ui.app import create_app

@@ -8,7 +8,7 @@ from conftest import make_files
 from test_ui_support import SIZE, screen_text, until
 from textual.widgets import Checkbox, DirectoryTree, Input, Select
 
-from batchdesk.session import Session
+from batchdesk.desk.session import Session
 from data.models import Item, Job
 from data.store import close_store
 from ui.app import create_app

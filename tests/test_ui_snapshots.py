@@ -12,7 +12,7 @@ import pytest
 from test_ui_support import SIZE, FIXED_NOW, seed_store, until
 from textual.widgets import DirectoryTree, Input
 
-from batchdesk.session import Session
+from batchdesk.desk.session import Session
 from data.store import close_store
 from ui.app import create_app
 from ui.screens.confirm import ConfirmScreen

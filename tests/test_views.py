@@ -19,7 +19,7 @@ from test_ui_support import (
     seed_store,
 )
 
-from batchdesk import views
+from batchdesk import dashboard as views
 from data.models import Alert, Item, Job, ResourceSample, Setting, WorkerRow
 from data.store import write
 

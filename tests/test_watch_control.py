@@ -15,17 +15,17 @@ import pytest
 from click.testing import CliRunner
 from conftest import wait_for
 
-from batchdesk import watch_control
-from batchdesk.cli import main
+from batchdesk.watch import control as watch_control
+from batchdesk.cli.commands import main
 from batchdesk.config import Settings
-from batchdesk.watch_after import (
+from batchdesk.watch.after import (
     AfterProcessing,
     free_name,
     move_no_overwrite,
     write_new_file,
 )
-from batchdesk.watch_config import WatchConfigError, WatchSpec, parse_watch_entries
-from batchdesk.watcher import WatchService, take, walk
+from batchdesk.watch.spec import WatchConfigError, WatchSpec, parse_watch_entries
+from batchdesk.watch.service import WatchService, take, walk
 from data import queries, transitions
 from data.models import DONE, FAILED, Batch, Item, Job, SeenFile, Setting, Watch
 from data.queries import Outcome

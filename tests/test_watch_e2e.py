@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from conftest import make_files, wait_for
 
-from batchdesk import watch_control
+from batchdesk.watch import control as watch_control
 from batchdesk.config import Settings
-from batchdesk.desk import Desk
-from batchdesk.watch_config import WatchSpec
-from batchdesk.watcher import WatchService
+from batchdesk.desk.desk import Desk
+from batchdesk.watch.spec import WatchSpec
+from batchdesk.watch.service import WatchService
 from data.models import Alert, Item, Job, SeenFile, Watch
 
 pytestmark = pytest.mark.slow

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from batchdesk.watch_settle import CLOSE, WRITE, SettleTracker, is_temporary, probe_regular, wanted
+from batchdesk.watch.settle import CLOSE, WRITE, SettleTracker, is_temporary, probe_regular, wanted
 
 
 class Clock:

@@ -15,9 +15,9 @@ from rq import Queue, Worker
 from rq.serializers import JSONSerializer
 
 from batchdesk.config import Settings
-from batchdesk.embedded_broker import EmbeddedBroker
-from batchdesk.scheduler import Scheduler
-from batchdesk.submit import JobRequest, submit_folder
+from batchdesk.broker.embedded import EmbeddedBroker
+from batchdesk.desk.scheduler import Scheduler
+from batchdesk.jobs.submit import JobRequest, submit_folder
 from data import queries
 from data.models import Batch, Job
 from data.store import close_store, open_store

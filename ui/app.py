@@ -20,12 +20,13 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
-from batchdesk import locations, views
+from batchdesk import locations
+from batchdesk import dashboard as views
 from batchdesk.config import Settings
 from batchdesk.errors import BatchdeskError
-from batchdesk.session import Session
-from data.models import PAUSED
-from data.store import close_store, open_store
+from batchdesk.desk.session import Session
+from batchdesk.store import JobState
+from batchdesk.store import close_store, open_store
 from ui.messages import (
     ActionDone,
     DashboardPolled,
@@ -239,7 +240,7 @@ class BatchdeskApp(App[None]):
 
     @work(thread=True, group="control", exit_on_error=False)
     def _control(self, op: str, job_id: int) -> None:
-        from batchdesk import jobs
+        from batchdesk.jobs import control as jobs
 
         try:
             open_store(self.settings.store_path)
@@ -247,7 +248,7 @@ class BatchdeskApp(App[None]):
                 job = jobs.cancel(job_id, desk_running=self.session.desk_alive())
                 text = f"Job {job_id} {job.status}"
             elif op == "pause_resume":
-                if jobs.get_job(job_id).status == PAUSED:
+                if jobs.get_job(job_id).status == JobState.PAUSED:
                     job = jobs.resume(job_id)
                     text = f"Job {job_id} resumed ({job.status})"
                 else:
@@ -273,8 +274,8 @@ class BatchdeskApp(App[None]):
     @work(thread=True, group="report", exit_on_error=False)
     def _write_report(self, job_id: int, fmt: str) -> None:
         try:
-            from batchdesk import jobs
-            from batchdesk.report import write_report
+            from batchdesk.jobs import control as jobs
+            from batchdesk.jobs.report import write_report
 
             open_store(self.settings.store_path)
             job = jobs.get_job(job_id)
@@ -370,7 +371,7 @@ class BatchdeskApp(App[None]):
 
     @work(thread=True, group="control", exit_on_error=False)
     def _watch_op(self, op: str, watch_id: int) -> None:
-        from batchdesk import watch_control
+        from batchdesk.watch import control as watch_control
 
         try:
             open_store(self.settings.store_path)

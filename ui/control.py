@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from batchdesk.desk import set_desired_workers
-from batchdesk.views import pool_status
+from batchdesk.desk.desk import set_desired_workers
+from batchdesk.dashboard import pool_status
 
 
 def step_workers(delta: int) -> int:

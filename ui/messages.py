@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
-from batchdesk import views
+from batchdesk import dashboard as views
 
 
 @dataclass(frozen=True)

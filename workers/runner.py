@@ -30,18 +30,15 @@ from data.states import BATCH_UNFINISHED, BatchKind, BatchState, ItemState, JobS
 from data.store import is_store_url, open_store, write
 from workers import registry
 from workers.reread import Rereads
+from workers.protocol import HAND_BACK_SIGNAL, RUNNER  # noqa: F401  (RUNNER: this module's run_batch)
 from workers.throttle import Breaker, Limiter, RateLimit
 from workers.timeouts import ItemTimeout, item_limit
 
-RUNNER = "workers.runner.run_batch"
 CONTROL_CHECK_SECONDS = 0.2
 FLUSH_SECONDS = 0.5
 FLUSH_ITEMS = 1000
 FIRST_READ_ITEMS, READ_ITEMS = 200, 5000  # pending items read per query
 HEARTBEAT_SECONDS = 2.0
-# A stopping worker asks its work-horse, with this signal, to stop after the item in hand and hand
-# the batch back (held: the desk queues it again, now or at its next start), instead of finishing it.
-HAND_BACK_SIGNAL = signal.SIGUSR1
 HANDED_BACK = "handed back"
 
 log = logging.getLogger("batchdesk.runner")

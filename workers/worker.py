@@ -36,6 +36,7 @@ from rq.worker import SHUTDOWN_SIGNAL, WorkerStatus
 from data.models import Alert, WorkerRow
 from data.store import close_store, open_store, write
 from workers import registry, runner
+from workers.protocol import RUNNER, worker_name
 from workers.priority import lower_priority
 from workers.proctree import kill_tree
 from workers.timeouts import BatchDeathPenalty
@@ -54,7 +55,7 @@ def refusal(job: RQJob) -> str | None:
         func_name, args, kwargs = job.func_name, job.args, job.kwargs
     except Exception as exc:  # undecodable payload
         return f"refused job {job.id}: cannot decode it ({type(exc).__name__})"
-    if func_name != runner.RUNNER:
+    if func_name != RUNNER:
         return f"refused job {job.id}: function {func_name!r} is not batchdesk's batch runner"
     if kwargs or len(args) != 1 or not isinstance(args[0], int) or isinstance(args[0], bool):
         return f"refused job {job.id}: the batch runner takes exactly one integer batch id"
@@ -239,7 +240,7 @@ def run_worker(
     nice: int = 0,
 ) -> bool:
     """Run a worker until stopped (SIGTERM: finish the current batch; twice: kill it)."""
-    name = name or f"bd-{socket.gethostname()}-{os.getpid()}"
+    name = name or worker_name(os.getpid())
     lower_priority(nice)
     if parent_pid:
         follow_parent(parent_pid)

@@ -11,8 +11,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
-from batchdesk import jobs
-from data.store import open_store
+from batchdesk.jobs import control as jobs
+from batchdesk.store import open_store
 
 
 class DeadLetterScreen(ModalScreen[None]):

@@ -13,8 +13,8 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from batchdesk import views
-from data.store import close_store, open_store
+from batchdesk import dashboard as views
+from batchdesk.store import close_store, open_store
 from ui.widgets.batch_plan import BatchPlan
 from ui.widgets.failed_items import FailedItemsPanel
 from ui.widgets.job_summary import JobSummary

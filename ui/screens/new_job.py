@@ -29,12 +29,12 @@ from textual.widgets import (
 
 from batchdesk import defaults
 from batchdesk.errors import BatchdeskError
-from batchdesk.scan import check_folder
-from batchdesk.submit import JobRequest, resolve_task, route
-from data.store import close_store, open_store
+from batchdesk.jobs.scan import check_folder
+from batchdesk.jobs.submit import JobRequest, resolve_task, route
+from batchdesk.store import close_store, open_store
 from ui.screens.form import FormScreen
 from ui.widgets.task_options import TaskOptions
-from workers import registry
+from batchdesk import tasks
 
 AUTO_QUEUE = "auto"
 
@@ -72,11 +72,11 @@ class NewJobScreen(FormScreen[Submitted | None]):
     def __init__(self, browse_root: Path | None = None) -> None:
         super().__init__(classes="new-job")
         self.browse_root = Path(browse_root or Path.cwd())
-        self.task_specs: dict[str, registry.TaskSpec] = {}
+        self.task_specs: dict[str, tasks.TaskSpec] = {}
         self.submitted: Submitted | None = None
 
     def compose(self) -> ComposeResult:
-        self.task_specs = registry.load(self.app.settings.plugins)
+        self.task_specs = tasks.available(self.app.settings.plugins)
         names = sorted(self.task_specs)
         first = "checksum" if "checksum" in self.task_specs else (names[0] if names else Select.NULL)
         with Vertical(id="new-job-dialog"):

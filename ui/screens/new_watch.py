@@ -20,13 +20,13 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
-from batchdesk import watch_control
+from batchdesk.watch import control as watch_control
 from batchdesk.errors import BatchdeskError
-from batchdesk.watch_config import WatchSpec
-from data.store import close_store, open_store
+from batchdesk.watch.spec import WatchSpec
+from batchdesk.store import close_store, open_store
 from ui.screens.form import FormScreen
 from ui.widgets.task_options import TaskOptions
-from workers import registry
+from batchdesk import tasks
 
 ON_DONE = ("keep", "move", "delete")
 ON_FAIL = ("keep", "move")
@@ -50,10 +50,10 @@ class NewWatchScreen(FormScreen[int | None]):
 
     def __init__(self) -> None:
         super().__init__(classes="new-watch")
-        self.task_specs: dict[str, registry.TaskSpec] = {}
+        self.task_specs: dict[str, tasks.TaskSpec] = {}
 
     def compose(self) -> ComposeResult:
-        self.task_specs = registry.load(self.app.settings.plugins)
+        self.task_specs = tasks.available(self.app.settings.plugins)
         names = sorted(self.task_specs)
         first = "checksum" if "checksum" in names else (names[0] if names else Select.NULL)
         with Vertical(id="new-watch-dialog"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import RichLog
 
-from batchdesk.views import AlertView
+from batchdesk.dashboard import AlertView
 from ui import format as fmt
 
 

@@ -6,7 +6,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
-from batchdesk.views import JobDetail
+from batchdesk.dashboard import JobDetail
 
 
 class BatchPlan(Static):

@@ -8,7 +8,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Input, Static
 
-from batchdesk.views import FailedItem
+from batchdesk.dashboard import FailedItem
 
 
 class FailedItemsPanel(Vertical):

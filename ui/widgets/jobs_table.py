@@ -21,7 +21,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from batchdesk.views import JobRow
+from batchdesk.dashboard import JobRow
 from ui import format as fmt
 
 STATUS_ORDER = {"running": 0, "queued": 1, "paused": 2, "failed": 3, "cancelled": 4, "done": 5}

@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
-from batchdesk.views import QueueDepth
+from batchdesk.dashboard import QueueDepth
 
 COLUMNS = (("queue", "Queue ", 8), ("queued", "Queued ", 7), ("started", "Started ", 8), ("failed", "Failed", 6))
 

@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Sparkline, Static
 
-from batchdesk.views import ResourceSeries
+from batchdesk.dashboard import ResourceSeries
 from ui import format as fmt
 
 # (id, label, series attribute, how the latest value reads)

@@ -13,7 +13,7 @@ from typing import Any
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Checkbox, Input, Label, Select
 
-from workers.registry import Option, TaskSpec
+from batchdesk.tasks import Option, TaskSpec
 
 
 def placeholder(option: Option) -> str:

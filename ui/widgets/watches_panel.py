@@ -13,7 +13,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
-from batchdesk.views import WatchRow
+from batchdesk.dashboard import WatchRow
 from ui import format as fmt
 
 PATH_WIDTH = 56

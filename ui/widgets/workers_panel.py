@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
-from batchdesk.views import PoolView, WorkerView
+from batchdesk.dashboard import PoolView, WorkerView
 from ui import format as fmt
 
 COLUMNS = (("pid", "PID", 7), ("state", "State", 5), ("job", "Job", 14), ("batch", "Batch", 5),

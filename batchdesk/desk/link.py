@@ -14,9 +14,9 @@ import signal
 import threading
 import time
 
-from batchdesk import background
+from batchdesk.desk import background
 from batchdesk.config import Settings
-from batchdesk.desk import BACKGROUND, DeskInfo, desk_lock_held, read_desk_info, wake_desk
+from batchdesk.desk.desk import BACKGROUND, DeskInfo, desk_lock_held, read_desk_info, wake_desk
 from batchdesk.errors import BatchdeskError
 
 STOP_WAIT_SECONDS = 30.0

@@ -15,7 +15,7 @@ from batchdesk import defaults, locations
 from batchdesk.config import Settings
 from batchdesk.errors import BatchdeskError
 from batchdesk.planner import Readings, plan_batch, plan_workers
-from batchdesk.scan import ScanResult, check_folder, scan_folder
+from batchdesk.jobs.scan import ScanResult, check_folder, scan_folder
 from data import queries, transitions
 from data.models import JOB_ACTIVE, Job
 from data.states import JobState

@@ -11,7 +11,6 @@ import contextlib
 import logging
 import os
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ import psutil
 from batchdesk import defaults, locations
 from workers.priority import lower_priority
 from workers.proctree import kill_tree
-from workers.runner import HAND_BACK_SIGNAL
+from workers.protocol import HAND_BACK_SIGNAL, worker_name
 
 log = logging.getLogger("batchdesk.pool")
 
@@ -65,7 +64,6 @@ class WorkerPool:
         self.target = 0
         self.workers: dict[str, WorkerProcess] = {}
         self._seq = 0
-        self._host = socket.gethostname()
 
     @property
     def size(self) -> int:
@@ -120,7 +118,7 @@ class WorkerPool:
 
     def _spawn(self) -> WorkerProcess:
         self._seq += 1
-        name = f"bd-{self._host}-{os.getpid()}-{self._seq}"
+        name = worker_name(os.getpid(), self._seq)
         logs = locations.logs_dir(self.data_dir)
         logs.mkdir(parents=True, exist_ok=True)
         # URLs go by environment, not argv: a store URL, like the broker's, may carry a password.

@@ -20,9 +20,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from batchdesk import defaults, watch_control
-from batchdesk.desk import DESIRED_WORKERS_KEY, POOL_KEY
-from batchdesk.monitor import Health
+from batchdesk import defaults
+from batchdesk.watch import control as watch_control
+from batchdesk.desk.desk import DESIRED_WORKERS_KEY, POOL_KEY
+from batchdesk.desk.monitor import Health
 from data.models import JOB_ACTIVE, JOB_ENDED, QUEUED, RUNNING, Alert, Setting, db
 
 LIVE_WORKER_STATES = ("idle", "busy")

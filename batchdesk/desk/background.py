@@ -26,7 +26,7 @@ from pathlib import Path
 
 from batchdesk import locations
 from batchdesk.config import Settings, settings_env
-from batchdesk.desk import BACKGROUND, Desk, DeskBusy, install_wake_signal
+from batchdesk.desk.desk import BACKGROUND, Desk, DeskBusy, install_wake_signal
 from batchdesk.errors import BatchdeskError
 from data.models import Job
 from data.states import JOB_BUSY

@@ -136,7 +136,7 @@ def _external(url: str) -> BrokerHandle:
 
 def _embedded(password: str) -> BrokerHandle:
     try:
-        from batchdesk.embedded_broker import EmbeddedBroker
+        from batchdesk.broker.embedded import EmbeddedBroker
     except ImportError as exc:
         raise BrokerError(
             f"the embedded broker is unavailable ({exc}): install redis-server or valkey-server "

@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import os
 import random
-import socket
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -40,7 +39,7 @@ from data.models import HELD, PAUSED, QUEUED, RETRY_WAIT, RUNNING, Batch, Job, d
 from data.store import write
 from workers import registry
 from workers.proctree import kill_tree
-from workers.runner import RUNNER
+from workers.protocol import RUNNER, is_local_worker, queue_entry_id
 
 log = logging.getLogger("batchdesk.scheduler")
 
@@ -156,7 +155,7 @@ class Scheduler:
 
     def enqueue(self, batch: Batch, job: Job) -> None:
         """Put one batch on its job's queue as an RQ job carrying only the batch id."""
-        rq_id = f"bd-{batch.id}-{batch.attempts}-{int(time.time() * 1000) % 100000}"
+        rq_id = queue_entry_id(batch.id, batch.attempts)
         policy = Policy.for_job(job, self.settings)
         queue = self.queues.get(job.queue, self.queues[defaults.DEFAULT_QUEUE])
         transitions.mark_queued(batch.id, rq_id)
@@ -262,8 +261,7 @@ class Scheduler:
         """Kill the local work-horse of a batch (its worker died, it went stale, or its job was cancelled
         and the grace is over) with everything it started, so two runs never overlap for long and no
         command of an item outlives it."""
-        local = (batch.worker or "").startswith(f"bd-{socket.gethostname()}-")
-        if not local or not batch.pid or batch.pid == os.getpid():
+        if not is_local_worker(batch.worker) or not batch.pid or batch.pid == os.getpid():
             return
         try:
             if "worker" not in psutil.Process(batch.pid).cmdline():

@@ -20,7 +20,7 @@ import click
 from batchdesk import defaults
 from batchdesk.config import BROKER_MODES, Settings, load_settings
 from batchdesk.errors import BatchdeskError
-from batchdesk.submit import JobRequest
+from batchdesk.jobs.submit import JobRequest
 from data.models import JOB_ENDED, Job, WorkerRow
 from data.states import JobState
 from data.store import StoreError, describe_store, is_store_url, open_store
@@ -33,7 +33,7 @@ def _settings(ctx: click.Context) -> Settings:
 
 def _session(ctx: click.Context):
     """The desk-owning or desk-attached session (imported here: `worker` must start light)."""
-    from batchdesk.session import Session
+    from batchdesk.desk.session import Session
 
     return Session(_settings(ctx))
 
@@ -141,8 +141,8 @@ def run(ctx: click.Context, folder: Path, task: str, opts: tuple[str, ...], queu
     Exit codes: 0 every item done, 1 failed or cancelled items (or a failed report), 2 usage error,
     3 the job paused itself (circuit breaker), 130 interrupted (the job is paused; run again to resume).
     """
-    from batchdesk.desk_link import DeskLink
-    from batchdesk.submit import check_request, submit_or_resume
+    from batchdesk.desk.link import DeskLink
+    from batchdesk.jobs.submit import check_request, submit_or_resume
 
     began = time.monotonic()
     settings = _settings(ctx)
@@ -170,10 +170,10 @@ def run(ctx: click.Context, folder: Path, task: str, opts: tuple[str, ...], queu
 def _follow_to_end(settings: Settings, link, job_id: int, created: bool, as_json: bool, quiet: bool,
                    began: float) -> None:
     """Wait for the job as one of its waiters, then print the summary and exit with its code."""
-    from batchdesk import follow
-    from batchdesk.background import DeskStartError
-    from batchdesk.submit import forget_job
-    from batchdesk.waiters import this_process
+    from batchdesk.cli import follow
+    from batchdesk.desk.background import DeskStartError
+    from batchdesk.jobs.submit import forget_job
+    from batchdesk.desk.waiters import this_process
     from data import transitions
 
     waiter = this_process()
@@ -211,7 +211,7 @@ def exit_code(job: Job) -> int:
 @contextlib.contextmanager
 def _interruptible(message: str):
     """Ctrl-C (or SIGTERM) before a job exists: one line and exit 130, no traceback."""
-    from batchdesk.follow import sigterm_as_interrupt
+    from batchdesk.cli.follow import sigterm_as_interrupt
 
     try:
         with sigterm_as_interrupt():
@@ -276,9 +276,9 @@ def submit(ctx: click.Context, folder: Path, task: str, opts: tuple[str, ...], q
            output: Path | None, retries: int | None, batch_timeout: int | None, item_timeout: float | None,
            new_job: bool, as_json: bool) -> None:
     """Submit FOLDER to the desk and return at once (a background desk starts if none runs)."""
-    from batchdesk.background import DeskStartError
-    from batchdesk.desk_link import DeskLink
-    from batchdesk.submit import check_request, forget_job, submit_or_resume
+    from batchdesk.desk.background import DeskStartError
+    from batchdesk.desk.link import DeskLink
+    from batchdesk.jobs.submit import check_request, forget_job, submit_or_resume
 
     settings = _settings(ctx)
     request = _request(folder, task, opts, queue, include, exclude, hidden, name, output,
@@ -313,12 +313,12 @@ def submit(ctx: click.Context, folder: Path, task: str, opts: tuple[str, ...], q
 @click.pass_context
 def serve(ctx: click.Context, background: bool, notify_fd: int | None) -> None:
     """Run a headless desk (broker, workers, watches) until Ctrl-C or SIGTERM."""
-    from batchdesk.desk import BACKGROUND, install_wake_signal, read_desk_info
-    from batchdesk.desk_link import stop_desk
+    from batchdesk.desk.desk import BACKGROUND, install_wake_signal, read_desk_info
+    from batchdesk.desk.link import stop_desk
 
     settings = _settings(ctx)
     if background:
-        from batchdesk.background import serve_background
+        from batchdesk.desk.background import serve_background
 
         sys.exit(serve_background(settings, notify_fd if notify_fd is not None else os.open(os.devnull, os.O_WRONLY)))
     _open(settings)
@@ -329,7 +329,7 @@ def serve(ctx: click.Context, background: bool, notify_fd: int | None) -> None:
             raise BatchdeskError(f"the background desk (pid {running.pid}) did not stop; try `batchdesk stop`")
     elif running is not None:
         raise BatchdeskError(f"a desk is already running for this data dir ({running.kind}, pid {running.pid})")
-    from batchdesk.follow import sigterm_as_interrupt
+    from batchdesk.cli.follow import sigterm_as_interrupt
 
     session = _session(ctx)
     install_wake_signal()
@@ -352,9 +352,9 @@ def stop(ctx: click.Context) -> None:
     """Stop the desk of this data dir (serve, the UI's or a background one); exit 1 if none runs.
 
     A `run` waiting for a job is interrupted first (its job pauses), so nothing starts the desk again."""
-    from batchdesk.desk import read_desk_info
-    from batchdesk.desk_link import stop_desk
-    from batchdesk.waiters import interrupt_local_waiters
+    from batchdesk.desk.desk import read_desk_info
+    from batchdesk.desk.link import stop_desk
+    from batchdesk.desk.waiters import interrupt_local_waiters
 
     settings = _settings(ctx)
     _open(settings)
@@ -403,7 +403,7 @@ def jobs(ctx: click.Context, as_json: bool, limit: int) -> None:
 @click.pass_context
 def show(ctx: click.Context, job_id: int, only_failed: bool, as_json: bool) -> None:
     """Show one job: counters, timing, batch plan, and failed items."""
-    from batchdesk.jobs import get_job
+    from batchdesk.jobs.control import get_job
     from data.models import Item
 
     open_store(_settings(ctx).store_path)
@@ -430,8 +430,8 @@ def show(ctx: click.Context, job_id: int, only_failed: bool, as_json: bool) -> N
 @click.pass_context
 def report(ctx: click.Context, job_id: int, fmt: str, out: Path | None) -> None:
     """Write a report of every item of JOB_ID with a summary."""
-    from batchdesk.jobs import get_job
-    from batchdesk.report import write_report
+    from batchdesk.jobs.control import get_job
+    from batchdesk.jobs.report import write_report
 
     open_store(_settings(ctx).store_path)
     job = get_job(job_id)
@@ -448,7 +448,7 @@ RQ_INFO = "RQ_REDIS_URL=\"$(batchdesk{args} info --url)\" rq info --serializer j
 @click.pass_context
 def info(ctx: click.Context, as_json: bool, url_only: bool) -> None:
     """Where things are: store, broker URL, the desk, workers, and how to inspect the queues with `rq info`."""
-    from batchdesk.desk import read_desk_info
+    from batchdesk.desk.desk import read_desk_info
 
     settings = _settings(ctx)
     open_store(settings.store_path)
@@ -522,7 +522,7 @@ def worker(ctx: click.Context, redis_url: str | None, store: str | None, name: s
     settings = _settings(ctx)
     url = redis_url or settings.redis_url
     if not url:
-        from batchdesk.desk import read_desk_info
+        from batchdesk.desk.desk import read_desk_info
 
         desk = read_desk_info(settings.data_dir)
         if desk is None:
@@ -536,7 +536,7 @@ def worker(ctx: click.Context, redis_url: str | None, store: str | None, name: s
 
 
 def _control(ctx: click.Context, action: str, job_id: int) -> None:
-    from batchdesk import jobs as control
+    from batchdesk.jobs import control
 
     open_store(_settings(ctx).store_path)
     job = getattr(control, action)(job_id)
@@ -550,8 +550,8 @@ def _control(ctx: click.Context, action: str, job_id: int) -> None:
 @click.pass_context
 def cancel(ctx: click.Context, job_id: int, wait: bool) -> None:
     """Cancel a job: pending items end cancelled at once; items in hand end (or are killed after 10 s)."""
-    from batchdesk import jobs as control
-    from batchdesk.desk import desk_lock_held, read_desk_info, wake_desk
+    from batchdesk.jobs import control
+    from batchdesk.desk.desk import desk_lock_held, read_desk_info, wake_desk
 
     settings = _settings(ctx)
     _open(settings)
@@ -585,8 +585,8 @@ def pause(ctx: click.Context, job_id: int) -> None:
 @click.pass_context
 def resume(ctx: click.Context, job_id: int, wait: bool, as_json: bool, quiet: bool) -> None:
     """Resume a paused or interrupted job (a desk starts if none runs) and, by default, wait for it."""
-    from batchdesk import jobs as control
-    from batchdesk.desk_link import DeskLink
+    from batchdesk.jobs import control
+    from batchdesk.desk.link import DeskLink
 
     began = time.monotonic()
     settings = _settings(ctx)
@@ -611,7 +611,7 @@ def resume(ctx: click.Context, job_id: int, wait: bool, as_json: bool, quiet: bo
 @click.pass_context
 def retry(ctx: click.Context, job_id: int, failed_only: bool) -> None:
     """Re-run a job's failed items as new batches."""
-    from batchdesk import jobs as control
+    from batchdesk.jobs import control
 
     open_store(_settings(ctx).store_path)
     count = control.retry_failed(job_id)
@@ -624,7 +624,7 @@ def retry(ctx: click.Context, job_id: int, failed_only: bool) -> None:
 @click.pass_context
 def failed(ctx: click.Context, retry_batch: int | None, as_json: bool) -> None:
     """The dead-letter list: batches that used up their retries."""
-    from batchdesk import jobs as control
+    from batchdesk.jobs import control
 
     open_store(_settings(ctx).store_path)
     if retry_batch is not None:
@@ -645,7 +645,7 @@ def failed(ctx: click.Context, retry_batch: int | None, as_json: bool) -> None:
 @click.pass_context
 def cleanup(ctx: click.Context, days: float | None) -> None:
     """Forget ended jobs, samples and alerts older than the retention (outputs on disk are kept)."""
-    from batchdesk.housekeeping import cleanup as purge
+    from batchdesk.jobs.cleanup import cleanup as purge
 
     settings = _settings(ctx)
     open_store(settings.store_path)
@@ -659,7 +659,7 @@ def cleanup(ctx: click.Context, days: float | None) -> None:
 @click.pass_context
 def stats(ctx: click.Context, as_json: bool) -> None:
     """Throughput, success rate, average item and batch duration, per task and overall."""
-    from batchdesk.housekeeping import stats as job_stats
+    from batchdesk.jobs.stats import stats as job_stats
 
     open_store(_settings(ctx).store_path)
     rows = job_stats()
@@ -678,7 +678,7 @@ def stats(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def health(ctx: click.Context, as_json: bool) -> None:
     """Machine health now and recent alerts; exits 1 when a threshold is tripped."""
-    from batchdesk.monitor import read_health
+    from batchdesk.desk.monitor import read_health
     from data.models import Alert
 
     settings = _settings(ctx)
@@ -699,7 +699,7 @@ def health(ctx: click.Context, as_json: bool) -> None:
     sys.exit(1 if problems else 0)
 
 
-from batchdesk.cli_watch import watch  # noqa: E402  (drop folders: `batchdesk watch …`)
+from batchdesk.cli.watch import watch  # noqa: E402  (drop folders: `batchdesk watch …`)
 
 main.add_command(watch)
 
@@ -708,8 +708,8 @@ main.add_command(watch)
 @click.pass_context
 def workers(ctx: click.Context, count: str | None) -> None:
     """Show the worker pool, or set its size: a number, or `auto` to let the planner decide."""
-    from batchdesk.desk import set_desired_workers
-    from batchdesk.views import pool_status
+    from batchdesk.desk.desk import set_desired_workers
+    from batchdesk.dashboard import pool_status
 
     open_store(_settings(ctx).store_path)
     if count is not None:

@@ -24,16 +24,16 @@ import psutil
 import redis
 from rq import Worker as RQWorker
 
-from batchdesk import broker as broker_mod
+from batchdesk.broker import modes as broker_mod
 from batchdesk import defaults, locations
 from batchdesk.config import Settings
 from batchdesk.errors import BatchdeskError
-from batchdesk.housekeeping import cleanup
-from batchdesk.monitor import Monitor
+from batchdesk.jobs.cleanup import cleanup
+from batchdesk.desk.monitor import Monitor
 from batchdesk.planner import Readings, plan_workers
-from batchdesk.pool import WorkerPool
-from batchdesk.scheduler import Scheduler
-from batchdesk.waiters import pause_abandoned_jobs
+from batchdesk.desk.pool import WorkerPool
+from batchdesk.desk.scheduler import Scheduler
+from batchdesk.desk.waiters import pause_abandoned_jobs
 from data.models import RUNNING, Batch, Job, Setting, WorkerRow
 from data.store import StoreError, close_store, hold_desk_lock, open_store, write
 from workers import registry
@@ -139,7 +139,7 @@ def default_services(settings: Settings, kind: str = SERVE) -> list[Service]:
     (whose life follows the jobs of the commands that started it)."""
     if kind == BACKGROUND:
         return []
-    from batchdesk.watcher import WatchService  # drop folders (imported here: watchdog loads only in a desk)
+    from batchdesk.watch.service import WatchService  # drop folders (imported here: watchdog loads only in a desk)
 
     return [WatchService(settings)]
 

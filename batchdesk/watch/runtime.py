@@ -31,7 +31,7 @@ from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
 from batchdesk.errors import BatchdeskError
-from batchdesk.watch_settle import CLOSE, LOOK, RESERVED_DIRS, WRITE, SettleTracker, wanted
+from batchdesk.watch.settle import CLOSE, LOOK, RESERVED_DIRS, WRITE, SettleTracker, wanted
 from data import queries
 from data.models import Job, Watch, db
 from data.store import close_store, open_store, write

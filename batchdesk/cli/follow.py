@@ -16,8 +16,8 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
-from batchdesk.desk_link import DeskLink
-from batchdesk.waiters import Waiter
+from batchdesk.desk.link import DeskLink
+from batchdesk.desk.waiters import Waiter
 from data import transitions
 from data.models import Job
 from data.states import JOB_ENDED, JOB_FEEDING, JobState, PausedBy

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from batchdesk import locations
 from batchdesk.config import Settings
-from batchdesk.desk import SERVE, Desk, DeskError, DeskInfo, read_desk_info, wake_desk
-from batchdesk.scan import ScanResult
-from batchdesk.submit import JobRequest, submit_or_resume
+from batchdesk.desk.desk import SERVE, Desk, DeskError, DeskInfo, read_desk_info, wake_desk
+from batchdesk.jobs.scan import ScanResult
+from batchdesk.jobs.submit import JobRequest, submit_or_resume
 from data.models import Job
 from data.store import open_store
 

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from batchdesk.scan import matches
+from batchdesk.jobs.scan import matches
 
 # Names a browser, a copy tool or an office program uses while a file is still being written.
 TEMP_SUFFIXES = (".part", ".tmp", ".crdownload")

@@ -18,8 +18,8 @@ from typing import Any
 
 from batchdesk.config import Settings
 from batchdesk.errors import BatchdeskError
-from batchdesk.submit import SubmitError, create_job, resolve_task, route
-from batchdesk.watch_config import WatchConfigError, WatchSpec
+from batchdesk.jobs.submit import SubmitError, create_job, resolve_task, route
+from batchdesk.watch.spec import WatchConfigError, WatchSpec
 from data import transitions
 from data.models import JOB_ACTIVE, Job, Setting, Watch
 from data.store import write

@@ -31,17 +31,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from batchdesk import watch_control
+from batchdesk.watch import control as watch_control
 from batchdesk.config import Settings
 from batchdesk.errors import BatchdeskError
-from batchdesk.watch_after import AfterProcessing
-from batchdesk.watch_runtime import WatchRuntime, signature, take, walk
+from batchdesk.watch.after import AfterProcessing
+from batchdesk.watch.runtime import WatchRuntime, signature, take, walk
 from data import queries, transitions
 from data.models import JOB_ACTIVE, Alert, Job, Watch, db
 from data.store import write
 
 if TYPE_CHECKING:
-    from batchdesk.desk import Desk
+    from batchdesk.desk.desk import Desk
 
 log = logging.getLogger("batchdesk.watch")
 

@@ -13,7 +13,7 @@ import click
 
 from batchdesk import defaults, locations
 from batchdesk.errors import BatchdeskError
-from batchdesk.watch_config import ON_DONE, ON_FAIL, WatchSpec
+from batchdesk.watch.spec import ON_DONE, ON_FAIL, WatchSpec
 
 
 def _open(ctx: click.Context):
@@ -26,7 +26,7 @@ def _open(ctx: click.Context):
 
 
 def _desk_running(settings) -> bool:
-    from batchdesk.desk import read_desk_info
+    from batchdesk.desk.desk import read_desk_info
 
     return read_desk_info(settings.data_dir) is not None
 
@@ -66,7 +66,7 @@ def add(ctx: click.Context, path: Path, task: str, opts: tuple[str, ...], recurs
         include: tuple[str, ...], exclude: tuple[str, ...], on_done: str, on_fail: str, queue: str | None,
         polling: bool, as_json: bool) -> None:
     """Watch PATH: files dropped there from now on (and those already there) are processed."""
-    from batchdesk import watch_control
+    from batchdesk.watch import control as watch_control
 
     settings = _open(ctx)
     spec = WatchSpec(path=str(path), task=task, options=_parse_opts(opts), recursive=recursive,
@@ -87,7 +87,7 @@ def add(ctx: click.Context, path: Path, task: str, opts: tuple[str, ...], recurs
 @click.pass_context
 def list_(ctx: click.Context, as_json: bool) -> None:
     """List watches with their status and their rolling job's counts."""
-    from batchdesk import watch_control
+    from batchdesk.watch import control as watch_control
 
     _open(ctx)
     rows = watch_control.list_watches()
@@ -110,7 +110,7 @@ def list_(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def remove(ctx: click.Context, ref: str) -> None:
     """Stop watching a folder and forget which files it took (files are not touched)."""
-    from batchdesk import watch_control
+    from batchdesk.watch import control as watch_control
 
     _open(ctx)
     row = watch_control.remove_watch(ref)
@@ -118,7 +118,7 @@ def remove(ctx: click.Context, ref: str) -> None:
 
 
 def _set_paused(ctx: click.Context, ref: str, paused: bool) -> None:
-    from batchdesk import watch_control
+    from batchdesk.watch import control as watch_control
 
     _open(ctx)
     row = watch_control.set_paused(ref, paused)

@@ -1,0 +1,1 @@
+"""Where the RQ queues live: the broker modes (embedded, managed, external)."""

@@ -1,0 +1,1 @@
+"""Jobs from the outside: submitting folders, controlling, following and reporting on jobs."""

@@ -1,0 +1,1 @@
+"""Drop folders: watched inboxes whose files become items of a rolling job."""

@@ -1,0 +1,35 @@
+"""What the desk and the workers agree on, in one small module both import (nothing heavy here).
+
+- RUNNER: the one function a worker runs for a queue entry (stored by name in every entry);
+- HAND_BACK_SIGNAL: a stopping worker asks its work-horse, with it, to stop after the item in hand and
+  hand its batch back (held: the desk queues it again) instead of finishing it;
+- worker names ``bd-<host>-<desk pid>-<n>`` (a worker started by hand: ``bd-<host>-<pid>``) and queue
+  entry ids ``bd-<batch>-<attempt>-<ms>``, so the desk can tell its own host's workers from others.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import time
+
+RUNNER = "workers.runner.run_batch"
+HAND_BACK_SIGNAL = signal.SIGUSR1
+WORKER_PREFIX = "bd"
+
+
+def worker_name(owner_pid: int, seq: int | None = None, host: str | None = None) -> str:
+    """The name of a worker on ``host`` (this one by default) started by ``owner_pid`` (its desk), or of
+    a worker started by hand (no ``seq``: ``owner_pid`` is its own pid)."""
+    host = host or socket.gethostname()
+    return f"{WORKER_PREFIX}-{host}-{owner_pid}" + (f"-{seq}" if seq is not None else "")
+
+
+def is_local_worker(name: str | None) -> bool:
+    """Whether a worker name says it runs on this host (only those can be signalled or killed)."""
+    return bool(name) and str(name).startswith(f"{WORKER_PREFIX}-{socket.gethostname()}-")
+
+
+def queue_entry_id(batch_id: int, attempt: int) -> str:
+    """A fresh RQ job id for one attempt of a batch (unique: a batch may be queued again)."""
+    return f"{WORKER_PREFIX}-{batch_id}-{attempt}-{int(time.time() * 1000) % 100000}"
