@@ -9,6 +9,6 @@ if __name__ == "__main__":
 
     # Where module:function plugins live; a frozen program ignores PYTHONPATH, and workers inherit this.
     sys.path.extend(p for p in os.environ.get("BATCHDESK_PLUGIN_PATH", "").split(os.pathsep) if p)
-    from batchdesk.cli.commands import main
+    from batchdesk.cli import main
 
     main()

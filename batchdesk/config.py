@@ -39,7 +39,6 @@ from data.store import is_store_url
 from workers.throttle import RateLimit, RateLimitError
 
 ENV_PREFIX = "BATCHDESK_"
-BROKER_MODES = ("auto", "embedded", "managed")
 
 
 class ConfigError(BatchdeskError):
@@ -61,7 +60,7 @@ class Settings:
     item_timeout: float = defaults.ITEM_SOFT_TIMEOUT
     stale_seconds: float = defaults.BATCH_STALE_SECONDS
     retention_days: int = defaults.RETENTION_DAYS
-    settle_seconds: float = 1.0
+    settle_seconds: float = defaults.SETTLE_SECONDS
     # [[watches]] of the config file; None when no config file was read (the store's watches are left alone)
     watches: tuple[WatchSpec, ...] | None = None
     rate_limits: Mapping[str, str] = field(default_factory=dict)
@@ -165,8 +164,8 @@ def _coerce(values: dict[str, Any], source: str) -> Settings:
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"bad value for {name!r} ({raw!r}, from {source} or the environment): {exc}") from exc
     settings = Settings(**out)
-    if settings.broker not in BROKER_MODES:
-        raise ConfigError(f"broker must be one of {', '.join(BROKER_MODES)}, not {settings.broker!r}")
+    if settings.broker not in defaults.BROKER_MODES:
+        raise ConfigError(f"broker must be one of {', '.join(defaults.BROKER_MODES)}, not {settings.broker!r}")
     if settings.workers is not None and not 0 <= settings.workers <= defaults.MAX_WORKERS:
         raise ConfigError(f"workers must be between 0 and {defaults.MAX_WORKERS}, not {settings.workers}")
     if settings.linger_seconds < 0:

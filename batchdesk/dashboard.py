@@ -22,7 +22,7 @@ from typing import Any
 
 from batchdesk import defaults
 from batchdesk.watch import control as watch_control
-from batchdesk.desk.desk import DESIRED_WORKERS_KEY, POOL_KEY
+from batchdesk.desk.sizing import DESIRED_WORKERS_KEY, POOL_KEY
 from batchdesk.desk.monitor import Health
 from data.models import JOB_ACTIVE, JOB_ENDED, QUEUED, RUNNING, Alert, Setting, db
 

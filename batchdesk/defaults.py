@@ -1,46 +1,70 @@
-"""Named defaults, in one place, so the CLI help, the config docs and the code agree."""
+"""Every desk-side tunable, one line each saying what it is for, so the CLI help, the config docs and the
+code agree. (The workers' own tunables are in workers/defaults.py; the store's in data/.)"""
 
 from __future__ import annotations
 
-BROKER_MODE = "auto"
-QUEUES = ("high", "default", "low")  # workers drain them in this order
-DEFAULT_QUEUE = "default"
+# -- queues and brokers ------------------------------------------------------------------------------
+BROKER_MODE = "auto"  # auto: a managed redis-server where one is installed, else the embedded broker
+BROKER_MODES = ("auto", "embedded", "managed")  # what --broker accepts (--redis-url means external)
+QUEUES = ("high", "default", "low")  # the RQ queues, drained in this order by every worker
+DEFAULT_QUEUE = "default"  # a job's queue unless it asks (--priority) or its task is routed
+RESULT_TTL = 600  # seconds RQ keeps a finished batch's queue entry (for `rq info` and rq-dashboard)
+FAILURE_TTL = 7 * 24 * 3600  # seconds RQ keeps a failed batch's queue entry
 
-# Batches: aim for this much work per batch, learned from measured item times.
-BATCH_TARGET_SECONDS = 2.0
-BATCH_MIN_ITEMS = 1
-BATCH_MAX_ITEMS = 50000
-BATCH_MAX_BYTES = 2 * 1024 * 1024 * 1024  # and at most 1/8 of free RAM per worker
-# Batches kept queued ahead of the workers, per worker, so no worker waits for the feeder.
-QUEUE_AHEAD_PER_WORKER = 2
+# -- batches ------------------------------------------------------------------------------------------
+BATCH_TARGET_SECONDS = 2.0  # work per batch the planner aims at (first from cost models, then measured)
+BATCH_MIN_ITEMS = 1  # the smallest batch
+BATCH_MAX_ITEMS = 50000  # the largest batch, in items
+BATCH_MAX_BYTES = 2 * 1024 * 1024 * 1024  # the largest batch, in bytes (and at most 1/8 of free RAM per worker)
+QUEUE_AHEAD_PER_WORKER = 2  # batches kept queued ahead per worker, so no worker waits for the feeder
 
-# Worker processes
-MAX_WORKERS = 32
-WORKER_RAM_BUDGET = 200 * 1024 * 1024  # free RAM each worker should have before we add one
-WORKER_NICE = 10  # workers run at this niceness (0: as the desk), below the user's own programs
+# -- worker processes ---------------------------------------------------------------------------------
+MAX_WORKERS = 32  # the pool never grows past this
+WORKER_RAM_BUDGET = 200 * 1024 * 1024  # free RAM each worker should have before the planner adds one
+WORKER_NICE = 10  # workers' niceness (0: as the desk), below the user's own programs
+STOP_GRACE_SECONDS = 10.0  # a stopping worker whose item in hand takes longer than this is killed
 
-# Result flushing and batch heartbeats are the workers' own (workers.runner: FLUSH_*, HEARTBEAT_SECONDS).
-
-# A background desk (started by `run`, `resume` or `submit`) lingers this long after its last job,
-# so the next command finds warm workers; `batchdesk stop` ends it sooner.
-LINGER_SECONDS = 60.0
-
-# Liveness
+# -- the desk's loop -----------------------------------------------------------------------------------
+DESK_TICK_SECONDS = 0.2  # the desk feeds batches at least this often (a submit wakes it at once)
+RECONCILE_SECONDS = 1.0  # how often the store is checked against the broker and the workers
+MONITOR_SECONDS = 2.0  # how often resources are sampled (and worker rows refreshed)
+RESIZE_SECONDS = 5.0  # how often the pool is re-sized from the planner
+CLEANUP_SECONDS = 3600.0  # how often ended jobs past their retention are forgotten
 BATCH_STALE_SECONDS = 30.0  # a running batch with no heartbeat for this long is re-queued
-DESK_TICK_SECONDS = 0.2
+# A background desk (started by `run`, `resume` or `submit`) lingers this long after its last job, so
+# the next command finds warm workers; `batchdesk stop` ends it sooner.
+LINGER_SECONDS = 60.0
+IDLE_CHECK_SECONDS = 0.5  # how often a background desk looks whether anything is left to do
+DESK_STOP_WAIT_SECONDS = 30.0  # how long `stop` (and `serve` taking over) waits for a desk to let go
+FOLLOW_POLL_SECONDS = 0.1  # how often `run` reads its job's counters for the progress bar
 
-# Failure handling
-BATCH_RETRIES = 3
-RETRY_BACKOFF = (60.0, 300.0, 600.0)  # about 1 -> 5 -> 10 minutes, with jitter
-RETRY_JITTER = 0.2
-RETRY_CAP_SECONDS = 1800.0
-BATCH_HARD_TIMEOUT = 3600  # seconds; the work-horse is killed and the batch retried
-ITEM_SOFT_TIMEOUT = 0  # seconds; 0 = no per-item limit
-CANCEL_GRACE_SECONDS = 10.0
-# Circuit breaker: a job whose failure rate passes this after at least this many items pauses itself.
-BREAKER_FAILURE_RATE = 0.5
-BREAKER_MIN_ITEMS = 20
+# -- failure handling ----------------------------------------------------------------------------------
+BATCH_RETRIES = 3  # retries of a failed batch before it is dead (the dead-letter list)
+RETRY_BACKOFF = (60.0, 300.0, 600.0)  # seconds before retry 1, 2, 3 (about 1 -> 5 -> 10 minutes)
+RETRY_JITTER = 0.2  # each backoff is stretched or shrunk by up to this share, at random
+RETRY_CAP_SECONDS = 1800.0  # no backoff is longer than this
+BATCH_HARD_TIMEOUT = 3600  # seconds; past it the work-horse is killed and the batch retried
+ITEM_SOFT_TIMEOUT = 0  # seconds per item before it fails "timed out" (0: no limit)
+CANCEL_GRACE_SECONDS = 10.0  # an item in hand of a cancelled job gets this long to end, then is killed
+BREAKER_FAILURE_RATE = 0.5  # a job whose failure rate passes this ...
+BREAKER_MIN_ITEMS = 20  # ... after at least this many items pauses itself (the circuit breaker)
 
-# Housekeeping
-RETENTION_DAYS = 30
-MONITOR_INTERVAL = 2.0
+# -- health (alerts) -----------------------------------------------------------------------------------
+CPU_HIGH = 95.0  # % of CPU above which an alert is raised
+RAM_FREE_LOW = 1 * 2**30  # free RAM below which an alert is raised and the pool and batches shrink
+IOWAIT_HIGH = 50.0  # % of CPU time waiting for disks above which an alert is raised
+DISK_FREE_LOW = 1 * 2**30  # free disk of the data dir below which an alert is raised
+REALERT_SECONDS = 60.0  # one alert of a kind at most this often
+
+# -- drop folders --------------------------------------------------------------------------------------
+SETTLE_SECONDS = 1.0  # a dropped file is taken once unchanged this long (settle_seconds)
+OPEN_LIMIT_SECONDS = 60.0  # a file whose writer's close was never seen is taken once unchanged this long
+WATCH_RELOAD_SECONDS = 0.5  # the Watch rows are re-read this often (a `watch add` from another process)
+WATCH_HEALTH_SECONDS = 1.0  # each watched folder is checked to be still there this often
+WATCH_RETRY_SECONDS = 3.0  # a watch in error is retried this often
+WATCH_RESCAN_SECONDS = 300.0  # event-driven watches are rescanned this often (events can be lost)
+WATCH_POLL_SECONDS = 1.0  # a --polling watch's polling interval
+WATCH_TAKE_PER_TICK = 20_000  # files inserted per watch per desk tick (one transaction); more wait
+
+# -- housekeeping --------------------------------------------------------------------------------------
+RETENTION_DAYS = 30  # ended jobs, samples and alerts older than this are forgotten (outputs are kept)

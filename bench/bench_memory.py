@@ -2,7 +2,7 @@
 """Memory: peak RSS of the desk and of each worker during a 100,000-item checksum job.
 
 The real CLI ``run`` (embedded broker unless ``--broker``, 2 workers); every 0.1 s psutil samples the
-``run`` process (the desk: CLI + broker + scheduler) and all its descendants: the worker processes
+``run`` process (the desk: CLI + broker + feeder) and all its descendants: the worker processes
 and the work-horses they fork per batch (plus the redis-server of a managed broker). PSS (shared
 pages split between the processes sharing them; a forked horse shares most of its worker's) is read
 every 0.5 s. Targets: desk < 150 MB, worker < 100 MB.

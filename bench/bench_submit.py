@@ -4,7 +4,7 @@
 Times, on a fresh store:
   1. ``batchdesk.submit.submit_folder`` (scan the folder + create the job + insert one item per file),
      with ``scan_folder`` also timed alone on the same (warm) folder for the split;
-  2. the desk scheduler's ``feed`` cutting and enqueuing *all* the job's batches on the embedded broker.
+  2. the desk feeder's ``feed`` cutting and enqueuing *all* the job's batches on the embedded broker.
      ``feed`` keeps only ``3 x workers`` batches outstanding, so between rounds the batches it enqueued
      are marked done in the store (workers that finish instantly); the RQ jobs stay on the queue.
 
@@ -52,7 +52,8 @@ def submit_once(folder: Path, profile: cProfile.Profile | None = None) -> Submit
     from batchdesk.broker.modes import start_broker
     from batchdesk.config import Settings
     from batchdesk.jobs.scan import scan_folder
-    from batchdesk.desk.scheduler import Scheduler
+    from batchdesk.desk.feeder import Capacity, Feeder
+    from batchdesk.desk.queues import BatchQueues
     from batchdesk.jobs.submit import JobRequest, submit_folder
     from data.models import QUEUED, Batch, db
     from data.store import close_store, open_store, write
@@ -73,11 +74,11 @@ def submit_once(folder: Path, profile: cProfile.Profile | None = None) -> Submit
         job, _ = submit_folder(settings, JobRequest(folder=folder, task="checksum"))
         submit_s = time.perf_counter() - t0
 
-        scheduler = Scheduler(settings, broker.connection())
-        scheduler.workers = WORKERS
+        queues = BatchQueues(settings, broker.connection())
+        feeder = Feeder(settings, queues)
         rounds = 0
         t0 = time.perf_counter()
-        while scheduler.feed():
+        while feeder.feed(Capacity(workers=WORKERS)):
             rounds += 1
             with write():  # instant workers: what was enqueued is done, so the next round cuts more
                 Batch.update(status="done", finished_at=time.time()).where(
@@ -89,7 +90,7 @@ def submit_once(folder: Path, profile: cProfile.Profile | None = None) -> Submit
 
         batches = Batch.select().where(Batch.job == job.id).count()
         cut = db.execute_sql("SELECT COALESCE(SUM(items_count), 0) FROM batch WHERE job_id=?", (job.id,)).fetchone()[0]
-        queued = scheduler.queues[job.queue].count
+        queued = queues.of(job).count
         if job.items_total != len(scan.files) or cut != job.items_total or queued != batches:
             raise RuntimeError(f"submit bench: {job.items_total} items, {cut} cut into batches, {queued} RQ jobs "
                                f"for {batches} batches")
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> list[Section]:
                 f"{r.feed_s:.3f}", f"{r.batches} ({r.feed_rounds})", fmt_rate(r.files / r.submit_s),
                 f"{fmt_rate(rate)} (>= {TARGET:,} {verdict(rate >= TARGET)})"]]),
         ["submit_folder = scan + job row + item inserts (scan also timed alone just before, warm); "
-         "feed all = Scheduler.feed rounds until every item is in a batch on the queue"],
+         "feed all = Feeder.feed rounds until every item is in a batch on the queue"],
         data={"files_per_s": rate, "submit_s": r.submit_s, "feed_s": r.feed_s},
     )
     common.emit([section])

@@ -120,7 +120,7 @@ def timed(fn, repeat: int) -> tuple[float, float]:
 def bench_queries(store_path: Path, data_dir: Path, now: float) -> dict:
     from batchdesk import dashboard as views
     from batchdesk.broker.modes import start_broker
-    from batchdesk.desk.desk import broker_password
+    from batchdesk.desk.info import broker_password
     from data.models import db
     from data.store import open_store
 

@@ -85,7 +85,7 @@ def allowed(importer: str, imported: str, function: str | None) -> bool:
         if imported.startswith(WORKERS_FOR_THE_DESK) or imported == "workers":
             return True
         return importer.startswith("batchdesk.cli") and imported == "workers.worker"
-    return target == "ui" and importer == "batchdesk.cli.commands" and function == "ui_command"
+    return target == "ui" and importer == "batchdesk.cli.main" and function == "ui_command"
 
 
 def test_every_import_follows_the_layering():
@@ -101,7 +101,7 @@ def test_only_the_cli_ui_command_starts_the_ui_and_it_does():
     modules = sources()
     importers = {(importer, function) for importer, path in modules.items() if not importer.startswith("ui")
                  for imported, function in imports_of(path, set(modules)) if imported.split(".")[0] == "ui"}
-    assert importers == {("batchdesk.cli.commands", "ui_command")}
+    assert importers == {("batchdesk.cli.main", "ui_command")}
 
 
 def test_no_module_imports_itself_back():

@@ -323,7 +323,7 @@ def test_cancel_under_serve_ends_the_items_command_and_all_it_started(tmp_path, 
 
 
 def test_a_run_attached_to_the_ui_desk_carries_on_when_the_ui_quits(tmp_path, settings, monkeypatch):
-    from batchdesk.desk.desk import UI
+    from batchdesk.desk.info import UI
     from batchdesk.desk.session import Session
     from data.store import close_store
 

@@ -75,7 +75,7 @@ def test_a_small_job_is_split_evenly_over_the_workers():
 
 
 def test_retry_backoff_grows_with_jitter_and_a_cap():
-    from batchdesk.desk.scheduler import Policy
+    from batchdesk.desk.queues import Policy
 
     policy = Policy(retries=3, backoff=(60.0, 300.0, 600.0), timeout=10)
     for attempt, base in ((1, 60.0), (2, 300.0), (3, 600.0), (4, 600.0)):

@@ -14,7 +14,8 @@ from conftest import TESTS, batchdesk_env, make_files, process_alive, wait_for
 from rq import Queue
 from rq.serializers import JSONSerializer
 
-from batchdesk.desk.desk import Desk, read_desk_info
+from batchdesk.desk.desk import Desk
+from batchdesk.desk.info import read_desk_info
 from batchdesk.jobs.submit import JobRequest, submit_folder
 from data.models import Alert, Batch, Job
 
@@ -144,22 +145,20 @@ def test_the_feeder_counts_workers_started_elsewhere(tmp_path, settings, monkeyp
     """A worker the desk did not start (another machine, or by hand) gets batches queued for it too."""
     from dataclasses import replace
 
-    from batchdesk.desk import desk as desk_mod
-
-    monkeypatch.setattr(desk_mod, "RESIZE_SECONDS", 0.2)
+    monkeypatch.setattr("batchdesk.defaults.RESIZE_SECONDS", 0.2)
     desk = Desk(replace(settings, workers=1)).start()
     other = None
     try:
-        wait_for(lambda: desk.scheduler.workers == 1 and desk.pool.size == 1, 30, 0.1, "the desk's own worker")
+        wait_for(lambda: desk._capacity().workers == 1 and desk.pool.size == 1, 30, 0.1, "the desk's own worker")
         other = subprocess.Popen(
             [sys.executable, "-m", "batchdesk", "--data-dir", str(tmp_path / "elsewhere"), "worker",
              "--redis-url", desk.broker.url, "--store", str(settings.store_path), "--name", "elsewhere-1"],
             env=batchdesk_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for(lambda: desk.scheduler.workers == 2, 60, 0.1, "the desk to count the other worker")
+        wait_for(lambda: desk._capacity().workers == 2, 60, 0.1, "the desk to count the other worker")
         assert "1 more worker(s) elsewhere" in desk.pool_reason
         other.terminate()
         other.wait(30)
-        wait_for(lambda: desk.scheduler.workers == 1, 60, 0.1, "the desk to stop counting it")
+        wait_for(lambda: desk._capacity().workers == 1, 60, 0.1, "the desk to stop counting it")
     finally:
         if other is not None and other.poll() is None:
             other.kill()

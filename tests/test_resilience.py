@@ -144,20 +144,20 @@ def test_low_free_ram_shrinks_the_pool_and_the_batches(tmp_path, run_desk, monke
     from batchdesk.planner import Readings
     from data.models import Setting
 
-    monkeypatch.setattr("batchdesk.desk.desk.MONITOR_SECONDS", 0.1)
-    monkeypatch.setattr("batchdesk.desk.desk.RESIZE_SECONDS", 0.1)
+    monkeypatch.setattr("batchdesk.defaults.MONITOR_SECONDS", 0.1)
+    monkeypatch.setattr("batchdesk.defaults.RESIZE_SECONDS", 0.1)
     calm = Readings(cores=3, load1=0.0, ram_available=16 * 2**30)
-    monkeypatch.setattr("batchdesk.desk.desk.Readings.now", classmethod(lambda cls: calm))
+    monkeypatch.setattr("batchdesk.planner.Readings.now", classmethod(lambda cls: calm))
     desk, settings = run_desk(workers=None)
     start = desk.pool.target
     assert start == 3
-    monkeypatch.setattr("batchdesk.desk.desk.Monitor.sample", lambda self, workers, queued: Health(
+    monkeypatch.setattr("batchdesk.desk.monitor.Monitor.sample", lambda self, workers, queued: Health(
         cpu=50, ram_used=1, ram_free=200 * 2**20, iowait=0, disk_free=50 * 2**30, load1=0))
     wait_for(lambda: desk.pool.target < start and "free RAM low" in Setting.get(Setting.key == "pool").value["reason"],
              10, 0.05, "the pool to shrink, saying why")
-    assert desk.scheduler.under_pressure
+    assert desk._capacity().under_pressure
     job = submit(settings, desk, files(tmp_path / "in", [f"f{i}" for i in range(50)]), "fixture_tasks:slow")
-    assert "free RAM is low" in desk.scheduler.plan(job).reason
+    assert "free RAM is low" in desk.feeder.plan(job, desk.pool.target, under_pressure=True).reason
 
 
 def test_high_priority_queue_is_drained_first(tmp_path, run_desk):

@@ -307,7 +307,7 @@ def test_job_control_housekeeping_and_views_on_postgres(pg):
     from batchdesk.jobs import cleanup, stats
     from batchdesk.jobs import control as jobs
     from batchdesk import dashboard as views
-    from batchdesk.jobs.report import job_summary
+    from batchdesk.jobs.report import report_summary
 
     job = _job(status=RUNNING, started_at=time.time() - 5)
     queries.insert_items(job.id, [(f"dir/f{i}%.txt", 1000, 0.0) for i in range(6)])
@@ -322,7 +322,7 @@ def test_job_control_housekeeping_and_views_on_postgres(pg):
     assert [f.path for f in views.failed_items(job.id, "f5")] == ["dir/f5%.txt"]
     assert views.job_detail(job.id).bytes_done == 4000
     assert views.jobs_overview()[0].done == 4 and views.running_work() == 1
-    summary = job_summary(Job.get_by_id(job.id))
+    summary = report_summary(Job.get_by_id(job.id))
     assert json.dumps(summary) and summary["done"] == 4 and summary["bytes_done"] == 4000  # no Decimal
     rows = stats.stats()
     assert rows[0]["done"] == 4 and rows[0]["avg_item_ms"] == pytest.approx(500.0)

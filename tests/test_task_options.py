@@ -223,7 +223,7 @@ def test_the_tasks_command_shows_what_each_option_allows(settings):
 
     from click.testing import CliRunner
 
-    from batchdesk.cli.commands import main
+    from batchdesk.cli import main
 
     text = CliRunner().invoke(main, ["--data-dir", str(settings.data_dir), "tasks"]).output
     assert "--opt chunk_size=<int>  characters per chunk in <name>.chunks.jsonl (default: 1000; allowed: integer >= 50)" in text

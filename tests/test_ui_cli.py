@@ -5,7 +5,7 @@ from __future__ import annotations
 from click.testing import CliRunner
 
 import ui.app
-from batchdesk.cli.commands import main
+from batchdesk.cli import main
 
 
 def test_no_subcommand_and_ui_command_run_the_app(tmp_path, monkeypatch):

@@ -10,7 +10,7 @@ from conftest import TESTS, make_files
 from test_ui_support import SIZE, screen_text, until
 
 from batchdesk.config import Settings
-from batchdesk.desk.desk import read_desk_info
+from batchdesk.desk.info import read_desk_info
 from batchdesk.desk.session import Session
 from batchdesk.jobs.submit import JobRequest
 from data.models import Job, Setting

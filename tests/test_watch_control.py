@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from conftest import wait_for
 
 from batchdesk.watch import control as watch_control
-from batchdesk.cli.commands import main
+from batchdesk.cli import main
 from batchdesk.config import Settings
 from batchdesk.watch.after import (
     AfterProcessing,
@@ -369,12 +369,12 @@ def test_service_syncs_config_watches_and_switches_jobs_on_a_task_change(tmp_pat
     settings.data_dir.mkdir()
     open_store(settings.store_path)
     service = WatchService(settings, reload_seconds=0.0)
-    service.start(None)
+    service.start()
     try:
         [watch] = Watch.select()
 
         def taken(path):
-            service.tick(None)
+            service.tick()
             return SeenFile.get_or_none((SeenFile.watch == watch.id) & (SeenFile.path == path))
 
         first = wait_for(lambda: taken("a.txt"), 10)
@@ -384,7 +384,7 @@ def test_service_syncs_config_watches_and_switches_jobs_on_a_task_change(tmp_pat
         settings = SettingsWithWatches(data_dir=tmp_path / "data", settle_seconds=0.1,
                                        watches=parse_watch_entries([{"path": str(inbox), "task": "extract-text"}]))
         service = WatchService(settings, reload_seconds=0.0)
-        service.start(None)
+        service.start()
         (inbox / "b.txt").write_text("b")
         second = wait_for(lambda: taken("b.txt"), 10)
         new_job = Job.get_by_id(Item.get_by_id(second.item).job_id)
@@ -394,7 +394,7 @@ def test_service_syncs_config_watches_and_switches_jobs_on_a_task_change(tmp_pat
         # no [[watches]] any more: the config's watch goes
         service.stop()
         service = WatchService(SettingsWithWatches(data_dir=tmp_path / "data"), reload_seconds=0.0)
-        service.start(None)
+        service.start()
         assert Watch.select().count() == 0
     finally:
         service.stop()
@@ -411,13 +411,13 @@ def test_a_stored_watch_with_bad_options_is_in_error_and_the_others_work(opened,
                           status="active", created_at=time.time())
     settings = dataclasses.replace(opened, settle_seconds=0.1)
     service = WatchService(settings, reload_seconds=0.0)
-    service.start(None)
+    service.start()
     try:
         (good / "a.txt").write_text("a")
         (bad / "b.txt").write_text("b")
 
         def taken():
-            service.tick(None)
+            service.tick()
             return SeenFile.get_or_none((SeenFile.watch == ok.id) & (SeenFile.path == "a.txt"))
 
         wait_for(taken, 30, message="the good watch to take its file")
@@ -432,11 +432,11 @@ def test_a_stored_watch_with_bad_options_is_in_error_and_the_others_work(opened,
 
 def test_inotify_overflow_triggers_a_rescan(opened, tmp_path):
     service = WatchService(opened)
-    service.start(None)
+    service.start()
     try:
         logging.getLogger("watchdog.observers.inotify_c").warning("Inotify queue overflowed; filesystem events were lost")
         assert service._overflow.is_set()
-        service.tick(None)
+        service.tick()
         assert not service._overflow.is_set()
     finally:
         service.stop()

@@ -16,7 +16,8 @@ from rq.serializers import JSONSerializer
 
 from batchdesk.config import Settings
 from batchdesk.broker.embedded import EmbeddedBroker
-from batchdesk.desk.scheduler import Scheduler
+from batchdesk.desk.feeder import Capacity, Feeder
+from batchdesk.desk.queues import BatchQueues
 from batchdesk.jobs.submit import JobRequest, submit_folder
 from data import queries
 from data.models import Batch, Job
@@ -34,7 +35,8 @@ class WorkerRig:
         self.broker = EmbeddedBroker(PASSWORD).start()
         self.connection = redis.Redis.from_url(self.broker.url)
         open_store(settings.store_ref)
-        self.scheduler = Scheduler(settings, self.connection)
+        self.queues = BatchQueues(settings, self.connection)
+        self.feeder = Feeder(settings, self.queues)
         self.workers: dict[str, subprocess.Popen] = {}
 
     def env(self) -> dict[str, str]:
@@ -58,16 +60,16 @@ class WorkerRig:
         return (self.logs / f"{name}.log").read_text(errors="replace")[-4000:]
 
     def submit(self, folder: Path, task: str, **options: str) -> tuple[Job, Batch]:
-        """A job of ``folder`` with all its items in one batch, queued as the desk's scheduler does."""
+        """A job of ``folder`` with all its items in one batch, queued as the desk's feeder does."""
         job, _ = submit_folder(self.settings, JobRequest(folder, task, options))
         batch = queries.cut_batch(job, 1_000_000, 2**62)
-        self.scheduler.enqueue(batch, job)
+        self.queues.enqueue(batch, job)
         return job, Batch.get_by_id(batch.id)
 
     def ended(self, job_id: int) -> Job | None:
         """The job once it has ended. The rig plays the desk's feeder here: a job whose items have all
         ended has its end step (a final batch) queued for the workers, as a desk would."""
-        self.scheduler.feed()
+        self.feeder.feed(Capacity(workers=1))
         return ended(job_id)
 
     def queue(self, name: str = "default") -> Queue:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from batchdesk.desk.desk import set_desired_workers
+from batchdesk.desk.sizing import set_desired_workers
 from batchdesk.dashboard import pool_status
 
 

@@ -1,5 +1,5 @@
 """The ``batchdesk`` command line (click): ``batchdesk.cli:main`` is the console entry point."""
 
-from batchdesk.cli.commands import main
+from batchdesk.cli.main import main
 
 __all__ = ["main"]

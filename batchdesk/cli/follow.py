@@ -16,13 +16,13 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
+from batchdesk import defaults
 from batchdesk.desk.link import DeskLink
 from batchdesk.desk.waiters import Waiter
 from data import transitions
 from data.models import Job
 from data.states import JOB_ENDED, JOB_FEEDING, JobState, PausedBy
 
-POLL_SECONDS = 0.1
 _STAGES = {JobState.FINISHING: "writing the report", JobState.CANCELLING: "cancelling", JobState.PAUSED: "paused"}
 
 
@@ -54,7 +54,7 @@ def follow(link: DeskLink, job_id: int, show: bool = True,
                 progress.console.print(pause) if show else note(pause)
             told = pause
             link.ensure()
-            time.sleep(POLL_SECONDS)
+            time.sleep(defaults.FOLLOW_POLL_SECONDS)
 
 
 def _label(job: Job) -> str:

@@ -26,7 +26,7 @@ def _open(ctx: click.Context):
 
 
 def _desk_running(settings) -> bool:
-    from batchdesk.desk.desk import read_desk_info
+    from batchdesk.desk.info import read_desk_info
 
     return read_desk_info(settings.data_dir) is not None
 

@@ -24,16 +24,16 @@ import time
 import traceback
 from pathlib import Path
 
-from batchdesk import locations
+from batchdesk import defaults, locations
 from batchdesk.config import Settings, settings_env
-from batchdesk.desk.desk import BACKGROUND, Desk, DeskBusy, install_wake_signal
+from batchdesk.desk.desk import Desk
+from batchdesk.desk.info import BACKGROUND, DeskBusy, install_wake_signal
 from batchdesk.errors import BatchdeskError
 from data.models import Job
 from data.states import JOB_BUSY
 from data.store import StoreError, close_store, open_store
 
 READY, BUSY, ERROR = "ready", "busy", "error"
-IDLE_CHECK_SECONDS = 0.5
 
 log = logging.getLogger("batchdesk.background")
 
@@ -176,7 +176,7 @@ def _notify(fd: int, message: str) -> None:
 
 def _linger(linger_seconds: float, stop: threading.Event) -> None:
     idle_since: float | None = None
-    while not stop.wait(IDLE_CHECK_SECONDS):
+    while not stop.wait(defaults.IDLE_CHECK_SECONDS):
         try:
             busy = has_work()
         except Exception:  # a store hiccup is no reason to stop: look again at the next check

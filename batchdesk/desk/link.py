@@ -14,12 +14,12 @@ import signal
 import threading
 import time
 
+from batchdesk import defaults
 from batchdesk.desk import background
 from batchdesk.config import Settings
-from batchdesk.desk.desk import BACKGROUND, DeskInfo, desk_lock_held, read_desk_info, wake_desk
+from batchdesk.desk.info import BACKGROUND, DeskInfo, desk_lock_held, read_desk_info, wake_desk
 from batchdesk.errors import BatchdeskError
 
-STOP_WAIT_SECONDS = 30.0
 
 
 class DeskLink:
@@ -64,7 +64,7 @@ class DeskLink:
         """This command ends with an error before any job: stop the background desk it launched."""
         if self.launch is not None:
             with contextlib.suppress(BatchdeskError):
-                self.launch.wait(STOP_WAIT_SECONDS)
+                self.launch.wait(defaults.DESK_STOP_WAIT_SECONDS)
                 self.launched = self.launch.outcome == background.READY
             self.launch = None
         info = read_desk_info(self.settings.data_dir)
@@ -72,7 +72,7 @@ class DeskLink:
             stop_desk(info, self.settings)
 
 
-def stop_desk(info: DeskInfo, settings: Settings, timeout: float = STOP_WAIT_SECONDS) -> bool:
+def stop_desk(info: DeskInfo, settings: Settings, timeout: float = defaults.DESK_STOP_WAIT_SECONDS) -> bool:
     """Ask a desk to stop (SIGTERM: workers hand their batches back) and wait until it has let go of
     the data dir. False if it still holds it after ``timeout``."""
     with contextlib.suppress(ProcessLookupError):

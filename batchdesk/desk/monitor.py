@@ -12,14 +12,10 @@ from pathlib import Path
 
 import psutil
 
+from batchdesk import defaults
 from data.models import Alert, ResourceSample
 from data.store import write
 
-CPU_HIGH = 95.0
-RAM_FREE_LOW = 1 * 2**30
-IOWAIT_HIGH = 50.0
-DISK_FREE_LOW = 1 * 2**30
-REALERT_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -34,21 +30,21 @@ class Health:
     def problems(self) -> list[tuple[str, str]]:
         """(kind, message) for every threshold this sample trips."""
         found = []
-        if self.cpu > CPU_HIGH:
-            found.append(("cpu", f"CPU at {self.cpu:.0f}% (> {CPU_HIGH:.0f}%)"))
-        if self.ram_free < RAM_FREE_LOW:
-            found.append(("ram", f"free RAM {self.ram_free / 2**20:.0f} MiB (< {RAM_FREE_LOW / 2**30:.0f} GiB)"))
-        if self.iowait > IOWAIT_HIGH:
-            found.append(("iowait", f"disk I/O wait {self.iowait:.0f}% (> {IOWAIT_HIGH:.0f}%)"))
-        if self.disk_free < DISK_FREE_LOW:
-            found.append(("disk", f"free disk {self.disk_free / 2**30:.1f} GiB (< {DISK_FREE_LOW / 2**30:.0f} GiB)"))
+        if self.cpu > defaults.CPU_HIGH:
+            found.append(("cpu", f"CPU at {self.cpu:.0f}% (> {defaults.CPU_HIGH:.0f}%)"))
+        if self.ram_free < defaults.RAM_FREE_LOW:
+            found.append(("ram", f"free RAM {self.ram_free / 2**20:.0f} MiB (< {defaults.RAM_FREE_LOW / 2**30:.0f} GiB)"))
+        if self.iowait > defaults.IOWAIT_HIGH:
+            found.append(("iowait", f"disk I/O wait {self.iowait:.0f}% (> {defaults.IOWAIT_HIGH:.0f}%)"))
+        if self.disk_free < defaults.DISK_FREE_LOW:
+            found.append(("disk", f"free disk {self.disk_free / 2**30:.1f} GiB (< {defaults.DISK_FREE_LOW / 2**30:.0f} GiB)"))
         return found
 
     @property
     def under_pressure(self) -> bool:
         """Low free RAM. (A busy CPU is usually our own workers doing their job; CPU taken by other
         programs shows in the load average, which the planner already subtracts.)"""
-        return self.ram_free < RAM_FREE_LOW
+        return self.ram_free < defaults.RAM_FREE_LOW
 
 
 def read_health(data_dir: Path) -> Health:
@@ -90,7 +86,7 @@ class Monitor:
             for kind, message in health.problems():
                 if kind == "cpu" and self._samples == 1:
                     continue  # the first reading spans the desk's own start-up, which is all CPU
-                if now - self._last_alert.get(kind, 0) >= REALERT_SECONDS:
+                if now - self._last_alert.get(kind, 0) >= defaults.REALERT_SECONDS:
                     self._last_alert[kind] = now
                     Alert.create(ts=now, level="warning", kind=kind, message=message)
         return health

@@ -25,7 +25,6 @@ from workers.protocol import HAND_BACK_SIGNAL, worker_name
 
 log = logging.getLogger("batchdesk.pool")
 
-STOP_GRACE_SECONDS = 10.0
 
 
 @dataclass
@@ -98,7 +97,7 @@ class WorkerPool:
             self.resize(self.target)
         return deaths
 
-    def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
+    def stop(self, grace: float = defaults.STOP_GRACE_SECONDS) -> None:
         """Warm-stop every worker: it takes no new batch, and the one in hand stops after its current
         item and goes back to the queue; kill what is left after ``grace``."""
         self.target = 0

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from batchdesk import locations
 from batchdesk.config import Settings
-from batchdesk.desk.desk import SERVE, Desk, DeskError, DeskInfo, read_desk_info, wake_desk
+from batchdesk.desk.desk import Desk
+from batchdesk.desk.info import SERVE, DeskError, DeskInfo, read_desk_info, wake_desk
 from batchdesk.jobs.scan import ScanResult
 from batchdesk.jobs.submit import JobRequest, submit_or_resume
 from data.models import Job

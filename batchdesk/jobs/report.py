@@ -64,7 +64,7 @@ def write_report(job_id: int, fmt: str, out: Path) -> Path:
         raise ReportError(f"no job {job_id} in the store")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    summary = job_summary(job)
+    summary = report_summary(job)
     writer = {"csv": _write_csv, "json": _write_json, "xlsx": _write_xlsx}[fmt]
     part = out.with_name(f".{out.name}.{os.getpid()}.part")
     try:
@@ -93,7 +93,7 @@ def _iso(ts: float | None) -> str:
     return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="seconds")
 
 
-def job_summary(job: Job) -> dict[str, Any]:
+def report_summary(job: Job) -> dict[str, Any]:
     """Counts, duration, throughput and success rate of a job, from one GROUP BY over its items."""
     meta = Item._meta
     table = meta.table_name

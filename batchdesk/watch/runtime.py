@@ -30,6 +30,7 @@ from watchdog.events import (
 from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
+from batchdesk import defaults
 from batchdesk.errors import BatchdeskError
 from batchdesk.watch.settle import CLOSE, LOOK, RESERVED_DIRS, WRITE, SettleTracker, wanted
 from data import queries
@@ -39,7 +40,6 @@ from data.store import close_store, open_store, write
 log = logging.getLogger("batchdesk.watch")
 
 EVENT_TYPES = [FileCreatedEvent, FileModifiedEvent, FileMovedEvent, FileClosedEvent, FileDeletedEvent]
-POLL_INTERVAL = 1.0  # PollingObserver's interval
 # Only inotify (Linux) says that a writer closed a file (IN_CLOSE_WRITE -> FileClosedEvent); FSEvents,
 # ReadDirectoryChangesW, kqueue and polling do not, so there every file keeps the settle rule.
 CLOSES_REPORTED = sys.platform.startswith("linux") and not issubclass(Observer, PollingObserver)
@@ -166,7 +166,7 @@ class WatchRuntime:
         if problem:
             raise BatchdeskError(problem)
         st = os.stat(self.root)
-        observer = PollingObserver(timeout=POLL_INTERVAL) if self.polling else Observer()
+        observer = PollingObserver(timeout=defaults.WATCH_POLL_SECONDS) if self.polling else Observer()
         try:
             observer.schedule(_Handler(self), self.root, recursive=self.recursive, event_filter=EVENT_TYPES)
             observer.daemon = True

@@ -7,19 +7,19 @@ Per watch (a row in the store), while it is active:
   inotify, "written to" or "closed by its writer"), so a flood of events for one path costs nothing
   more;
 * a catch-up scan at start (and after a recovery, a resume, an inotify overflow, and every
-  ``RESCAN_SECONDS`` as a safety net) feeds the files that are not yet taken;
-* every desk tick, the settle tracker (:mod:`batchdesk.watch_settle`) says which files have
+  ``defaults.WATCH_RESCAN_SECONDS`` as a safety net) feeds the files that are not yet taken;
+* every desk tick, the settle tracker (:mod:`batchdesk.watch.settle`) says which files have
   stopped changing (a file written to while held open: once its writer closed it); they are
   checked against the SeenFile rows and inserted, in one transaction per tick, as pending items of
   the watch's rolling job; then the desk is woken so the scheduler cuts batches at once;
-* after processing, done / failed files are moved or deleted (:mod:`batchdesk.watch_after`).
+* after processing, done / failed files are moved or deleted (:mod:`batchdesk.watch.after`).
 
 A folder that disappears, is replaced, or becomes unreadable puts the watch in status ``error``
 (with an Alert); it is retried every ``retry_seconds`` and recovers with a catch-up scan.
 
 The folder side of one watch (observer, tracker, scans, :func:`take`) is in
-:mod:`batchdesk.watch_runtime`; the rows (add, pause, config sync, the rolling job) in
-:mod:`batchdesk.watch_control`.
+:mod:`batchdesk.watch.runtime`; the rows (add, pause, config sync, the rolling job) in
+:mod:`batchdesk.watch.control`.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from batchdesk import defaults
 from batchdesk.watch import control as watch_control
 from batchdesk.config import Settings
 from batchdesk.errors import BatchdeskError
@@ -40,16 +40,9 @@ from data import queries, transitions
 from data.models import JOB_ACTIVE, Alert, Job, Watch, db
 from data.store import write
 
-if TYPE_CHECKING:
-    from batchdesk.desk.desk import Desk
 
 log = logging.getLogger("batchdesk.watch")
 
-RELOAD_SECONDS = 0.5  # re-read the Watch rows (a `watch add` from another process)
-HEALTH_SECONDS = 1.0  # check that each active folder is still there
-RETRY_SECONDS = 3.0  # retry a watch in error
-RESCAN_SECONDS = 300.0  # safety-net rescan of event-driven watches (events can be lost)
-TAKE_PER_TICK = 20_000  # files inserted per watch per tick (one transaction); more wait for the next tick
 
 
 class _OverflowHook(logging.Handler):
@@ -67,10 +60,14 @@ class _OverflowHook(logging.Handler):
 class WatchService:
     """The desk service that runs every watch in the store (see the module docstring)."""
 
-    def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic,
-                 retry_seconds: float = RETRY_SECONDS, reload_seconds: float = RELOAD_SECONDS,
-                 health_seconds: float = HEALTH_SECONDS, rescan_seconds: float = RESCAN_SECONDS) -> None:
+    def __init__(self, settings: Settings, wake: Callable[[], None] = lambda: None,
+                 clock: Callable[[], float] = time.monotonic,
+                 retry_seconds: float = defaults.WATCH_RETRY_SECONDS,
+                 reload_seconds: float = defaults.WATCH_RELOAD_SECONDS,
+                 health_seconds: float = defaults.WATCH_HEALTH_SECONDS,
+                 rescan_seconds: float = defaults.WATCH_RESCAN_SECONDS) -> None:
         self.settings = settings
+        self.wake = wake  # the desk's: new items are cut into batches at once
         self.clock = clock
         self.retry_seconds = retry_seconds
         self.reload_seconds = reload_seconds
@@ -84,7 +81,7 @@ class WatchService:
         self.taken = 0  # files taken since start (for tests and the bench)
 
     # -- Service protocol ----------------------------------------------------------------------
-    def start(self, desk: Desk | None = None) -> None:
+    def start(self) -> None:
         specs = getattr(self.settings, "watches", None)
         if specs is not None:
             result = watch_control.sync_config_watches(self.settings, specs)
@@ -94,7 +91,7 @@ class WatchService:
         logging.getLogger("watchdog").addHandler(self._hook)
         self._reload()
 
-    def tick(self, desk: Desk | None = None) -> None:
+    def tick(self) -> None:
         now = self.clock()
         if now >= self._next_reload:
             self._reload()
@@ -113,8 +110,7 @@ class WatchService:
         self._after_processing()
         if took:
             self.taken += took
-            if desk is not None:
-                desk.wake()
+            self.wake()
 
     def stop(self) -> None:
         for runtime in self.runtimes.values():
@@ -148,7 +144,7 @@ class WatchService:
             runtime.next_rescan = now + self.rescan_seconds
             runtime.rescan(self.settings.store_path)
         runtime.drain()
-        ready = runtime.tracker.poll(limit=TAKE_PER_TICK)
+        ready = runtime.tracker.poll(limit=defaults.WATCH_TAKE_PER_TICK)
         if not ready:
             return 0
         job_id = self._job_for(runtime)

@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from batchdesk import defaults
 from batchdesk.jobs.scan import matches
 
 # Names a browser, a copy tool or an office program uses while a file is still being written.
@@ -38,8 +39,6 @@ Probe = Callable[[str], "tuple[int, float] | None"]
 
 # What an event says about a path: look at it again / it was written to (still open) / a writer closed it.
 LOOK, WRITE, CLOSE = "look", "write", "close"
-# A file written to whose close never came is taken once unchanged this long (a missed close).
-OPEN_LIMIT_SECONDS = 60.0
 
 
 def is_temporary(name: str) -> bool:
@@ -97,7 +96,7 @@ class SettleTracker:
 
     def __init__(self, settle_seconds: float, probe: Probe = probe_regular,
                  clock: Callable[[], float] = time.monotonic,
-                 open_limit_seconds: float = OPEN_LIMIT_SECONDS) -> None:
+                 open_limit_seconds: float = defaults.OPEN_LIMIT_SECONDS) -> None:
         self.settle_seconds = max(0.0, float(settle_seconds))
         self.open_limit_seconds = max(self.settle_seconds, float(open_limit_seconds))
         self.probe = probe

@@ -1,0 +1,181 @@
+"""Commands that read: `jobs`, `show`, `report`, `info`, `tasks`, `health`, `stats`."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from batchdesk.cli.context import echo_json, settings_of, with_store
+from batchdesk.cli.summary import failed_items, summarize
+from batchdesk.desk.info import read_desk_info
+from batchdesk.desk.monitor import read_health
+from batchdesk.jobs import control
+from batchdesk.jobs.report import FORMATS, write_report
+from batchdesk.jobs.stats import stats as job_stats
+from data.models import Alert, Job, WorkerRow
+from data.states import WorkerState
+from data.store import describe_store
+from workers import registry
+
+# The command `info` suggests: rq reads the URL from RQ_REDIS_URL, so the password stays out of the
+# shell history and the process list.
+RQ_INFO = "RQ_REDIS_URL=\"$(batchdesk{args} info --url)\" rq info --serializer json"
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--limit", default=50, show_default=True)
+@click.pass_context
+def jobs(ctx: click.Context, as_json: bool, limit: int) -> None:
+    """List jobs, newest first."""
+    with_store(ctx)
+    rows = [summarize(j) for j in Job.select().order_by(Job.id.desc()).limit(limit)]
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo("no jobs yet: try `batchdesk run FOLDER`")
+        return
+    click.echo(f"{'ID':>4}  {'STATUS':<10} {'TASK':<13} {'DONE':>8} {'FAILED':>6} {'TOTAL':>8}  NAME")
+    for r in rows:
+        click.echo(f"{r['job']:>4}  {r['status']:<10} {r['task']:<13} {r['done']:>8} {r['failed']:>6} "
+                   f"{r['total']:>8}  {r['name']}")
+
+
+@click.command()
+@click.argument("job_id", type=int)
+@click.option("--failed", "only_failed", is_flag=True, help="List the failed items and their reasons.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def show(ctx: click.Context, job_id: int, only_failed: bool, as_json: bool) -> None:
+    """Show one job: counters, timing, batch plan, and failed items."""
+    with_store(ctx)
+    summary = summarize(control.get_job(job_id))
+    failed = failed_items(job_id, limit=1000)
+    if as_json:
+        echo_json({**summary, "failed_items": failed})
+        return
+    if not only_failed:
+        for key, value in summary.items():
+            click.echo(f"{key:>13}: {value}")
+    for row in failed:
+        click.echo(f"FAILED {row['path']}: {row['error']}")
+
+
+@click.command()
+@click.argument("job_id", type=int)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="csv", show_default=True)
+@click.option("-o", "--out", type=click.Path(path_type=Path), help="Output file (default: in the job's output folder).")
+@click.pass_context
+def report(ctx: click.Context, job_id: int, fmt: str, out: Path | None) -> None:
+    """Write a report of every item of JOB_ID with a summary."""
+    with_store(ctx)
+    job = control.get_job(job_id)
+    target = out or Path(job.output_dir) / f"report-job-{job_id}.{fmt}"
+    click.echo(str(write_report(job_id, fmt, target)))
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--url", "url_only", is_flag=True, help="Print only the broker URL (for RQ_REDIS_URL; exit 1 without a desk).")
+@click.pass_context
+def info(ctx: click.Context, as_json: bool, url_only: bool) -> None:
+    """Where things are: store, broker URL, the desk, workers, and how to inspect the queues with `rq info`."""
+    settings = with_store(ctx)
+    desk = read_desk_info(settings.data_dir)
+    if url_only:
+        if desk is None:
+            sys.exit(1)
+        click.echo(desk.url)
+        return
+    live = (WorkerState.IDLE, WorkerState.BUSY)
+    workers = [{"name": w.name, "pid": w.pid, "state": w.state, "host": w.host}
+               for w in WorkerRow.select().where(WorkerRow.state.in_(live))] if desk else []
+    rq_info = RQ_INFO.format(args=f" --data-dir '{settings.data_dir}'") if desk else None
+    data = {
+        "data_dir": str(settings.data_dir), "store": describe_store(settings.store_ref),
+        "desk": {"pid": desk.pid, "kind": desk.kind, "broker": desk.mode, "url": desk.url} if desk else None,
+        "rq_info": rq_info, "workers": workers,
+    }
+    if as_json:
+        echo_json(data)
+        return
+    click.echo(f"data dir: {data['data_dir']}\nstore:    {data['store']}")
+    if desk is None:
+        click.echo("desk:     not running (start one with `batchdesk serve`, the TUI, or `batchdesk run`)")
+        return
+    click.echo(f"desk:     pid {desk.pid} ({desk.kind}), {desk.mode} broker at {desk.url}")
+    click.echo(f"inspect:  {rq_info}")
+    for w in workers:
+        click.echo(f"worker:   {w['name']} pid {w['pid']} {w['state']}")
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def tasks(ctx: click.Context, as_json: bool) -> None:
+    """List every task with its options and what each allows."""
+    specs = registry.load(settings_of(ctx).plugins)
+    data = [
+        {"name": s.name, "description": s.description,
+         "options": [{"name": o.name, "type": o.type.__name__, "default": o.default, "help": o.help,
+                      "choices": list(o.choices), "allowed": o.describe()} for o in s.options]}
+        for s in sorted(specs.values(), key=lambda s: s.name)
+    ]
+    if as_json:
+        echo_json(data)
+        return
+    for t in data:
+        click.echo(f"{t['name']}: {t['description']}")
+        for o in t["options"]:
+            click.echo(f"    --opt {o['name']}=<{o['type']}>  {o['help']} "
+                       f"(default: {o['default']}; allowed: {o['allowed']})")
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def stats(ctx: click.Context, as_json: bool) -> None:
+    """Throughput, success rate, average item and batch duration, per task and overall."""
+    with_store(ctx)
+    rows = job_stats()
+    if as_json:
+        echo_json(rows)
+        return
+    click.echo(f"{'TASK':<22} {'JOBS':>5} {'DONE':>9} {'FAILED':>7} {'SUCCESS':>8} {'ITEMS/S':>9} {'ITEM ms':>8} "
+               f"{'BATCH s':>8}")
+    for r in rows:
+        click.echo(f"{r['task']:<22} {r['jobs']:>5} {r['done']:>9} {r['failed']:>7} {_cell(r['success_rate'], '>8.1%')} "
+                   f"{_cell(r['items_per_s'], '>9,.0f')} {_cell(r['avg_item_ms'], '>8.2f')} "
+                   f"{_cell(r['avg_batch_s'], '>8.2f')}")
+
+
+def _cell(value: Any, spec: str) -> str:
+    return format(value, spec) if value is not None else "-"
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def health(ctx: click.Context, as_json: bool) -> None:
+    """Machine health now and recent alerts; exits 1 when a threshold is tripped."""
+    settings = with_store(ctx)
+    now = read_health(settings.data_dir)
+    alerts = [{"ts": a.ts, "level": a.level, "kind": a.kind, "message": a.message}
+              for a in Alert.select().order_by(Alert.ts.desc()).limit(20)]
+    problems = [message for _, message in now.problems()]
+    if as_json:
+        echo_json({"health": now.__dict__, "problems": problems, "alerts": alerts})
+    else:
+        click.echo(f"CPU {now.cpu:.0f}%  RAM free {now.ram_free / 2**30:.1f} GiB  iowait {now.iowait:.0f}%  "
+                   f"disk free {now.disk_free / 2**30:.1f} GiB  load {now.load1:.2f}")
+        for message in problems:
+            click.echo(f"ALERT {message}")
+        for a in alerts:
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(a["ts"]))
+            click.echo(f"{when} {a['level']:<7} {a['kind']:<8} {a['message']}")
+    sys.exit(1 if problems else 0)
