@@ -269,6 +269,7 @@ def test_headerless_export_is_recognised_from_its_contents() -> None:
 
 RULES = """
 default = "Other"
+inherit = false  # this file alone: not layered over the user's and the bundled rules
 
 [categories]
 "Coffee" = ["re:^card \\\\d{4} .*coffee", "espresso"]
@@ -409,7 +410,7 @@ def test_job_report_csv_and_xlsx(tmp_path: Path) -> None:
     assert grand == sum(Decimal(a) for a, _c in totals.values())
 
     wb = load_workbook(out / "statements_report.xlsx")
-    assert wb.sheetnames == ["Summary", "Transactions"]
+    assert wb.sheetnames == ["Summary", "Transactions", "Statements", "Warnings"]
     summary = [list(r) for r in wb["Summary"].iter_rows(values_only=True)]
     assert summary[0] == ["Category", "Currency", "2024-03", "2024-04", "Total"]
     pivot = {(r[0], r[1]): r[2:] for r in summary[1:]}
