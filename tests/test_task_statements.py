@@ -345,8 +345,12 @@ def test_unparseable_files_fail_with_a_clear_reason(tmp_path: Path) -> None:
     assert failure(tmp_path, "e.csv", b"") == "empty file"
     assert failure(tmp_path, "e2.csv", b"\n\n  \n") == "empty file"
     pdf = (SAMPLES / "documents" / "invoice-2024-0042.pdf").read_bytes()
-    assert failure(tmp_path, "statement.pdf", pdf) == "not a CSV statement (looks like pdf)"
-    assert failure(tmp_path, "x.csv", bytes((i * 31 + 7) % 256 for i in range(3000))).startswith("not a CSV statement")
+    assert failure(tmp_path, "statement.pdf", pdf) == (
+        "no transaction table found in the PDF (no header line naming a date and an amount)"
+    )
+    assert failure(tmp_path, "x.csv", bytes((i * 31 + 7) % 256 for i in range(3000))) == (
+        "not a statement (looks like binary): statements reads CSV exports and PDF statements"
+    )
     contacts = (SAMPLES / "data" / "contacts.csv").read_bytes()
     assert failure(tmp_path, "contacts.csv", contacts) == (
         "no header row with a date and an amount (or debit/credit) column in the first 50 lines"
@@ -372,7 +376,7 @@ def test_job_report_csv_and_xlsx(tmp_path: Path) -> None:
 
     src = tmp_path / "src"
     (src / "2024").mkdir(parents=True)
-    for f in STATEMENTS.iterdir():
+    for f in STATEMENTS.glob("*.csv"):
         (src / "2024" / f.name).write_bytes(f.read_bytes())
     (src / "april.csv").write_text(APRIL, encoding="utf-8")
     (src / "broken.csv").write_text("not, a, statement\n", encoding="utf-8")

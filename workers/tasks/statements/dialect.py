@@ -112,10 +112,11 @@ def norm_header(cell: str) -> tuple[str, str | None]:
     return text, hint
 
 
-def role_of(name: str) -> tuple[str, int, str] | None:
-    """(role, rank, language) of a normalised header name; None for columns we do not read."""
-    if name in _ROLE_LOOKUP:
-        return _ROLE_LOOKUP[name]
+def role_of(name: str, exact: bool = False) -> tuple[str, int, str] | None:
+    """(role, rank, language) of a normalised header name; None for columns we do not read.
+    ``exact``: only names in ROLE_NAMES, not the words-inside fallbacks."""
+    if name in _ROLE_LOOKUP or exact:
+        return _ROLE_LOOKUP.get(name)
     words = set(name.split())
     if words & {"balance", "saldo", "kontostand", "solde"}:
         return "balance", 50, "any"
