@@ -294,6 +294,7 @@ def _decide_currency(layout: _Layout, statement: Statement, options: Mapping[str
         amounts=cur.most_common(cur.currency_of(v) for v in values if v),
         text=cur.most_common(cur.marks_in_text(preamble).elements()),
         iban=cur.iban_currency(preamble) or cur.iban_currency(all_text),
+        words=cols.words_currency,
         option=str(options.get("currency") or "").upper() or None,
         locale=cur.locale_guess(layout.decimal, layout.dates.order, cols.language or "en"),
     )

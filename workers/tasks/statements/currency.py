@@ -76,13 +76,14 @@ class Evidence:
     amounts: str | None = None  # symbols or codes inside the amount cells
     text: str | None = None  # codes and symbols in the preamble / page text
     iban: str | None = None  # the account's IBAN country, or a UK sort code
+    words: str | None = None  # header words only one country's banks use ("Check or Slip #", "Money out")
     option: str | None = None  # the task's currency option
     locale: str | None = None  # a guess from the number format, date order and header language
 
 
 def decide(evidence: Evidence) -> tuple[str, str]:
     """(currency, source): the strongest evidence wins; ("", "unknown") when there is none."""
-    for source in ("header", "amounts", "text", "iban", "option", "locale"):
+    for source in ("header", "amounts", "text", "iban", "words", "option", "locale"):
         code = getattr(evidence, source)
         if code:
             return code, source

@@ -28,11 +28,11 @@ ROLE_NAMES: dict[str, dict[str, list[str]]] = {
         "en": ["description", "transaction description", "details", "transaction details", "narrative",
                "payee", "payee name", "name", "merchant", "merchant name", "counterparty", "counterparty name",
                "memo", "reference", "particulars", "text"],
-        "de": ["beschreibung", "beguenstigter zahlungspflichtiger", "begünstigter zahlungspflichtiger",
+        "de": ["beguenstigter zahlungspflichtiger", "begünstigter zahlungspflichtiger",
                "auftraggeber begünstigter", "auftraggeber beguenstigter", "begünstigter auftraggeber",
                "beguenstigter auftraggeber", "auftraggeber empfänger", "auftraggeber empfaenger",
                "zahlungsempfänger in", "zahlungsempfaenger in", "zahlungsempfänger", "empfänger",
-               "name zahlungsbeteiligter", "zahlungspflichtige r", "auftraggeber", "verwendungszweck",
+               "name zahlungsbeteiligter", "zahlungspflichtige r", "auftraggeber", "beschreibung", "verwendungszweck",
                "umsatztext", "vorgang", "buchungstext"],
         "fr": ["libelle", "libellé"],
         "es": ["concepto", "descripcion", "descripción"],
@@ -94,6 +94,9 @@ for _role, _by_language in ROLE_NAMES.items():
             _rank += 1
 
 MAX_DESCRIPTION_COLUMNS = 4
+# Header words only one country's banks use: a hint for the file's currency.
+CURRENCY_WORDS = {"check or slip": "USD", "check number": "USD", "check": "USD", "paid out": "GBP",
+                  "paid in": "GBP", "money out": "GBP", "money in": "GBP"}
 
 
 def norm_header(cell: str) -> tuple[str, str | None]:
@@ -143,6 +146,7 @@ class Columns:
     indicator: int | None = None
     balance: int | None = None
     currency_hint: str | None = None
+    words_currency: str | None = None  # from header words one country's banks use
     language: str = ""  # the header's language (en, de, fr, es, nl, it), "" when unknown
     header: list[str] = field(default_factory=list)
     width: int = 0  # fields in a well-formed row (the header's, or the usual one without a header)
@@ -159,8 +163,10 @@ def columns_from_header(row: list[str]) -> Columns | None:
     descriptions: list[tuple[int, int]] = []
     languages: list[str] = []
     hint = None
+    words_currency = None
     for index, cell in enumerate(row):
         name, cell_hint = norm_header(cell)
+        words_currency = words_currency or CURRENCY_WORDS.get(name)
         found = role_of(name) if name else None
         if not found:
             continue
@@ -178,6 +184,7 @@ def columns_from_header(row: list[str]) -> Columns | None:
         date=best["date"][1],
         description=[i for _, i in sorted(descriptions)[:MAX_DESCRIPTION_COLUMNS]],
         currency_hint=hint,
+        words_currency=words_currency,
         language=_language(languages),
         header=[c.strip().strip("\ufeff") for c in row],
         width=len(row),
