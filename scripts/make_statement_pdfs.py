@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Generate PDF bank statements in several bank layouts (ReportLab), for the tests and the samples.
 
     python scripts/make_statement_pdfs.py            # (re)write the sample PDFs in data/samples/statements/

@@ -11,7 +11,13 @@ import pytest
 
 from workers import registry
 from workers.registry import TaskError
-from workers.tasks.statements.rules import default_rules_path, load_rules, normalise, rules_for, user_rules_path
+from workers.tasks.statements.rules import (
+    default_rules_path,
+    load_rules,
+    normalise,
+    rules_for,
+    user_rules_path,
+)
 
 try:
     from conftest_tasks import run_task
@@ -170,7 +176,7 @@ def categories(tmp_path: Path, **opts: object) -> list[str]:
         return [r["category"] for r in csv.DictReader(fh)]
 
 
-def test_user_rules_in_the_config_folder_are_layered_over_the_bundled(tmp_path: Path, monkeypatch) -> None:
+def test_user_rules_in_the_config_folder_are_layered_over_the_bundled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = tmp_path / "cfg" / "config.toml"
     monkeypatch.setenv("BATCHDESK_CONFIG", str(config))
     assert user_rules_path() == tmp_path / "cfg" / "rules.toml"
@@ -185,7 +191,7 @@ def test_user_rules_in_the_config_folder_are_layered_over_the_bundled(tmp_path: 
     assert categories(tmp_path) == ["Corner shop", "Groceries", "Subscriptions"]
 
 
-def test_rules_option_is_one_more_layer_on_top(tmp_path: Path, monkeypatch) -> None:
+def test_rules_option_is_one_more_layer_on_top(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     user = tmp_path / "user-rules.toml"
     user.write_text('default = "To sort"\n[categories]\n"Corner shop" = ["corner shop"]\n', encoding="utf-8")
     monkeypatch.setenv("BATCHDESK_RULES", str(user))
@@ -202,7 +208,7 @@ def test_rules_option_is_one_more_layer_on_top(tmp_path: Path, monkeypatch) -> N
     assert rules_for("", None).layers == ("bundled",)
 
 
-def test_a_broken_user_rules_file_is_refused_at_submit(tmp_path: Path, monkeypatch) -> None:
+def test_a_broken_user_rules_file_is_refused_at_submit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     user = tmp_path / "rules.toml"
     user.write_text("[categories\n", encoding="utf-8")
     monkeypatch.setenv("BATCHDESK_RULES", str(user))

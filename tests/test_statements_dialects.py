@@ -288,5 +288,5 @@ def test_dates_spread_over_a_year_are_not_called_ambiguous_by_span(tmp_path: Pat
     start = date(2024, 1, 1)
     days = [start + timedelta(days=30 * i) for i in range(6)]
     text = "Date,Description,Amount\n" + "".join(f"{d:%d/%m/%Y},X,-1.00\n" for d in days)
-    result, out = run(tmp_path, "year.csv", text)
+    _result, out = run(tmp_path, "year.csv", text)
     assert [r["date"] for r in out] == [d.isoformat() for d in days]

@@ -13,6 +13,7 @@ import pytest
 from test_ui_support import screen_text, until
 from textual.app import App, ComposeResult
 
+from batchdesk.config import Settings
 from ui.widgets import statements_summary as module
 from ui.widgets.statements_summary import StatementsSummary
 
@@ -46,7 +47,9 @@ def statements_job(tmp_path: Path) -> Path:
     return out
 
 
-async def test_summary_shows_totals_per_currency_failed_reconciliation_and_uncategorised(tmp_path, monkeypatch):
+async def test_summary_shows_totals_per_currency_failed_reconciliation_and_uncategorised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = statements_job(tmp_path)
     threads: list[str] = []
     real_loads = module.json.loads
@@ -77,7 +80,7 @@ async def test_summary_shows_totals_per_currency_failed_reconciliation_and_uncat
         assert not widget.display
 
 
-async def test_summary_appears_when_the_report_is_written(tmp_path):
+async def test_summary_appears_when_the_report_is_written(tmp_path: Path) -> None:
     app = SummaryApp()
     async with app.run_test(size=(120, 40)) as pilot:
         widget = app.query_one(StatementsSummary)
@@ -95,10 +98,10 @@ async def test_summary_appears_when_the_report_is_written(tmp_path):
         assert "cannot read statements_summary.json" in screen_text(app)
 
 
-async def test_job_detail_screen_shows_the_summary_of_a_statements_job(settings, tmp_path):
+async def test_job_detail_screen_shows_the_summary_of_a_statements_job(settings: Settings, tmp_path: Path) -> None:
     """The hook: the detail screen follows its job; job 4 of the seeded store is a statements job."""
     from test_ui_detail import make_app, open_detail
-    from test_ui_support import SIZE, FIXED_NOW, seed_store
+    from test_ui_support import FIXED_NOW, SIZE, seed_store
 
     from batchdesk.session import Session
     from data.models import Job

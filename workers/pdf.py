@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
@@ -199,7 +200,7 @@ class PdfDocument:
         self._pages.clear()
         self._doc.close()
 
-    def __enter__(self) -> PdfDocument:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

@@ -50,7 +50,7 @@ class StatementsSummary(VerticalScroll):
     StatementsSummary > Static { height: auto; }
     """
 
-    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's keyword
+    def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._key: tuple[str, str] | None = None
         self.loads = 0  # completed reads (tests wait on it)

@@ -21,7 +21,12 @@ per-category totals, the currency and where it came from, ``balance_check`` (``o
 from workers.tasks.statements.amounts import decide_decimal, parse_amount
 from workers.tasks.statements.csv_reader import parse_statement
 from workers.tasks.statements.model import Statement, StatementError, Transaction
-from workers.tasks.statements.report import REPORT_CSV, REPORT_XLSX, SUMMARY_JSON, write_report
+from workers.tasks.statements.report import (
+    REPORT_CSV,
+    REPORT_XLSX,
+    SUMMARY_JSON,
+    write_report,
+)
 from workers.tasks.statements.rules import default_rules_path, load_rules, rules_for
 from workers.tasks.statements.task import TRANSACTION_COLUMNS, statements
 

@@ -12,7 +12,7 @@ from workers.tasks.statements.model import StatementError
 _NUMBER_CHARS = re.compile(r"[^\d.,]")
 _DIGITS = re.compile(r"\d")
 _NUMERIC = re.compile(
-    r"^[\s(+\-\u2212]*[^\d\s]{0,3}\s*[\d.,' \u00a0\u202f]*\d[\d.,' \u00a0\u202f]*\s*[^\d\s]{0,3}[\s)\-]*(?:CR|DR)?$", re.I
+    r"^[\s(+\-\u2212]*[^\d\s]{0,3}\s*[\d.,' \u00a0\u202f]*\d[\d.,' \u00a0\u202f]*\s*[^\d\s]{0,3}[\s)\-]*(?:CR|DR)?$", re.IGNORECASE
 )
 
 NEGATIVE_INDICATORS = frozenset(

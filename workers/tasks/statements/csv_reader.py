@@ -27,7 +27,12 @@ from workers.tasks.statements.amounts import (
     looks_numeric,
     parse_amount,
 )
-from workers.tasks.statements.dates import DateChoice, DateHints, ambiguity_warning, choose_date_format
+from workers.tasks.statements.dates import (
+    DateChoice,
+    DateHints,
+    ambiguity_warning,
+    choose_date_format,
+)
 from workers.tasks.statements.dialect import Columns, columns_from_header
 from workers.tasks.statements.model import Statement, StatementError, Transaction
 from workers.tasks.statements.reconcile import balance_kind
@@ -230,7 +235,8 @@ def _transaction(line: int, row: list[str], layout: _Layout) -> Transaction:
     else:
         debit = parse_amount(_cell(row, cols.debit), layout.decimal)
         credit = parse_amount(_cell(row, cols.credit), layout.decimal)
-        amount = None if debit is None and credit is None else abs(credit or 0) - abs(debit or 0)
+        zero = Decimal(0)
+        amount = None if debit is None and credit is None else abs(credit or zero) - abs(debit or zero)
     if amount is None:
         raise StatementError("no amount")
     parts = (" ".join(_cell(row, c).split()) for c in cols.description)
@@ -310,9 +316,9 @@ def _decide_currency(layout: _Layout, statement: Statement, options: Mapping[str
 def currency_warnings(code: str, source: str) -> list[str]:
     """What a person should know about a currency that the file did not state."""
     if source == "unknown":
-        return ["currency unknown: this file's totals are kept apart from every other file; "
-                "name it with --opt currency=XXX"]
+        return [("currency unknown: this file's totals are kept apart from every other file; "
+                 "name it with --opt currency=XXX")]
     if source == "locale":
-        return [f"currency {code} guessed from the number format and header words only; "
-                "if wrong, name it with --opt currency=XXX"]
+        return [(f"currency {code} guessed from the number format and header words only; "
+                 "if wrong, name it with --opt currency=XXX")]
     return []

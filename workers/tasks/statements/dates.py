@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
+from itertools import pairwise
 
 from workers.tasks.statements.model import StatementError
 
@@ -208,8 +209,8 @@ def _in(d: date, year: int, period: tuple[date, date]) -> bool:
 
 def _disorder(c: _Candidate) -> int:
     dates = c.dates
-    up = sum(a > b for a, b in zip(dates, dates[1:]))
-    down = sum(a < b for a, b in zip(dates, dates[1:]))
+    up = sum(a > b for a, b in pairwise(dates))
+    down = sum(a < b for a, b in pairwise(dates))
     return min(up, down)
 
 

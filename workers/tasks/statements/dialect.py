@@ -88,9 +88,9 @@ ROLE_NAMES: dict[str, dict[str, list[str]]] = {
 _ROLE_LOOKUP: dict[str, tuple[str, int, str]] = {}
 for _role, _by_language in ROLE_NAMES.items():
     _rank = 0
-    for _language, _names in _by_language.items():
+    for _lang, _names in _by_language.items():
         for _name in _names:
-            _ROLE_LOOKUP.setdefault(_name, (_role, _rank, _language))
+            _ROLE_LOOKUP.setdefault(_name, (_role, _rank, _lang))
             _rank += 1
 
 MAX_DESCRIPTION_COLUMNS = 4

@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Union
 
 # What a statement's "dialect" record holds (it goes into the item's JSON result as is).
-DialectValue = Union[str, int, bool, None, list[str]]
+DialectValue = str | int | bool | None | list[str]
 
 
 class StatementError(ValueError):

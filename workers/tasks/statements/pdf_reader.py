@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 import statistics
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -41,11 +41,20 @@ from workers.tasks.statements.dates import (
     resolve_year,
 )
 from workers.tasks.statements.model import Statement, StatementError, Transaction
-from workers.tasks.statements.pdf_layout import DATE_LIKE, MONEY, Column, Line, Phrase, Table, is_money, page_lines
-from workers.tasks.statements.reconcile import balance_kind
+from workers.tasks.statements.pdf_layout import (
+    DATE_LIKE,
+    Column,
+    Line,
+    Phrase,
+    Table,
+    is_money,
+    page_lines,
+    table_from_header,
+)
+from workers.tasks.statements.reconcile import balance_kind, balance_mentions
 
 MAX_PAGES = 500
-_TOTAL = re.compile(r"\b(?:sub)?totals?\b|\bsumme\b|\bgesamt|\btotal\s+(?:money|paid|debits|credits)", re.I)
+_TOTAL = re.compile(r"\b(?:sub)?totals?\b|\bsumme\b|\bgesamt|\btotal\s+(?:money|paid|debits|credits)", re.IGNORECASE)
 _CONTINUATION_PITCH = 1.8  # a wrapped description line is at most this many row pitches below its row
 _MONEY_IN_TEXT = re.compile(r"(?<![\w.,])[-+\u2212(]?\s*[£€$]?\s*\d{1,3}(?:[,.'\u00a0 ]\d{3})*[.,]\d{2}\)?"
                             r"(?:\s?(?:CR|DR|-))?(?![\w.,])")
@@ -100,10 +109,10 @@ def _read_pages(lines: list[list[Line]]) -> tuple[list[Page], list[Table]]:
     tables: list[Table] = []
     pages = []
     for page_lines_ in lines:
-        header = next((i for i, line in enumerate(page_lines_) if _header(line)), None)
-        if header is not None:
-            table = _header(page_lines_[header])
-            assert table is not None
+        found = _find_header(page_lines_)
+        header = found[0] if found else None
+        if found:
+            table = found[1]
             tables.append(table)
         page = Page()
         start = header + 1 if header is not None else 0
@@ -116,10 +125,13 @@ def _read_pages(lines: list[list[Line]]) -> tuple[list[Page], list[Table]]:
     return pages, tables
 
 
-def _header(line: Line) -> Table | None:
-    from workers.tasks.statements.pdf_layout import table_from_header
-
-    return table_from_header(line)
+def _find_header(lines: list[Line]) -> tuple[int, Table] | None:
+    """The page's first header line and its table."""
+    for index, line in enumerate(lines):
+        table = table_from_header(line)
+        if table is not None:
+            return index, table
+    return None
 
 
 def _outside(line: Line, page: Page) -> None:
@@ -131,22 +143,14 @@ def _outside(line: Line, page: Page) -> None:
 def _balances(text: str) -> list[tuple[str, bool, str]]:
     """Every balance a line states: (opening/closing, strong, money text)."""
     found = []
-    kinds = [(m.start(), kind) for kind, m in _balance_matches(text)]
-    for index, (start, kind) in enumerate(sorted(kinds)):
-        end = sorted(kinds)[index + 1][0] if index + 1 < len(kinds) else len(text)
+    kinds = balance_mentions(text)
+    for index, (start, kind) in enumerate(kinds):
+        end = kinds[index + 1][0] if index + 1 < len(kinds) else len(text)
         money = _MONEY_IN_TEXT.search(text, start, end)
         if money:
-            strong = not re.search(r"forward|b/?f|c/?f", text[start:money.start()], re.I)
+            strong = not re.search(r"forward|b/?f|c/?f", text[start:money.start()], re.IGNORECASE)
             found.append((kind, strong, money.group(0).strip()))
     return found
-
-
-def _balance_matches(text: str) -> Iterator[tuple[str, re.Match[str]]]:
-    from workers.tasks.statements.reconcile import _CLOSING, _OPENING
-
-    for kind, pattern in (("opening", _OPENING), ("closing", _CLOSING)):
-        for m in pattern.finditer(text):
-            yield kind, m
 
 
 def _read_table(lines: list[Line], table: Table, page: Page) -> None:
@@ -354,7 +358,7 @@ def _decide_currency(tables: list[Table], rows: list[Row], text: str, decimal: s
 
 _DATE_TOKEN = (r"(\d{4}-\d{2}-\d{2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|\d{1,2}\.?\s+[^\W\d_]{3,9}\.?,?\s+\d{4}"
                r"|[^\W\d_]{3,9}\.?\s+\d{1,2},?\s+\d{4})")
-_PERIOD = re.compile(_DATE_TOKEN + r"\s*(?:-|–|—|to|bis|until|through|thru|au)\s*" + _DATE_TOKEN, re.I)
+_PERIOD = re.compile(_DATE_TOKEN + r"\s*(?:-|–|—|to|bis|until|through|thru|au)\s*" + _DATE_TOKEN, re.IGNORECASE)
 _YEAR = re.compile(r"\b(19\d{2}|20\d{2})\b")
 
 
@@ -378,5 +382,3 @@ def _any_year(text: str) -> int | None:
     years = _YEAR.findall(text)
     return int(max(set(years), key=years.count)) if years else None
 
-
-__all__ = ["MONEY", "find_period", "parse_pdf_statement"]

@@ -21,13 +21,13 @@ _OPENING = re.compile(
     r"\b(?:opening|previous|starting|beginning|start)\s+balance\b|\bbalance\s+(?:brought\s+forward|b/?f)\b"
     r"|\bbrought\s+forward\b|\balter\s+(?:kontostand|saldo)\b|\banfangssaldo\b|\bsaldo\s+alt\b"
     r"|\bancien\s+solde\b|\bsolde\s+(?:précédent|precedent|initial)\b",
-    re.I,
+    re.IGNORECASE,
 )
 _CLOSING = re.compile(
     r"\b(?:closing|new|ending|final)\s+balance\b|\bbalance\s+(?:carried\s+forward|c/?f)\b"
     r"|\bcarried\s+forward\b|\bneuer\s+(?:kontostand|saldo)\b|\bendsaldo\b|\bsaldo\s+neu\b"
     r"|\bnouveau\s+solde\b|\bsolde\s+final\b",
-    re.I,
+    re.IGNORECASE,
 )
 
 
@@ -38,6 +38,13 @@ def balance_kind(text: str) -> str | None:
     if _CLOSING.search(text):
         return "closing"
     return None
+
+
+def balance_mentions(text: str) -> list[tuple[int, str]]:
+    """Where a line mentions an opening or a closing balance: (position, kind), in order."""
+    found = [(m.start(), kind) for kind, pattern in (("opening", _OPENING), ("closing", _CLOSING))
+             for m in pattern.finditer(text)]
+    return sorted(found)
 
 
 @dataclass(frozen=True)

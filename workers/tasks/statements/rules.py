@@ -79,7 +79,7 @@ class Rules:
 
 # Payment processors and card schemes print their own prefix before the merchant's name.
 _PROCESSOR = re.compile(
-    r"^(?:sq|tst|pp|paypal|sp|sumup|iz|izettle|zettle|lsp|dd|pos|vis|visa|card)\s*[*_]\s*", re.I
+    r"^(?:sq|tst|pp|paypal|sp|sumup|iz|izettle|zettle|lsp|dd|pos|vis|visa|card)\s*[*_]\s*", re.IGNORECASE
 )
 _NOISE = re.compile(r"[*_#]+|\s{2,}")
 
@@ -201,7 +201,7 @@ def _patterns(path: Path, name: str, patterns: object) -> tuple[Pattern, ...]:
                 compiled.append(pattern.lower())
             continue
         try:
-            compiled.append(re.compile(regex, re.I))
+            compiled.append(re.compile(regex, re.IGNORECASE))
         except re.error as exc:
             raise StatementError(f"rules file {path}: category {name!r}: bad regex {regex!r}: {exc}") from None
     return tuple(compiled)
