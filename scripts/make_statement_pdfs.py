@@ -69,6 +69,7 @@ class Layout:
     preamble: tuple[str, ...] = ("Northwind Bank plc", "Sort code 20-00-00   Account 12345678")
     font_size: float = 9.0
     symbol: str = ""  # printed before the opening and closing balance lines' amounts
+    value_date: bool = False  # a second date column (value date) after the booking date
 
 
 def transactions(currency: str, start: date, count: int, seed: int) -> list[Tx]:
@@ -129,6 +130,8 @@ class _Pen:
 def _columns(layout: Layout) -> list[tuple[str, float, str]]:
     """(role, x, alignment) of each column: text columns left-aligned at x, money right-aligned at x."""
     cols = [("date", 40.0, "left"), ("description", 110.0, "left")]
+    if layout.value_date:
+        cols = [("date", 40.0, "left"), ("date2", 80.0, "left"), ("description", 125.0, "left")]
     if layout.amounts == "debit_credit":
         cols += [("debit", 400.0, "right"), ("credit", 470.0, "right")]
     else:
@@ -164,9 +167,10 @@ def _row(pen: _Pen, cells: dict[str, str], extra: list[str]) -> None:
     for role, x, align in _columns(pen.layout):
         if cells.get(role):
             _text(pen, x, cells[role], align)
+    x = next(x for role, x, _align in _columns(pen.layout) if role == "description")
     for line in extra:
         pen.y -= pen.layout.font_size + 2
-        _text(pen, 110, line)
+        _text(pen, x, line)
     if pen.layout.ruled:
         pen.canvas.line(36, pen.y - 4, 558, pen.y - 4)  # type: ignore[attr-defined]
     pen.y -= pen.layout.font_size + 5
@@ -176,6 +180,8 @@ def _row(pen: _Pen, cells: dict[str, str], extra: list[str]) -> None:
 def _cells(tx: Tx, layout: Layout, balance: Decimal, show_date: bool) -> tuple[dict[str, str], list[str]]:
     lines = _wrap(tx.description, 34) if layout.wrap else [tx.description]
     cells = {"date": tx.when.strftime(layout.date_format) if show_date else "", "description": lines[0]}
+    if layout.value_date:
+        cells["date2"] = (tx.when + timedelta(days=1)).strftime(layout.date_format)
     if layout.amounts == "debit_credit":
         cells["debit" if tx.amount < 0 else "credit"] = money(tx.amount, layout)
     else:

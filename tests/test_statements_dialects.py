@@ -47,8 +47,8 @@ def figures(rows: list[tuple[date, str, str, Decimal]]) -> dict[str, object]:
     amounts = [r[3] for r in rows]
     return {
         "transactions": len(rows),
-        "debits": str(sum((-a for a in amounts if a < 0), D(0))),
-        "credits": str(sum((a for a in amounts if a > 0), D(0))),
+        "debits": str(sum((-a for a in amounts if a < 0), D("0.00"))),
+        "credits": str(sum((a for a in amounts if a > 0), D("0.00"))),
         "first_date": min(r[0] for r in rows).isoformat(),
         "last_date": max(r[0] for r in rows).isoformat(),
     }

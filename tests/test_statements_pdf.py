@@ -46,8 +46,8 @@ def expected(txs: list, opening: Decimal) -> dict[str, object]:
     """The item-result figures a statement of these rows must give, computed here."""
     return {
         "transactions": len(txs),
-        "debits": str(sum((-t.amount for t in txs if t.amount < 0), Decimal(0))),
-        "credits": str(sum((t.amount for t in txs if t.amount > 0), Decimal(0))),
+        "debits": str(sum((-t.amount for t in txs if t.amount < 0), Decimal("0.00"))),
+        "credits": str(sum((t.amount for t in txs if t.amount > 0), Decimal("0.00"))),
         "first_date": min(t.when for t in txs).isoformat(),
         "last_date": max(t.when for t in txs).isoformat(),
         "closing": str(opening + sum((t.amount for t in txs), Decimal(0))),
@@ -91,6 +91,9 @@ LAYOUTS = {
     "cr-only": gen.Layout("cronly", amounts="cr_only", date_format="%d %b %Y", running_balance=False,
                           headers={"date": "Transaction date", "description": "Description", "amount": "Amount (£)"},
                           opening_text="Previous balance", closing_text="New balance", symbol="£"),
+    # German: booking date and value date ("Valuta") columns, Soll/Haben-free signed amounts
+    "de-valuta": replace(gen.DE, name="valuta", value_date=True,
+                         headers={**gen.DE.headers, "date": "Buchung", "date2": "Valuta"}),
     # withdrawals / deposits, full US dates, running balance only (no opening/closing lines)
     "running-only": gen.Layout("running", currency="USD", date_format="%m/%d/%Y", balance_lines=False,
                                headers={"date": "Posting Date", "description": "Description", "debit": "Withdrawals",
@@ -259,3 +262,36 @@ def test_bundled_sample_pdfs_are_what_the_script_makes_and_read_exactly(tmp_path
         check_exact(result, rows, txs, opening)
         assert result["balance_check"] == "ok", (name, result)
         assert result["warnings"] == [], (name, result["warnings"])
+
+
+def test_report_lists_reconciliation_per_statement_and_the_warnings(tmp_path: Path) -> None:
+    import csv
+
+    from openpyxl import load_workbook
+
+    try:
+        from conftest_tasks import run_job
+    except ImportError:
+        from tests.conftest_tasks import run_job
+    src, out = tmp_path / "src", tmp_path / "out"
+    src.mkdir()
+    txs = gen.transactions("GBP", date(2024, 3, 1), 8, seed=4)
+    (src / "bad.pdf").write_bytes(gen.make_statement(gen.Layout("bad", running_balance=False), txs, Decimal("50.00"),
+                                                     closing_error=Decimal("0.01")))
+    (src / "good.pdf").write_bytes(gen.make_statement(gen.UK, txs, Decimal("50.00")))
+    run_job("statements", src, out)
+    with open(out / "statements_report.csv", newline="", encoding="utf-8") as fh:
+        report = list(csv.DictReader(fh))
+    statements = {r["source"]: r for r in report if r["kind"] == "statement"}
+    assert statements["bad.pdf"]["category"] == "mismatch" and statements["bad.pdf"]["amount"] == "0.01"
+    assert statements["bad.pdf"]["description"].startswith("balance mismatch: stated closing")
+    assert statements["good.pdf"]["category"] == "ok" and statements["good.pdf"]["amount"] == ""
+    warnings = [r for r in report if r["kind"] == "warning"]
+    assert [w["source"] for w in warnings] == ["bad.pdf"] and "difference 0.01" in warnings[0]["description"]
+    wb = load_workbook(out / "statements_report.xlsx")
+    rows = [list(r) for r in wb["Statements"].iter_rows(values_only=True)]
+    assert rows[0][0] == "File" and "Balance check" in rows[0] and "Difference" in rows[0]
+    bad = next(r for r in rows if r[0] == "bad.pdf")
+    assert bad[rows[0].index("Balance check")] == "mismatch" and bad[rows[0].index("Difference")] == 0.01
+    assert bad[rows[0].index("Transactions")] == 8
+    assert [r[0] for r in wb["Warnings"].iter_rows(min_row=2, values_only=True)] == ["bad.pdf"]
