@@ -302,10 +302,10 @@ def test_bundled_rules_resolve_through_the_data_package() -> None:
     assert path.is_file() and path.parts[-3:] == ("data", "rules", "default_rules.toml")
     rules = load_rules(path)
     assert rules.default == "Uncategorised" and rules.default_income == "Other income"
-    assert rules.categorise("NETFLIX.COM", Decimal("-10")) == "Subscriptions"  # not "tfl" -> Transport
-    assert rules.categorise("Current account interest", Decimal("-1")) == "Uncategorised"  # not "rent"
-    assert rules.categorise("Coffee shop", Decimal("-1")) == "Eating out"  # not "fee"
-    assert rules.categorise("mystery", Decimal("5")) == "Other income"
+    assert rules.categorise("NETFLIX.COM", Decimal(-10)) == "Subscriptions"  # not "tfl" -> Transport
+    assert rules.categorise("Current account interest", Decimal(-1)) == "Uncategorised"  # not "rent"
+    assert rules.categorise("Coffee shop", Decimal(-1)) == "Eating out"  # not "fee"
+    assert rules.categorise("mystery", Decimal(5)) == "Other income"
 
 
 def test_broken_rules_are_refused_at_submit_with_the_reason(tmp_path: Path) -> None:
