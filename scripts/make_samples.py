@@ -309,9 +309,10 @@ batchdesk run data/samples/statements --task statements
 | `documents/` | PDFs, a DOCX, HTML pages (one in a nested folder) |
 | `notes/` | Markdown and text, one in cp1252, one with spaces and accents in its name |
 | `data/` | JSON and CSV |
-| `statements/` | bank statement exports in three dialects |
+| `statements/` | bank statement CSV exports in three dialects, and PDF statements of three banks |
 
-All names, companies and numbers are made up.
+The PDF statements in `statements/` are made by `scripts/make_statement_pdfs.py` (with ReportLab,
+from the `test` extra). All names, companies and numbers are made up.
 """
 
 MEETING_MD = """---

@@ -269,6 +269,7 @@ def test_headerless_export_is_recognised_from_its_contents() -> None:
 
 RULES = """
 default = "Other"
+inherit = false  # this file alone: not layered over the user's and the bundled rules
 
 [categories]
 "Coffee" = ["re:^card \\\\d{4} .*coffee", "espresso"]
@@ -301,10 +302,10 @@ def test_bundled_rules_resolve_through_the_data_package() -> None:
     assert path.is_file() and path.parts[-3:] == ("data", "rules", "default_rules.toml")
     rules = load_rules(path)
     assert rules.default == "Uncategorised" and rules.default_income == "Other income"
-    assert rules.categorise("NETFLIX.COM", Decimal("-10")) == "Subscriptions"  # not "tfl" -> Transport
-    assert rules.categorise("Current account interest", Decimal("-1")) == "Uncategorised"  # not "rent"
-    assert rules.categorise("Coffee shop", Decimal("-1")) == "Eating out"  # not "fee"
-    assert rules.categorise("mystery", Decimal("5")) == "Other income"
+    assert rules.categorise("NETFLIX.COM", Decimal(-10)) == "Subscriptions"  # not "tfl" -> Transport
+    assert rules.categorise("Current account interest", Decimal(-1)) == "Uncategorised"  # not "rent"
+    assert rules.categorise("Coffee shop", Decimal(-1)) == "Eating out"  # not "fee"
+    assert rules.categorise("mystery", Decimal(5)) == "Other income"
 
 
 def test_broken_rules_are_refused_at_submit_with_the_reason(tmp_path: Path) -> None:
@@ -344,8 +345,12 @@ def test_unparseable_files_fail_with_a_clear_reason(tmp_path: Path) -> None:
     assert failure(tmp_path, "e.csv", b"") == "empty file"
     assert failure(tmp_path, "e2.csv", b"\n\n  \n") == "empty file"
     pdf = (SAMPLES / "documents" / "invoice-2024-0042.pdf").read_bytes()
-    assert failure(tmp_path, "statement.pdf", pdf) == "not a CSV statement (looks like pdf)"
-    assert failure(tmp_path, "x.csv", bytes((i * 31 + 7) % 256 for i in range(3000))).startswith("not a CSV statement")
+    assert failure(tmp_path, "statement.pdf", pdf) == (
+        "no transaction table found in the PDF (no header line naming a date and an amount)"
+    )
+    assert failure(tmp_path, "x.csv", bytes((i * 31 + 7) % 256 for i in range(3000))) == (
+        "not a statement (looks like binary): statements reads CSV exports and PDF statements"
+    )
     contacts = (SAMPLES / "data" / "contacts.csv").read_bytes()
     assert failure(tmp_path, "contacts.csv", contacts) == (
         "no header row with a date and an amount (or debit/credit) column in the first 50 lines"
@@ -371,7 +376,7 @@ def test_job_report_csv_and_xlsx(tmp_path: Path) -> None:
 
     src = tmp_path / "src"
     (src / "2024").mkdir(parents=True)
-    for f in STATEMENTS.iterdir():
+    for f in STATEMENTS.glob("*.csv"):
         (src / "2024" / f.name).write_bytes(f.read_bytes())
     (src / "april.csv").write_text(APRIL, encoding="utf-8")
     (src / "broken.csv").write_text("not, a, statement\n", encoding="utf-8")
@@ -409,7 +414,7 @@ def test_job_report_csv_and_xlsx(tmp_path: Path) -> None:
     assert grand == sum(Decimal(a) for a, _c in totals.values())
 
     wb = load_workbook(out / "statements_report.xlsx")
-    assert wb.sheetnames == ["Summary", "Transactions"]
+    assert wb.sheetnames == ["Summary", "Transactions", "Statements", "Warnings"]
     summary = [list(r) for r in wb["Summary"].iter_rows(values_only=True)]
     assert summary[0] == ["Category", "Currency", "2024-03", "2024-04", "Total"]
     pivot = {(r[0], r[1]): r[2:] for r in summary[1:]}

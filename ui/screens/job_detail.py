@@ -18,6 +18,7 @@ from batchdesk.store import close_store, open_store
 from ui.widgets.batch_plan import BatchPlan
 from ui.widgets.failed_items import FailedItemsPanel
 from ui.widgets.job_summary import JobSummary
+from ui.widgets.statements_summary import StatementsSummary
 from ui.widgets.throughput_chart import ThroughputChart
 
 FAILED_PAGE = 500
@@ -74,6 +75,7 @@ class JobDetailScreen(Screen):
             yield BatchPlan(id="plan")
             yield ThroughputChart(id="throughput")
         yield FailedItemsPanel(id="failed")
+        yield StatementsSummary(id="statements-summary")
         yield Static(id="report-line")
         yield Footer()
 
@@ -128,6 +130,7 @@ class JobDetailScreen(Screen):
         now = self.app.clock()
         self.query_one(JobSummary).show(data.detail, now)
         self.query_one(BatchPlan).show(data.detail)
+        self.query_one(StatementsSummary).follow(data.detail.row.task, data.detail.output_dir, data.detail.row.status)
         if data.series is not None:
             self.query_one(ThroughputChart).show(data.series)
             if not data.detail.row.active:
