@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from batchdesk import defaults, locations
 from batchdesk.errors import BatchdeskError

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from batchdesk import defaults
-from batchdesk.watch import control as watch_control
-from batchdesk.desk.sizing import DESIRED_WORKERS_KEY, POOL_KEY
 from batchdesk.desk.monitor import Health
+from batchdesk.desk.sizing import DESIRED_WORKERS_KEY, POOL_KEY
+from batchdesk.watch import control as watch_control
 from data.models import JOB_ACTIVE, JOB_ENDED, QUEUED, RUNNING, Alert, Setting, db
 
 LIVE_WORKER_STATES = ("idle", "busy")

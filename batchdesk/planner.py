@@ -28,7 +28,7 @@ class Readings:
     cpu_percent: float = 0.0
 
     @classmethod
-    def now(cls) -> "Readings":
+    def now(cls) -> Readings:
         load1 = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
         return cls(
             cores=psutil.cpu_count(logical=True) or 1,

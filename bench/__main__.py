@@ -18,7 +18,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import (  # noqa: E402
+from bench import (
     bench_brokers,
     bench_chaos,
     bench_memory,

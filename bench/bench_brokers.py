@@ -21,8 +21,8 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import common  # noqa: E402
-from bench.common import Section, fmt_rate, log, table  # noqa: E402
+from bench import common
+from bench.common import Section, fmt_rate, log, table
 
 WORKERS = 2
 MODES = ("embedded", "managed", "external")

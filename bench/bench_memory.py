@@ -24,8 +24,8 @@ import psutil
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import common  # noqa: E402
-from bench.common import Section, log, table, verdict  # noqa: E402
+from bench import common
+from bench.common import Section, log, table, verdict
 
 DESK_TARGET_MB = 150
 WORKER_TARGET_MB = 100

@@ -25,8 +25,8 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import common  # noqa: E402
-from bench.common import Section, fmt_rate, log, table, verdict  # noqa: E402
+from bench import common
+from bench.common import Section, fmt_rate, log, table, verdict
 
 TARGET = 20_000
 WORKERS = 2
@@ -51,9 +51,9 @@ def submit_once(folder: Path, profile: cProfile.Profile | None = None) -> Submit
     from batchdesk import locations
     from batchdesk.broker.modes import start_broker
     from batchdesk.config import Settings
-    from batchdesk.jobs.scan import scan_folder
     from batchdesk.desk.feeder import Capacity, Feeder
     from batchdesk.desk.queues import BatchQueues
+    from batchdesk.jobs.scan import scan_folder
     from batchdesk.jobs.submit import JobRequest, submit_folder
     from data.models import QUEUED, Batch, db
     from data.store import close_store, open_store, write

@@ -26,16 +26,16 @@ import argparse
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import common  # noqa: E402
-from bench.common import Section, fmt_rate, log, table, verdict  # noqa: E402
+from bench import common
+from bench.common import Section, fmt_rate, log, table, verdict
 
 STEADY_TARGET = {"a": 0.85, "b": 0.95}
 STARTUP_TARGET_S = 1.5

@@ -58,10 +58,10 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def run_once(singles: int, burst: int, settle: float, task: str) -> dict:
-    from batchdesk.watch import control as watch_control
     from batchdesk.config import Settings
     from batchdesk.desk.desk import Desk
     from batchdesk.jobs.submit import JobRequest, submit_folder
+    from batchdesk.watch import control as watch_control
     from batchdesk.watch.spec import WatchSpec
     from data.models import Item, Job, db
 

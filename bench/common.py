@@ -22,10 +22,10 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -164,7 +164,7 @@ class Foreign:
     processes, the CLI and its workers), over wall time x CPUs.
     """
 
-    def __enter__(self) -> "Foreign":
+    def __enter__(self) -> Foreign:
         self._wall, self._busy, self._ours = time.perf_counter(), _busy_cpu_seconds(), _our_cpu_seconds()
         return self
 

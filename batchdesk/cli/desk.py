@@ -15,9 +15,9 @@ from batchdesk.cli.context import settings_of, with_store
 from batchdesk.cli.follow import sigterm_as_interrupt
 from batchdesk.dashboard import pool_status
 from batchdesk.desk.info import BACKGROUND, SERVE, install_wake_signal, read_desk_info
-from batchdesk.desk.sizing import set_desired_workers
 from batchdesk.desk.link import stop_desk
 from batchdesk.desk.session import Session
+from batchdesk.desk.sizing import set_desired_workers
 from batchdesk.desk.waiters import interrupt_local_waiters
 from batchdesk.errors import BatchdeskError
 from batchdesk.jobs.cleanup import cleanup as purge

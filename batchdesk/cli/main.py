@@ -12,10 +12,10 @@ from pathlib import Path
 
 import click
 
+from batchdesk import defaults
 from batchdesk.cli import desk, jobs, views
 from batchdesk.cli.context import Group, settings_of
 from batchdesk.cli.watch import watch
-from batchdesk import defaults
 from batchdesk.config import load_settings
 from batchdesk.errors import BatchdeskError
 

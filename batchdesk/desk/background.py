@@ -111,7 +111,7 @@ def _fork(settings: Settings, write_fd: int, read_fd: int, log_path: Path) -> No
                 os._exit(0)
             _detach(log_path, keep=write_fd)
             code = serve_background(settings, write_fd)
-        except BaseException:  # noqa: BLE001  (a forked child must never return into the command)
+        except BaseException:
             traceback.print_exc()
         finally:
             os._exit(code)

@@ -22,10 +22,10 @@ from batchdesk import defaults, locations
 from batchdesk.broker.modes import BrokerHandle, start_broker
 from batchdesk.config import Settings
 from batchdesk.desk import sizing
+from batchdesk.desk.feeder import Capacity, Feeder
 from batchdesk.desk.info import BACKGROUND, SERVE, DeskLock, broker_password, on_wake
 from batchdesk.desk.monitor import Monitor
 from batchdesk.desk.pool import WorkerPool
-from batchdesk.desk.feeder import Capacity, Feeder
 from batchdesk.desk.queues import BatchQueues
 from batchdesk.desk.reconciler import Reconciler
 from batchdesk.desk.waiters import pause_abandoned_jobs

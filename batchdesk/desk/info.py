@@ -151,7 +151,7 @@ def on_wake(callback: Callable[[], None]) -> Callable[[], None]:
 
 
 def _on_wake_signal(signum: int, frame: object) -> None:
-    for callback in list(_wake_callbacks):
+    for callback in _wake_callbacks:
         callback()
 
 

@@ -15,11 +15,10 @@ import threading
 import time
 
 from batchdesk import defaults
-from batchdesk.desk import background
 from batchdesk.config import Settings
+from batchdesk.desk import background
 from batchdesk.desk.info import BACKGROUND, DeskInfo, desk_lock_held, read_desk_info, wake_desk
 from batchdesk.errors import BatchdeskError
-
 
 
 class DeskLink:

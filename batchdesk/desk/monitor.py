@@ -17,7 +17,6 @@ from data.models import Alert, ResourceSample
 from data.store import write
 
 
-
 @dataclass(frozen=True)
 class Health:
     cpu: float

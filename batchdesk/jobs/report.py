@@ -34,9 +34,10 @@ import csv
 import json
 import os
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from batchdesk.errors import BatchdeskError
 from data.models import CANCELLED, DONE, FAILED, JOB_ENDED, Item, Job, db

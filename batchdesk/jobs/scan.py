@@ -9,13 +9,12 @@ from __future__ import annotations
 import errno
 import fnmatch
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from stat import S_ISREG
-from typing import Callable
 
 from batchdesk.errors import BatchdeskError
-
 
 _NOT_A_FILE_INSIDE = "it points outside the folder or not to a file"
 

@@ -7,15 +7,16 @@ submit works the same from the CLI, the TUI, a watch or a second process attache
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from batchdesk import defaults, locations
 from batchdesk.config import Settings
 from batchdesk.errors import BatchdeskError
-from batchdesk.planner import Readings, plan_batch, plan_workers
 from batchdesk.jobs.scan import ScanResult, check_folder, scan_folder
+from batchdesk.planner import Readings, plan_batch, plan_workers
 from data import queries, transitions
 from data.models import JOB_ACTIVE, Job
 from data.states import JobState

@@ -31,15 +31,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from batchdesk import defaults
-from batchdesk.watch import control as watch_control
 from batchdesk.config import Settings
 from batchdesk.errors import BatchdeskError
+from batchdesk.watch import control as watch_control
 from batchdesk.watch.after import AfterProcessing
 from batchdesk.watch.runtime import WatchRuntime, signature, take, walk
-from data import queries, transitions
+from data import transitions
 from data.models import JOB_ACTIVE, Alert, Job, Watch, db
 from data.store import write
-
 
 log = logging.getLogger("batchdesk.watch")
 
