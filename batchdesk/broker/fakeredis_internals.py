@@ -17,8 +17,15 @@ try:
 except ImportError as exc:
     raise ImportError(f"the embedded broker needs fakeredis[lua] 2.40 (fakeredis[lua]>=2.40,<2.41): {exc}") from exc
 
-__all__ = ["FAKEREDIS_VERSION", "REDIS_VERSION", "FakeRedisConnection", "FakeServer", "RaiseErrorTypes",
-           "encode_reply", "new_fake_server"]
+__all__ = [
+    "FAKEREDIS_VERSION",
+    "REDIS_VERSION",
+    "FakeRedisConnection",
+    "FakeServer",
+    "RaiseErrorTypes",
+    "encode_reply",
+    "new_fake_server",
+]
 
 _missing = [
     f"{owner.__name__}.{name}"
