@@ -1,4 +1,4 @@
-"""The broker's tunables in one place, each with what it is for (the desk's own are in :mod:`batchdesk.defaults`).
+"""The broker's modes and tunables in one place, each with what it is for (the desk's own: :mod:`batchdesk.defaults`).
 
 The code reads them as ``defaults.NAME`` when it needs them, so a test can change one with monkeypatch. Redis's own
 limits on a request are not tunables: they stay with the parser (:mod:`batchdesk.broker.resp`). The letters refer to
@@ -8,6 +8,7 @@ the fixes listed in :mod:`batchdesk.broker.embedded`.
 from __future__ import annotations
 
 # -- every mode ------------------------------------------------------------------------------------------------
+MODES = ("auto", "embedded", "managed")  # what --broker takes; external is chosen by giving a URL instead
 CONNECT_TIMEOUT = 5.0  # seconds a client of ours (the desk's, or the check of an external URL) has to connect
 
 # -- embedded: the Redis-protocol server inside the desk -----------------------------------------------------------

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from batchdesk.broker.defaults import MODES
 from batchdesk.broker.external import use_external
 from batchdesk.broker.handle import BrokerError, BrokerHandle, redact
 from batchdesk.broker.managed import start_managed
 from batchdesk.broker.server_binary import find_server_binary
 
 __all__ = ["MODES", "BrokerError", "BrokerHandle", "find_server_binary", "redact", "start_broker"]
-
-MODES = ("auto", "embedded", "managed")
 
 
 def start_broker(mode: str, run_dir: Path, password: str, redis_url: str | None = None) -> BrokerHandle:
