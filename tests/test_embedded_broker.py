@@ -22,7 +22,8 @@ from rq import Queue
 from rq.serializers import JSONSerializer
 from rq.utils import get_version
 
-from batchdesk.broker import embedded as embedded_broker
+from batchdesk.broker import defaults as broker_defaults
+from batchdesk.broker import listener
 from batchdesk.broker.embedded import EmbeddedBroker
 
 PASSWORD = "test-password"
@@ -360,7 +361,7 @@ def test_unauthenticated_multibulk_over_10_is_refused(broker: EmbeddedBroker) ->
 
 
 def test_a_connection_that_does_not_log_in_is_closed(broker: EmbeddedBroker, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(embedded_broker, "AUTH_TIMEOUT", 1.0)
+    monkeypatch.setattr(broker_defaults, "AUTH_TIMEOUT", 1.0)
     logged_in, silent, chatty, logged_out = (Raw(broker.port, 30) for _ in range(4))
     assert logged_in.call("AUTH", PASSWORD) == b"+OK"
     assert logged_out.call("AUTH", PASSWORD) == b"+OK"
@@ -432,16 +433,16 @@ def test_protocol_errors_are_worded_as_redis_words_them(raw: Raw, request_bytes:
 
 # (l) Redis's listen backlog, and its maxclients refusal
 def test_listen_backlog_is_redis_511() -> None:
-    server = embedded_broker._Server(("127.0.0.1", 0), PASSWORD)  # listening, not yet accepting
-    port = server.socket.getsockname()[1]
-    waiting = []
+    server = listener.listen(("127.0.0.1", 0))  # listening, not accepting
+    port = server.getsockname()[1]
+    waiting: list[socket.socket] = []
     try:
-        for _ in range(100):  # a backlog of 5 would leave the 7th hanging in connect()
-            waiting.append(socket.create_connection(("127.0.0.1", port), timeout=3))
+        # a backlog of 5 would leave the 7th hanging in connect()
+        waiting.extend(socket.create_connection(("127.0.0.1", port), timeout=3) for _ in range(100))
     finally:
         for conn in waiting:
             conn.close()
-        server.socket.close()
+        server.close()
 
 
 def admitted_now(port: int) -> bool:
@@ -453,7 +454,7 @@ def admitted_now(port: int) -> bool:
 
 
 def test_connections_past_max_clients_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(embedded_broker, "MAX_CLIENTS", 3)
+    monkeypatch.setattr(broker_defaults, "MAX_CLIENTS", 3)
     broker = EmbeddedBroker(PASSWORD).start()
     admitted = [Raw(broker.port) for _ in range(3)]
     try:

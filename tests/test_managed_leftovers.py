@@ -29,9 +29,10 @@ SECRET = "leftover-secret"
 DESK = f"""
 import sys, threading
 from pathlib import Path
+import batchdesk.broker.keeper as keeper
 import batchdesk.broker.modes as broker
 if sys.argv[2] == "unlinked":
-    broker._parent_death_signal = lambda: None
+    keeper._parent_death_signal = lambda: None
 handles = []
 starter = threading.Thread(target=lambda: handles.append(broker.start_broker("managed", Path(sys.argv[1]), {SECRET!r})))
 starter.start()
