@@ -7,8 +7,10 @@ the fixes listed in :mod:`batchdesk.broker.embedded`.
 
 from __future__ import annotations
 
+from batchdesk.defaults import BROKER_MODES
+
 # -- every mode ------------------------------------------------------------------------------------------------
-MODES = ("auto", "embedded", "managed")  # what --broker takes; external is chosen by giving a URL instead
+MODES = BROKER_MODES  # what --broker takes (one list, the settings'); external is chosen by giving a URL instead
 CONNECT_TIMEOUT = 5.0  # seconds a client of ours (the desk's, or the check of an external URL) has to connect
 
 # -- embedded: the Redis-protocol server inside the desk -----------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Broker modes: where the RQ queue lives (DESIGN.md, "Broker modes").
+"""Broker modes: where the RQ queue lives (docs/ARCHITECTURE.md; the choice is measured in docs/bench.md).
 
 - ``embedded``: fakeredis served over TCP inside the desk process (:mod:`batchdesk.broker.embedded`).
 - ``managed``: a real ``valkey-server``/``redis-server`` run as our child: loopback, password, append-only file.
