@@ -6,13 +6,16 @@ import time
 
 from rich.text import Text
 
-STATUS_STYLES = {
-    "queued": "cyan",
-    "running": "bold green",
-    "paused": "yellow",
-    "done": "green",
-    "failed": "bold red",
-    "cancelled": "dim",
+from batchdesk.dashboard import JobRow
+from batchdesk.store import JobState
+
+STATUS_STYLES: dict[str, str] = {
+    JobState.QUEUED: "cyan",
+    JobState.RUNNING: "bold green",
+    JobState.PAUSED: "yellow",
+    JobState.DONE: "green",
+    JobState.FAILED: "bold red",
+    JobState.CANCELLED: "dim",
 }
 LEVEL_STYLES = {"info": "cyan", "warning": "yellow", "error": "bold red"}
 DASH = "–"
@@ -102,6 +105,10 @@ def timestamp(ts: float | None) -> str:
 
 def status(value: str) -> Text:
     return Text(value, style=STATUS_STYLES.get(value, ""))
+
+
+def failed_fraction(row: JobRow) -> float:
+    return row.failed / row.total if row.total else 0.0
 
 
 def bar(fraction: float, width: int = 12, style: str = "green", failed_fraction: float = 0.0) -> Text:
