@@ -29,7 +29,7 @@ from batchdesk import locations
 from batchdesk.config import Settings
 from batchdesk.desk.session import Session
 from batchdesk.errors import BatchdeskError
-from batchdesk.store import JobState, close_store, opened
+from batchdesk.store import JOB_BUSY, close_store, opened
 from ui import operations
 from ui.commands import help_sections, system_commands
 from ui.defaults import NOTIFY_ERROR_SECONDS, NOTIFY_LONG_SECONDS, NOTIFY_SECONDS, NOTIFY_STOPPING_SECONDS, POLL_SECONDS
@@ -321,10 +321,10 @@ class BatchdeskApp(App[None]):
         self.request_quit()
 
     def running_jobs(self) -> int:
-        """Jobs with work a quit would interrupt: queued or running."""
+        """Jobs with work a quit would interrupt: queued, running, writing their report, or cancelling."""
         if self.snapshot is None:
             return 0
-        return sum(1 for job in self.snapshot.dashboard.jobs if job.status in (JobState.QUEUED, JobState.RUNNING))
+        return sum(1 for job in self.snapshot.dashboard.jobs if job.status in JOB_BUSY)
 
     def request_quit(self) -> None:
         """Quit; while this process runs the desk and jobs are running, ask first."""

@@ -16,7 +16,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from batchdesk import dashboard as views
-from batchdesk.store import opened
+from batchdesk.store import JOB_OPEN, opened
 from ui.defaults import FAILED_PAGE, SERIES_BUCKETS, SERIES_EVERY
 from ui.requests import CancelJob, PauseResumeJob, RetryJob, WriteReport
 from ui.widgets.batch_plan import BatchPlan
@@ -129,7 +129,7 @@ class JobDetailScreen(Screen[None]):
         self.query_one(BatchPlan).show(data.detail)
         if data.series is not None:
             self.query_one(ThroughputChart).show(data.series)
-            if not data.detail.row.active:
+            if data.detail.row.status not in JOB_OPEN:  # ended: no item ends any more
                 self._series_final = True
         if data.failed is not None:
             panel = self.query_one(FailedItemsPanel)

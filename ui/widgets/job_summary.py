@@ -28,6 +28,8 @@ class JobSummary(Static):
         grid.add_column(style="bold", no_wrap=True)
         grid.add_column(no_wrap=True)
         progress = fmt.bar(row.progress, 30, failed_fraction=fmt.failed_fraction(row))
+        if row.status == JobState.FINISHING:
+            progress.append(f" · {fmt.WRITING_REPORT}", style=fmt.STATUS_STYLES[JobState.FINISHING])
         items = Text.assemble(f"{row.done:,} done · ", (f"{row.failed:,} failed", "red" if row.failed else ""),
                               f" · {row.cancelled:,} cancelled · {row.remaining:,} left / {row.total:,}")
         volume = (f"{fmt.size(detail.bytes_done)} of {fmt.size(detail.bytes_total)}"

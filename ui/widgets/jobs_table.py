@@ -27,14 +27,16 @@ from ui.requests import OpenJob
 
 # Sorting by status: work in progress first, then what waits, then how jobs ended.
 STATUS_ORDER: dict[str, int] = {state: rank for rank, state in enumerate((
-    JobState.RUNNING, JobState.QUEUED, JobState.PAUSED, JobState.FAILED, JobState.CANCELLED, JobState.DONE))}
+    JobState.RUNNING, JobState.FINISHING, JobState.QUEUED, JobState.PAUSED, JobState.CANCELLING, JobState.FAILED,
+    JobState.CANCELLED, JobState.DONE))}
+IN_HAND = (JobState.RUNNING, JobState.FINISHING, JobState.CANCELLING)  # counted as running in the subtitle
 
 # (key, label, width, justify, sort key); the name column takes any spare width.
 COLUMNS: tuple[tuple[str, str, int, str, Callable[[JobRow], object]], ...] = (
     ("id", "ID", 5, "right", lambda r: r.id),
     ("name", "Name", 20, "left", lambda r: r.name.lower()),
     ("task", "Task", 12, "left", lambda r: r.task),
-    ("status", "Status", 9, "left", lambda r: STATUS_ORDER.get(r.status, len(STATUS_ORDER))),
+    ("status", "Status", 10, "left", lambda r: STATUS_ORDER.get(r.status, len(STATUS_ORDER))),
     ("progress", "Progress", 14, "left", lambda r: r.progress),
     ("counts", "Done/Failed/Total", 20, "right", lambda r: r.total),
     ("rate", "Items/s", 9, "right", lambda r: r.rate if r.rate is not None else -1.0),
@@ -64,7 +66,7 @@ def render_cells(row: JobRow) -> tuple[Text, ...]:
         Text(row.name),
         Text(row.task),
         fmt.status(row.status),
-        fmt.bar(row.progress, 9, failed_fraction=fmt.failed_fraction(row)),
+        fmt.job_progress(row, 9),
         counts,
         Text(fmt.rate(row.rate) if row.rate is not None else fmt.DASH),
         Text(fmt.duration(row.eta)),
@@ -153,7 +155,7 @@ class JobsTable(ScrollView, can_focus=True):
         return True
 
     def _set_subtitle(self) -> None:
-        running = sum(1 for r in self.job_rows.values() if r.status == JobState.RUNNING)
+        running = sum(1 for r in self.job_rows.values() if r.status in IN_HAND)
         queued = sum(1 for r in self.job_rows.values() if r.status == JobState.QUEUED)
         arrow = "↓" if self.sort_descending else "↑"
         subtitle = (f"{len(self.job_rows)} jobs · {running} running · {queued} queued · "
