@@ -7,11 +7,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from data.states import JOB_ACTIVE, JOB_ENDED, JOB_OPEN, BatchState, ItemState, JobState, PausedBy, WatchState
+from data.states import (
+    JOB_ACTIVE,
+    JOB_BUSY,
+    JOB_ENDED,
+    JOB_OPEN,
+    BatchState,
+    ItemState,
+    JobState,
+    PausedBy,
+    WatchState,
+    WorkerState,
+)
 from data.store import StoreError, close_store, describe_store, open_store
 
-__all__ = ["JOB_ACTIVE", "JOB_ENDED", "JOB_OPEN", "BatchState", "ItemState", "JobState", "PausedBy", "StoreError",
-           "WatchState", "close_store", "describe_store", "open_store", "opened"]
+__all__ = ["JOB_ACTIVE", "JOB_BUSY", "JOB_ENDED", "JOB_OPEN", "BatchState", "ItemState", "JobState", "PausedBy",
+           "StoreError", "WatchState", "WorkerState", "close_store", "describe_store", "open_store", "opened"]
 
 
 @contextmanager

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import time
 
-from test_ui_support import FIXED_NOW, screen_text, until
-
 from data import queries
 from data.models import Batch, Item, Job
 from data.store import write
+from test_ui_support import FIXED_NOW, screen_text, until
 from ui.app import create_app
 from ui.screens.dead_letter import DeadLetterScreen
 

@@ -6,15 +6,15 @@ from __future__ import annotations
 import os
 
 import pytest
-from conftest import TESTS, make_files
-from test_ui_support import SIZE, screen_text, until
 
 from batchdesk.config import Settings
 from batchdesk.desk.info import read_desk_info
 from batchdesk.desk.session import Session
 from batchdesk.jobs.submit import JobRequest
+from conftest import TESTS, make_files
 from data.models import Job, Setting
 from data.store import close_store
+from test_ui_support import SIZE, screen_text, until
 from ui.app import create_app
 from ui.screens.confirm import ConfirmScreen
 

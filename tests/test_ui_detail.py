@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from test_ui_support import SIZE, FIXED_NOW, screen_text, seed_store, until
 
 from batchdesk.desk.session import Session
 from data.models import Item, Job
 from data.store import close_store, write
+from test_ui_support import FIXED_NOW, SIZE, screen_text, seed_store, until
 from ui.app import create_app
 from ui.screens.confirm import ConfirmScreen
 from ui.screens.job_detail import FAILED_PAGE, JobDetailScreen
+
 
 @pytest.fixture
 def seeded(settings):

@@ -7,14 +7,15 @@ import itertools
 import time
 
 import pytest
-from test_ui_support import SIZE, FIXED_NOW, screen_text, seed_many_jobs, seed_store, until
 
 from batchdesk import dashboard as views
 from data.models import Job
 from data.store import write
+from test_ui_support import FIXED_NOW, SIZE, screen_text, seed_many_jobs, seed_store, until
 from ui.app import create_app
 from ui.screens.help import HelpScreen
 from ui.widgets.jobs_table import JobsTable
+
 
 @pytest.fixture
 def seeded(session):

@@ -4,15 +4,16 @@ real folder submitted through the modal running to the end on a real desk."""
 from __future__ import annotations
 
 import pytest
-from conftest import make_files
-from test_ui_support import SIZE, screen_text, until
 from textual.widgets import Checkbox, DirectoryTree, Input, Select
 
 from batchdesk.desk.session import Session
+from conftest import make_files
 from data.models import Item, Job
 from data.store import close_store
+from test_ui_support import SIZE, screen_text, until
 from ui.app import create_app
 from ui.screens.new_job import NewJobScreen, split_globs
+
 
 async def open_modal(app, pilot) -> NewJobScreen:
     await until(pilot, lambda: app.main.applied >= 1, message="the first refresh")
@@ -39,7 +40,8 @@ async def test_validation_errors_show_in_the_modal_and_submit_nothing(settings, 
         modal = await open_modal(app, pilot)
         await pilot.press("ctrl+s")  # nothing typed
         await until(pilot, lambda: "Give the folder to process" in modal.error_text)
-        await submit_and_expect_error(pilot, modal, str(tmp_path / "missing"), f"folder not found: {tmp_path / 'missing'}")
+        missing = tmp_path / "missing"
+        await submit_and_expect_error(pilot, modal, str(missing), f"folder not found: {missing}")
         await submit_and_expect_error(pilot, modal, str(a_file), "not a folder")
         await submit_and_expect_error(pilot, modal, str(empty), "no files to process")
         modal.query_one("#include", Input).value = "*.pdf"
@@ -64,7 +66,8 @@ async def test_validation_errors_show_in_the_modal_and_submit_nothing(settings, 
         await submit_and_expect_error(pilot, modal, str(some), "unknown placeholder {bogus} in cmd")
         modal.query_one("#opt-cmd", Input).value = "true"
         modal.query_one("#opt-timeout", Input).value = "-5"
-        await submit_and_expect_error(pilot, modal, str(some), "option 'timeout': '-5' is too small; allowed: number > 0")
+        await submit_and_expect_error(pilot, modal, str(some),
+                                      "option 'timeout': '-5' is too small; allowed: number > 0")
         # An unknown task (a plugin that went away between opening the modal and submitting).
         modal.selected_task = lambda: "no-such-task"
         await submit_and_expect_error(pilot, modal, str(some), "unknown task 'no-such-task'")

@@ -9,16 +9,17 @@ from __future__ import annotations
 import time
 
 import pytest
-from test_ui_support import SIZE, FIXED_NOW, seed_store, until
 from textual.widgets import DirectoryTree, Input
 
 from batchdesk.desk.session import Session
 from data.store import close_store
+from test_ui_support import FIXED_NOW, SIZE, seed_store, until
 from ui.app import create_app
 from ui.screens.confirm import ConfirmScreen
 from ui.screens.help import HelpScreen
 from ui.screens.job_detail import JobDetailScreen
 from ui.screens.new_job import NewJobScreen
+
 
 @pytest.fixture
 def app(settings, tmp_path, monkeypatch):

@@ -67,7 +67,8 @@ def seed_store(now: float = FIXED_NOW, items: bool = True) -> None:
         ]).execute()
         Setting.insert(key="pool", value=POOL).on_conflict_replace().execute()
         Alert.insert_many([
-            {"ts": now - 1800, "level": "error", "kind": "worker", "message": "worker bd-host-0 (pid 4100) was killed by SIGKILL; restarted"},
+            {"ts": now - 1800, "level": "error", "kind": "worker",
+             "message": "worker bd-host-0 (pid 4100) was killed by SIGKILL; restarted"},
             {"ts": now - 900, "level": "info", "kind": "watch", "message": "watch /data/inbox: 12 new file(s) taken"},
             {"ts": now - 2, "level": "warning", "kind": "cpu", "message": "CPU at 97% (> 95%)"},
         ]).execute()

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from conftest import batchdesk_env, make_files
 
 TMUX = shutil.which("tmux") or ("/usr/bin/tmux" if Path("/usr/bin/tmux").exists() else None)
@@ -34,7 +35,8 @@ class Tmux:
         self.session = "ui"
 
     def run(self, *args: str) -> str:
-        return subprocess.run([TMUX, "-L", self.socket, *args], capture_output=True, text=True, check=False, timeout=30).stdout
+        return subprocess.run([TMUX, "-L", self.socket, *args], capture_output=True, text=True, check=False,
+                              timeout=30).stdout
 
     def start(self, command: str, width: int = 160, height: int = 48) -> None:
         self.run("new-session", "-d", "-s", self.session, "-x", str(width), "-y", str(height), command)
@@ -66,8 +68,8 @@ def test_batchdesk_ui_in_tmux(tmp_path):
     exports = " ".join(f"{key}={shlex.quote(value)}" for key, value in env.items()
                        if key.startswith("BATCHDESK_") or key in ("PYTHONPATH", "PATH", "HOME", "LANG"))
     # COLUMNS/LINES (set in some pytest environments) would pin the app to 80x24 whatever the pane size.
-    command = (f"env -u COLUMNS -u LINES {exports} TERM=xterm-256color {shlex.quote(BATCHDESK)} --data-dir {shlex.quote(str(data))} ui; "
-               f"echo BATCHDESK-EXITED-$?; sleep 60")
+    command = (f"env -u COLUMNS -u LINES {exports} TERM=xterm-256color {shlex.quote(BATCHDESK)} "
+               f"--data-dir {shlex.quote(str(data))} ui; echo BATCHDESK-EXITED-$?; sleep 60")
     tmux = Tmux(f"batchdesk-test-{tmp_path.name}")
     tmux.start(command)
     try:
@@ -94,10 +96,10 @@ def test_batchdesk_ui_in_tmux(tmp_path):
     finally:
         tmux.kill()
     # The desk went away with the app; the job is unfinished, to resume at the next start.
-    info = subprocess.run([BATCHDESK, "--data-dir", str(data), "info", "--json"], capture_output=True, text=True, check=False,
-                          env=env, timeout=60)
+    info = subprocess.run([BATCHDESK, "--data-dir", str(data), "info", "--json"], capture_output=True, text=True,
+                          check=False, env=env, timeout=60)
     assert json.loads(info.stdout)["desk"] is None
-    jobs = subprocess.run([BATCHDESK, "--data-dir", str(data), "jobs", "--json"], capture_output=True, text=True, check=False,
-                          env=env, timeout=60)
+    jobs = subprocess.run([BATCHDESK, "--data-dir", str(data), "jobs", "--json"], capture_output=True, text=True,
+                          check=False, env=env, timeout=60)
     job = next(j for j in json.loads(jobs.stdout) if j["job"] == job_id)
     assert job["status"] in ("queued", "running") and job["done"] < 30

@@ -6,14 +6,20 @@ import time
 
 from rich.text import Text
 
-STATUS_STYLES = {
-    "queued": "cyan",
-    "running": "bold green",
-    "paused": "yellow",
-    "done": "green",
-    "failed": "bold red",
-    "cancelled": "dim",
+from batchdesk.dashboard import JobRow
+from batchdesk.store import JobState
+
+STATUS_STYLES: dict[str, str] = {
+    JobState.QUEUED: "cyan",
+    JobState.RUNNING: "bold green",
+    JobState.FINISHING: "bold green",  # still working: on the job's report
+    JobState.PAUSED: "yellow",
+    JobState.CANCELLING: "dim",  # as cancelled: only items in hand are still ending
+    JobState.DONE: "green",
+    JobState.FAILED: "bold red",
+    JobState.CANCELLED: "dim",
 }
+WRITING_REPORT = "writing report"  # what a finishing job is doing: every item ended, the report is being written
 LEVEL_STYLES = {"info": "cyan", "warning": "yellow", "error": "bold red"}
 DASH = "–"
 
@@ -102,6 +108,18 @@ def timestamp(ts: float | None) -> str:
 
 def status(value: str) -> Text:
     return Text(value, style=STATUS_STYLES.get(value, ""))
+
+
+def failed_fraction(row: JobRow) -> float:
+    return row.failed / row.total if row.total else 0.0
+
+
+def job_progress(row: JobRow, width: int) -> Text:
+    """A job's progress bar; a job writing its report shows a full bar saying so (its items all ended)."""
+    if row.status != JobState.FINISHING:
+        return bar(row.progress, width, failed_fraction=failed_fraction(row))
+    label = WRITING_REPORT.center(width + 5)  # as wide as a bar with its percentage
+    return Text(label, style="bold black on green")
 
 
 def bar(fraction: float, width: int = 12, style: str = "green", failed_fraction: float = 0.0) -> Text:

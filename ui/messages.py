@@ -1,10 +1,12 @@
-"""Messages that carry results from background (thread) workers back to the UI thread."""
+"""Messages that carry results from background (thread) workers back to the UI thread, and the
+values they carry."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from textual.message import Message
+from textual.notifications import SeverityLevel
 
 from batchdesk import dashboard as views
 
@@ -29,31 +31,32 @@ class Snapshot:
     queue_error: str | None = None
 
 
+@dataclass
 class DashboardPolled(Message):
-    def __init__(self, snapshot: Snapshot) -> None:
-        super().__init__()
-        self.snapshot = snapshot
+    """A dashboard refresh finished."""
+
+    snapshot: Snapshot
 
 
+@dataclass
 class PollFailed(Message):
-    def __init__(self, error: str) -> None:
-        super().__init__()
-        self.error = error
+    """A dashboard refresh raised; ``error`` says what (the next one may work)."""
+
+    error: str
 
 
+@dataclass
 class DeskChanged(Message):
-    def __init__(self, state: DeskState) -> None:
-        super().__init__()
-        self.state = state
+    """The desk was started, attached to, taken over, or could not start."""
+
+    state: DeskState
 
 
+@dataclass
 class ActionDone(Message):
-    """A control action (cancel, pause, retry, report, workers) finished; ``text`` says how."""
+    """A control action (cancel, pause, retry, report, workers, watches) finished; ``text`` says how."""
 
-    def __init__(self, text: str, severity: str = "information", job_id: int | None = None,
-                 report_path: str | None = None) -> None:
-        super().__init__()
-        self.text = text
-        self.severity = severity
-        self.job_id = job_id
-        self.report_path = report_path
+    text: str
+    severity: SeverityLevel = "information"
+    job_id: int | None = None
+    report_path: str | None = None

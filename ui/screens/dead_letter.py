@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
 from textual import work
@@ -11,8 +12,12 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
+from batchdesk.errors import BatchdeskError
 from batchdesk.jobs import control as jobs
-from batchdesk.store import open_store
+from batchdesk.store import opened
+from batchdesk.ui_api import DeadBatch, dead_letter
+
+ERROR_CHARS = 200  # of a batch's last error, in its row
 
 
 class DeadLetterScreen(ModalScreen[None]):
@@ -21,9 +26,9 @@ class DeadLetterScreen(ModalScreen[None]):
         Binding("escape,d", "close", "Close"),
     ]
 
-    def __init__(self, store_path) -> None:
+    def __init__(self, store: Path | str) -> None:
         super().__init__(classes="dead-letter")
-        self.store_path = store_path
+        self.store = store
         self.batch_ids: list[int] = []
 
     def compose(self) -> ComposeResult:
@@ -36,20 +41,24 @@ class DeadLetterScreen(ModalScreen[None]):
         self.query_one(DataTable).add_columns("batch", "job", "#", "items", "attempts", "last error")
         self.load()
 
-    @work(thread=True, exclusive=True)
+    @work(thread=True, exclusive=True, exit_on_error=False)
     def load(self) -> None:
         """Read the list off the UI thread, then fill the table on it."""
-        open_store(self.store_path)
-        rows = [(b.id, b.job_id, b.seq, b.items_count, b.attempts, (b.error or "")[:200]) for b in jobs.dead_batches()]
-        self.app.call_from_thread(self._show, rows)
+        try:
+            with opened(self.store):
+                batches = dead_letter()
+        except Exception as exc:  # a background failure is told, never a crash
+            self.app.call_from_thread(self.notify, f"Dead letter: {type(exc).__name__}: {exc}", severity="error")
+        else:
+            self.app.call_from_thread(self._show, batches)
 
-    def _show(self, rows: list[tuple]) -> None:
+    def _show(self, batches: list[DeadBatch]) -> None:
         table = self.query_one(DataTable)
         table.clear()
-        self.batch_ids = [row[0] for row in rows]
-        for row in rows:
-            table.add_row(*map(str, row))
-        if not rows:
+        self.batch_ids = [batch.id for batch in batches]
+        for b in batches:
+            table.add_row(*map(str, (b.id, b.job, b.seq, b.items, b.attempts, b.error[:ERROR_CHARS])))
+        if not batches:
             self.query_one("#hint", Static).update("No dead batches. Esc: close")
 
     def action_retry(self) -> None:
@@ -59,13 +68,15 @@ class DeadLetterScreen(ModalScreen[None]):
         batch_id = self.batch_ids[table.cursor_row]
         self.retry(batch_id)
 
-    @work(thread=True, exclusive=True, group="retry")
+    @work(thread=True, exclusive=True, group="retry", exit_on_error=False)
     def retry(self, batch_id: int) -> None:
-        open_store(self.store_path)
         try:
-            count = jobs.retry_dead(batch_id)
-        except jobs.JobError as exc:
+            with opened(self.store):
+                count = jobs.retry_dead(batch_id)
+        except BatchdeskError as exc:
             self.app.call_from_thread(self.notify, str(exc), severity="warning")
+        except Exception as exc:  # a background failure is told, never a crash
+            self.app.call_from_thread(self.notify, f"Retry failed: {type(exc).__name__}: {exc}", severity="error")
         else:
             self.app.call_from_thread(self.notify, f"batch {batch_id}: {count} item(s) queued again")
         self.app.call_from_thread(self.load)

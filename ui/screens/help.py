@@ -12,6 +12,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+Section = tuple[str, list[tuple[str, str]]]  # a title and its (keys, what they do) rows
+
 INTRO = (
     "batchdesk pushes folders of files through tasks in batches on local worker processes. "
     "The store is the source of truth: quitting leaves unfinished work to resume at the next start."
@@ -19,6 +21,7 @@ INTRO = (
 
 
 def key_table(title: str, bindings: list[tuple[str, str]]) -> Table:
+    """One section of the help: keys in the first column, what they do in the second."""
     table = Table(title=title, title_justify="left", title_style="bold", show_header=False, box=None, padding=(0, 2))
     table.add_column(style="bold cyan", no_wrap=True)
     table.add_column()
@@ -27,16 +30,17 @@ def key_table(title: str, bindings: list[tuple[str, str]]) -> Table:
     return table
 
 
-def describe(bindings: list[Binding | tuple]) -> list[tuple[str, str]]:
+KEY_NAMES = {"question_mark": "?", "plus": "+", "minus": "-", "slash": "/", "equals_sign": "="}
+
+
+def describe(bindings: list[BindingType]) -> list[tuple[str, str]]:
+    """(keys, what they do) for each binding that has a description, as the user types the keys."""
     rows = []
-    for binding in bindings:
-        if isinstance(binding, tuple):
-            binding = Binding(*binding)
+    for entry in bindings:
+        binding = entry if isinstance(entry, Binding) else Binding(*entry)
         if not binding.description:
             continue
-        keys = binding.key_display or ", ".join(k.replace("question_mark", "?").replace("plus", "+")
-                                                .replace("minus", "-").replace("slash", "/")
-                                                .replace("equals_sign", "=") for k in binding.key.split(","))
+        keys = binding.key_display or ", ".join(KEY_NAMES.get(key, key) for key in binding.key.split(","))
         rows.append((keys, binding.tooltip or binding.description))
     return rows
 
@@ -44,7 +48,7 @@ def describe(bindings: list[Binding | tuple]) -> list[tuple[str, str]]:
 class HelpScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,question_mark,f1", "dismiss_help", "Close")]
 
-    def __init__(self, sections: list[tuple[str, list[tuple[str, str]]]]) -> None:
+    def __init__(self, sections: list[Section]) -> None:
         super().__init__(classes="help")
         self.sections = sections
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
 from textual import work
@@ -14,16 +16,14 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from batchdesk import dashboard as views
-from batchdesk.store import close_store, open_store
+from batchdesk.store import JOB_OPEN, opened
+from ui.defaults import FAILED_PAGE, SERIES_BUCKETS, SERIES_EVERY
+from ui.requests import CancelJob, PauseResumeJob, RetryJob, WriteReport
 from ui.widgets.batch_plan import BatchPlan
 from ui.widgets.failed_items import FailedItemsPanel
 from ui.widgets.job_summary import JobSummary
 from ui.widgets.statements_summary import StatementsSummary
 from ui.widgets.throughput_chart import ThroughputChart
-
-FAILED_PAGE = 500
-SERIES_EVERY = 5.0  # seconds between throughput-series reads while the job runs (they read item rows)
-SERIES_BUCKETS = 60
 
 
 @dataclass(frozen=True)
@@ -35,19 +35,17 @@ class DetailData:
     filter_text: str
 
 
+@dataclass
 class DetailLoaded(Message):
-    def __init__(self, data: DetailData) -> None:
-        super().__init__()
-        self.data = data
+    data: DetailData
 
 
+@dataclass
 class DetailFailed(Message):
-    def __init__(self, error: str) -> None:
-        super().__init__()
-        self.error = error
+    error: str
 
 
-class JobDetailScreen(Screen):
+class JobDetailScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),
         Binding("c", "cancel_job", "Cancel"),
@@ -57,9 +55,12 @@ class JobDetailScreen(Screen):
         Binding("slash", "focus_filter", "Filter", key_display="/"),
     ]
 
-    def __init__(self, job_id: int) -> None:
+    def __init__(self, job_id: int, store: Path | str, poll_interval: float, clock: Callable[[], float]) -> None:
         super().__init__(id="detail")
         self.job_id = job_id
+        self.store = store
+        self.poll_interval = poll_interval
+        self.clock = clock
         self.detail: views.JobDetail | None = None
         self.loads = 0  # completed loads (tests wait on it)
         self.report_path: str | None = None
@@ -82,40 +83,38 @@ class JobDetailScreen(Screen):
     def on_mount(self) -> None:
         self.sub_title = f"job {self.job_id}"
         self.query_one("#failed-table", DataTable).focus()
-        self.set_interval(self.app.poll_interval, self.reload)
+        self.set_interval(self.poll_interval, self.reload)
         self.reload()
 
     # -- loading ---------------------------------------------------------------------------------
-    def reload(self, force_failed: bool = False) -> None:
+    def reload(self) -> None:
         """Start a background load unless one is in flight (polls never overlap)."""
         if self._busy or not self.is_attached or not self.app.is_running:
             return
         self._busy = True
-        now = self.app.clock()
+        now = self.clock()
         want_series = not self._series_final and (now - self._series_at >= SERIES_EVERY or self._series_at == 0.0)
         if want_series:
             self._series_at = now
         text = self.query_one(FailedItemsPanel).filter_text
-        self._load(now, want_series, text, None if force_failed else self._failed_key)
+        self._load(now, want_series, text, self._failed_key)
 
     @work(thread=True, exclusive=True, group="detail", exit_on_error=False)
     def _load(self, now: float, want_series: bool, text: str, shown: tuple[str, int] | None) -> None:
         try:
-            open_store(self.app.settings.store_path)
-            detail = views.job_detail(self.job_id, now)
-            series = failed = None
-            matching = 0
-            if detail is not None:
-                if want_series:
-                    series = views.throughput_series(self.job_id, SERIES_BUCKETS, now)
-                if shown != (text, detail.row.failed):
-                    failed = views.failed_items(self.job_id, text, FAILED_PAGE)
-                    matching = views.failed_count(self.job_id, text)
+            with opened(self.store):
+                detail = views.job_detail(self.job_id, now)
+                series = failed = None
+                matching = 0
+                if detail is not None:
+                    if want_series:
+                        series = views.throughput_series(self.job_id, SERIES_BUCKETS, now)
+                    if shown != (text, detail.row.failed):
+                        failed = views.failed_items(self.job_id, text, FAILED_PAGE)
+                        matching = views.failed_count(self.job_id, text)
             self.post_message(DetailLoaded(DetailData(detail, series, failed, matching, text)))
-        except Exception as exc:  # noqa: BLE001 - a background failure becomes a message, never a crash
+        except Exception as exc:  # a background failure becomes a message, never a crash
             self.post_message(DetailFailed(f"{type(exc).__name__}: {exc}"))
-        finally:
-            close_store()
 
     def on_detail_loaded(self, message: DetailLoaded) -> None:
         self._busy = False
@@ -127,13 +126,13 @@ class JobDetailScreen(Screen):
             self.loads += 1
             return
         self.detail = data.detail
-        now = self.app.clock()
+        now = self.clock()
         self.query_one(JobSummary).show(data.detail, now)
         self.query_one(BatchPlan).show(data.detail)
         self.query_one(StatementsSummary).follow(data.detail.row.task, data.detail.output_dir, data.detail.row.status)
         if data.series is not None:
             self.query_one(ThroughputChart).show(data.series)
-            if not data.detail.row.active:
+            if data.detail.row.status not in JOB_OPEN:  # ended: no item ends any more
                 self._series_final = True
         if data.failed is not None:
             panel = self.query_one(FailedItemsPanel)
@@ -176,13 +175,13 @@ class JobDetailScreen(Screen):
         self.query_one("#failed-filter", Input).focus()
 
     def action_cancel_job(self) -> None:
-        self.app.confirm_cancel(self.job_id)
+        self.post_message(CancelJob(self.job_id))
 
     def action_pause_job(self) -> None:
-        self.app.control("pause_resume", self.job_id)
+        self.post_message(PauseResumeJob(self.job_id))
 
     def action_retry_job(self) -> None:
-        self.app.control("retry", self.job_id)
+        self.post_message(RetryJob(self.job_id))
 
     def action_report(self, fmt: str) -> None:
-        self.app.write_report(self.job_id, fmt)
+        self.post_message(WriteReport(self.job_id, fmt))

@@ -12,6 +12,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header
 
 from ui.messages import DeskState, Snapshot
+from ui.requests import CancelJob, OpenDeadLetter, OpenNewWatch, PauseResumeJob, RetryJob
 from ui.widgets.alerts_log import AlertsLog
 from ui.widgets.desk_status import DeskStatus
 from ui.widgets.jobs_table import JobsTable
@@ -21,7 +22,7 @@ from ui.widgets.watches_panel import WatchesPanel
 from ui.widgets.workers_panel import WorkersPanel
 
 
-class MainScreen(Screen):
+class MainScreen(Screen[None]):
     JOB_BINDINGS: ClassVar[list[BindingType]] = [
         Binding("c", "cancel_job", "Cancel"),
         Binding("p", "pause_job", "Pause/resume"),
@@ -110,37 +111,27 @@ class MainScreen(Screen):
         if self.ready:
             self.query_one(DeskStatus).show_poll_error(error)
 
-    # -- actions on the selected job -------------------------------------------------------------
+    # -- requests to the app (it acts on them, see ui.requests) ----------------------------------
     def _selected(self) -> int | None:
         job_id = self.jobs.selected_job_id
         if job_id is None:
             self.notify("No job selected", severity="warning")
         return job_id
 
-    def on_jobs_table_open_job(self, message: JobsTable.OpenJob) -> None:
-        self.app.open_job(message.job_id)
-
     def action_cancel_job(self) -> None:
         if (job_id := self._selected()) is not None:
-            self.app.confirm_cancel(job_id)
+            self.post_message(CancelJob(job_id))
 
     def action_pause_job(self) -> None:
         if (job_id := self._selected()) is not None:
-            self.app.control("pause_resume", job_id)
+            self.post_message(PauseResumeJob(job_id))
 
     def action_retry_job(self) -> None:
         if (job_id := self._selected()) is not None:
-            self.app.control("retry", job_id)
+            self.post_message(RetryJob(job_id))
 
     def action_dead_letter(self) -> None:
-        self.app.action_dead_letter()
+        self.post_message(OpenDeadLetter())
 
-    # -- watches -----------------------------------------------------------------------------------
     def action_new_watch(self) -> None:
-        self.app.action_new_watch()
-
-    def on_watches_panel_pause_resume(self, message: WatchesPanel.PauseResume) -> None:
-        self.app.watch_op("pause_resume", message.watch_id)
-
-    def on_watches_panel_remove(self, message: WatchesPanel.Remove) -> None:
-        self.app.confirm_remove_watch(message.watch_id)
+        self.post_message(OpenNewWatch())

@@ -28,30 +28,34 @@ from textual.widgets import (
 )
 
 from batchdesk import defaults
+from batchdesk.config import Settings
+from batchdesk.desk.session import Session
 from batchdesk.errors import BatchdeskError
 from batchdesk.jobs.scan import check_folder
 from batchdesk.jobs.submit import JobRequest, resolve_task, route
-from batchdesk.store import close_store, open_store
+from batchdesk.store import opened
 from ui.screens.form import FormScreen
 from ui.widgets.task_options import TaskOptions
-from batchdesk import tasks
 
 AUTO_QUEUE = "auto"
 
 
 @dataclass(frozen=True)
 class Submitted:
+    """What the modal closes with: the new (or resumed) job, its file count and the scan's warnings."""
+
     job_id: int
     files: int
     resumed: bool
     warnings: tuple[str, ...] = ()
 
 
+@dataclass
 class SubmitResult(Message):
-    def __init__(self, result: Submitted | None, error: str | None) -> None:
-        super().__init__()
-        self.result = result
-        self.error = error
+    """The submit thread finished: a job, or the error to show in the modal."""
+
+    result: Submitted | None
+    error: str | None
 
 
 def split_globs(text: str) -> tuple[str, ...]:
@@ -69,16 +73,12 @@ class NewJobScreen(FormScreen[Submitted | None]):
         Binding("ctrl+s", "submit", "Submit"),
     ]
 
-    def __init__(self, browse_root: Path | None = None) -> None:
-        super().__init__(classes="new-job")
+    def __init__(self, settings: Settings, session: Session, browse_root: Path | None = None) -> None:
+        super().__init__(settings, session, classes="new-job")
         self.browse_root = Path(browse_root or Path.cwd())
-        self.task_specs: dict[str, tasks.TaskSpec] = {}
         self.submitted: Submitted | None = None
 
     def compose(self) -> ComposeResult:
-        self.task_specs = tasks.available(self.app.settings.plugins)
-        names = sorted(self.task_specs)
-        first = "checksum" if "checksum" in self.task_specs else (names[0] if names else Select.NULL)
         with Vertical(id="new-job-dialog"):
             with Horizontal(classes="row"):
                 yield Label("Folder", classes="field-label")
@@ -86,9 +86,9 @@ class NewJobScreen(FormScreen[Submitted | None]):
             yield DirectoryTree(self.browse_root, id="tree")
             with Horizontal(classes="row"):
                 yield Label("Task", classes="field-label")
-                yield Select([(name, name) for name in names], value=first, allow_blank=False, id="task")
+                yield self.task_select("task")
                 yield Label("Queue", classes="field-label")
-                yield Select([("auto (task route)", AUTO_QUEUE)] + [(q, q) for q in defaults.QUEUES],
+                yield Select([("auto (task route)", AUTO_QUEUE), *[(q, q) for q in defaults.QUEUES]],
                              value=AUTO_QUEUE, allow_blank=False, id="queue")
             yield Static(id="task-help")
             yield TaskOptions(id="options")
@@ -171,21 +171,18 @@ class NewJobScreen(FormScreen[Submitted | None]):
 
     @work(thread=True, exclusive=True, group="submit", exit_on_error=False)
     def _submit(self, request: JobRequest) -> None:
-        app = self.app
         try:
-            open_store(app.settings.store_path)
-            check_folder(request.folder)  # missing / not a folder / unreadable, before the task's errors
-            resolve_task(app.settings, request.task, request.options, request.folder)
-            route(app.settings, request.task, request.queue)
-            job, scan, resumed = app.session.submit(request)  # scans (empty folder -> ScanError), then writes
+            with opened(self.settings.store_path):
+                check_folder(request.folder)  # missing / not a folder / unreadable, before the task's errors
+                resolve_task(self.settings, request.task, request.options, request.folder)
+                route(self.settings, request.task, request.queue)
+                job, scan, resumed = self.session.submit(request)  # scans (empty folder -> ScanError), then writes
             warnings = tuple(scan.warnings[:5]) if scan else ()
             self.post_message(SubmitResult(Submitted(job.id, job.items_total, resumed, warnings), None))
         except BatchdeskError as exc:
             self.post_message(SubmitResult(None, str(exc)))
-        except Exception as exc:  # noqa: BLE001 - a background failure becomes a message, never a crash
+        except Exception as exc:  # a background failure becomes a message, never a crash
             self.post_message(SubmitResult(None, f"{type(exc).__name__}: {exc}"))
-        finally:
-            close_store()
 
     def on_submit_result(self, message: SubmitResult) -> None:
         self.busy = False

@@ -2,7 +2,7 @@
 on-done and on-fail.
 
 The option fields are the new-job dialog's (:class:`ui.widgets.task_options.TaskOptions`). The
-watch is added by :func:`batchdesk.watch_control.add_watch` in a background thread; it checks
+watch is added by :func:`batchdesk.watch.control.add_watch` in a background thread; it checks
 everything first (missing folder, unknown task, a bad option value, a folder already watched or
 overlapping another watch or the data dir) and the message is shown in the modal: nothing is added
 on error. The modal closes with the new watch's id.
@@ -10,6 +10,7 @@ on error. The modal closes with the new watch's id.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -20,23 +21,22 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
-from batchdesk.watch import control as watch_control
+from batchdesk.config import Settings
+from batchdesk.desk.session import Session
 from batchdesk.errors import BatchdeskError
-from batchdesk.watch.spec import WatchSpec
-from batchdesk.store import close_store, open_store
+from batchdesk.store import opened
+from batchdesk.watch import control as watch_control
+from batchdesk.watch.spec import ON_DONE, ON_FAIL, WatchSpec
 from ui.screens.form import FormScreen
 from ui.widgets.task_options import TaskOptions
-from batchdesk import tasks
-
-ON_DONE = ("keep", "move", "delete")
-ON_FAIL = ("keep", "move")
 
 
+@dataclass
 class WatchAdded(Message):
-    def __init__(self, watch_id: int | None, error: str | None) -> None:
-        super().__init__()
-        self.watch_id = watch_id
-        self.error = error
+    """The add thread finished: the new watch's id, or the error to show in the modal."""
+
+    watch_id: int | None
+    error: str | None
 
 
 class NewWatchScreen(FormScreen[int | None]):
@@ -48,21 +48,17 @@ class NewWatchScreen(FormScreen[int | None]):
         Binding("ctrl+s", "submit", "Add watch"),
     ]
 
-    def __init__(self) -> None:
-        super().__init__(classes="new-watch")
-        self.task_specs: dict[str, tasks.TaskSpec] = {}
+    def __init__(self, settings: Settings, session: Session) -> None:
+        super().__init__(settings, session, classes="new-watch")
 
     def compose(self) -> ComposeResult:
-        self.task_specs = tasks.available(self.app.settings.plugins)
-        names = sorted(self.task_specs)
-        first = "checksum" if "checksum" in names else (names[0] if names else Select.NULL)
         with Vertical(id="new-watch-dialog"):
             with Horizontal(classes="row"):
                 yield Label("Folder", classes="field-label")
                 yield Input(placeholder="folder to watch: files dropped there are processed", id="watch-path")
             with Horizontal(classes="row"):
                 yield Label("Task", classes="field-label")
-                yield Select([(name, name) for name in names], value=first, allow_blank=False, id="watch-task")
+                yield self.task_select("watch-task")
             yield TaskOptions(id="watch-options")
             with Horizontal(classes="row"):
                 yield Label("", classes="field-label")
@@ -119,18 +115,15 @@ class NewWatchScreen(FormScreen[int | None]):
 
     @work(thread=True, exclusive=True, group="add-watch", exit_on_error=False)
     def _add(self, spec: WatchSpec) -> None:
-        app = self.app
         try:
-            open_store(app.settings.store_path)
-            watch = watch_control.add_watch(app.settings, spec)
-            app.session.wake()
+            with opened(self.settings.store_path):
+                watch = watch_control.add_watch(self.settings, spec)
+            self.session.wake()
             self.post_message(WatchAdded(watch.id, None))
         except BatchdeskError as exc:
             self.post_message(WatchAdded(None, str(exc)))
-        except Exception as exc:  # noqa: BLE001 - a background failure becomes a message, never a crash
+        except Exception as exc:  # a background failure becomes a message, never a crash
             self.post_message(WatchAdded(None, f"{type(exc).__name__}: {exc}"))
-        finally:
-            close_store()
 
     def on_watch_added(self, message: WatchAdded) -> None:
         self.busy = False

@@ -7,6 +7,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from batchdesk.dashboard import JobDetail
+from batchdesk.store import JobState
 from ui import format as fmt
 
 
@@ -26,18 +27,22 @@ class JobSummary(Static):
         grid.add_column(no_wrap=True)
         grid.add_column(style="bold", no_wrap=True)
         grid.add_column(no_wrap=True)
-        failed_fraction = row.failed / row.total if row.total else 0.0
+        progress = fmt.bar(row.progress, 30, failed_fraction=fmt.failed_fraction(row))
+        if row.status == JobState.FINISHING:
+            progress.append(f" · {fmt.WRITING_REPORT}", style=fmt.STATUS_STYLES[JobState.FINISHING])
+        items = Text.assemble(f"{row.done:,} done · ", (f"{row.failed:,} failed", "red" if row.failed else ""),
+                              f" · {row.cancelled:,} cancelled · {row.remaining:,} left / {row.total:,}")
+        volume = (f"{fmt.size(detail.bytes_done)} of {fmt.size(detail.bytes_total)}"
+                  f" · batches {detail.batches_done}/{detail.batches_total}")
         grid.add_row("Status", fmt.status(row.status), "Task", f"{row.task} (queue {row.queue})")
-        grid.add_row("Progress", fmt.bar(row.progress, 30, failed_fraction=failed_fraction),
-                     "Items", Text.assemble(f"{row.done:,} done · ", (f"{row.failed:,} failed", "red" if row.failed else ""),
-                                            f" · {row.cancelled:,} cancelled · {row.remaining:,} left / {row.total:,}"))
-        grid.add_row("Throughput", fmt.rate(row.rate), "Bytes",
-                     f"{fmt.size(detail.bytes_done)} of {fmt.size(detail.bytes_total)} · batches {detail.batches_done}/{detail.batches_total}")
+        grid.add_row("Progress", progress, "Items", items)
+        grid.add_row("Throughput", fmt.rate(row.rate), "Bytes", volume)
         grid.add_row("Created", fmt.timestamp(row.created_at), "Elapsed", fmt.duration(row.elapsed))
-        grid.add_row("Started", fmt.timestamp(row.started_at), "ETA", fmt.duration(row.eta) if row.eta is not None else fmt.DASH)
+        grid.add_row("Started", fmt.timestamp(row.started_at), "ETA", fmt.duration(row.eta))
         grid.add_row("Finished", fmt.timestamp(row.finished_at), "Age", fmt.duration(row.age))
-        grid.add_row("Source", Text(detail.source, overflow="ellipsis"), "Output", Text(detail.output_dir, overflow="ellipsis"))
+        grid.add_row("Source", Text(detail.source, overflow="ellipsis"),
+                     "Output", Text(detail.output_dir, overflow="ellipsis"))
         if detail.status_reason:
-            style = "red" if detail.row.status == "failed" else "yellow"
+            style = "red" if row.status == JobState.FAILED else "yellow"
             grid.add_row("Why", Text(detail.status_reason, style=style), "", "")
         return grid

@@ -17,27 +17,33 @@ from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
 from textual.geometry import Size
-from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from batchdesk.dashboard import JobRow
+from batchdesk.store import JobState
 from ui import format as fmt
+from ui.requests import OpenJob
 
-STATUS_ORDER = {"running": 0, "queued": 1, "paused": 2, "failed": 3, "cancelled": 4, "done": 5}
+# Sorting by status: work in progress first, then what waits, then how jobs ended.
+STATUS_ORDER: dict[str, int] = {state: rank for rank, state in enumerate((
+    JobState.RUNNING, JobState.FINISHING, JobState.QUEUED, JobState.PAUSED, JobState.CANCELLING, JobState.FAILED,
+    JobState.CANCELLED, JobState.DONE))}
+IN_HAND = (JobState.RUNNING, JobState.FINISHING, JobState.CANCELLING)  # counted as running in the subtitle
 
 # (key, label, width, justify, sort key); the name column takes any spare width.
 COLUMNS: tuple[tuple[str, str, int, str, Callable[[JobRow], object]], ...] = (
     ("id", "ID", 5, "right", lambda r: r.id),
     ("name", "Name", 20, "left", lambda r: r.name.lower()),
     ("task", "Task", 12, "left", lambda r: r.task),
-    ("status", "Status", 9, "left", lambda r: STATUS_ORDER.get(r.status, 9)),
+    ("status", "Status", 10, "left", lambda r: STATUS_ORDER.get(r.status, len(STATUS_ORDER))),
     ("progress", "Progress", 14, "left", lambda r: r.progress),
     ("counts", "Done/Failed/Total", 20, "right", lambda r: r.total),
     ("rate", "Items/s", 9, "right", lambda r: r.rate if r.rate is not None else -1.0),
     ("eta", "ETA", 7, "right", lambda r: r.eta if r.eta is not None else math.inf),
     ("age", "Age", 4, "right", lambda r: r.age),
 )
+DESCENDING_FIRST = ("id", "progress", "rate")  # columns whose first sort puts the biggest on top
 COLUMN_KEYS = tuple(c[0] for c in COLUMNS)
 SORT_NAMES = {c[0]: c[1] for c in COLUMNS}
 SORT_KEYS = {c[0]: c[4] for c in COLUMNS}
@@ -55,13 +61,12 @@ def row_key(row: JobRow) -> tuple:
 def render_cells(row: JobRow) -> tuple[Text, ...]:
     """The cells of one job's row."""
     counts = Text.assemble(str(row.done), "/", (str(row.failed), "red" if row.failed else ""), "/", str(row.total))
-    failed_fraction = row.failed / row.total if row.total else 0.0
     return (
         Text(str(row.id)),
         Text(row.name),
         Text(row.task),
         fmt.status(row.status),
-        fmt.bar(row.progress, 9, failed_fraction=failed_fraction),
+        fmt.job_progress(row, 9),
         counts,
         Text(fmt.rate(row.rate) if row.rate is not None else fmt.DASH),
         Text(fmt.duration(row.eta)),
@@ -91,13 +96,6 @@ class JobsTable(ScrollView, can_focus=True):
     JobsTable:focus > .jobs-table--cursor { background: $block-cursor-background; color: $block-cursor-foreground; }
     JobsTable > .jobs-table--empty { color: $text-muted; text-style: italic; }
     """
-
-    class OpenJob(Message):
-        """The user chose a job (Enter, or a click on the selected row) to see in detail."""
-
-        def __init__(self, job_id: int) -> None:
-            super().__init__()
-            self.job_id = job_id
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -157,8 +155,8 @@ class JobsTable(ScrollView, can_focus=True):
         return True
 
     def _set_subtitle(self) -> None:
-        running = sum(1 for r in self.job_rows.values() if r.status == "running")
-        queued = sum(1 for r in self.job_rows.values() if r.status == "queued")
+        running = sum(1 for r in self.job_rows.values() if r.status in IN_HAND)
+        queued = sum(1 for r in self.job_rows.values() if r.status == JobState.QUEUED)
         arrow = "↓" if self.sort_descending else "↑"
         subtitle = (f"{len(self.job_rows)} jobs · {running} running · {queued} queued · "
                     f"sort: {SORT_NAMES[self.sort_column]} {arrow}")
@@ -181,7 +179,8 @@ class JobsTable(ScrollView, can_focus=True):
     def set_sort(self, column: str, descending: bool | None = None) -> None:
         """Sort by ``column``; choosing the current column again reverses the order."""
         if descending is None:
-            descending = (not self.sort_descending) if column == self.sort_column else column in ("id", "progress", "rate")
+            same = column == self.sort_column
+            descending = (not self.sort_descending) if same else column in DESCENDING_FIRST
         self.sort_column, self.sort_descending = column, descending
         self._reorder(self.selected_job_id, force=True)
         self._set_subtitle()
@@ -220,7 +219,7 @@ class JobsTable(ScrollView, can_focus=True):
 
     def action_open(self) -> None:
         if (job_id := self.selected_job_id) is not None:
-            self.post_message(self.OpenJob(job_id))
+            self.post_message(OpenJob(job_id))  # Enter, or a click on the selected row
 
     def on_click(self, event: events.Click) -> None:
         offset = event.get_content_offset(self)
@@ -242,7 +241,7 @@ class JobsTable(ScrollView, can_focus=True):
 
     def _column_at(self, x: int) -> str | None:
         position = 1  # the leading space
-        for (key, _, _, _, _), width in zip(COLUMNS, self._widths()):
+        for (key, _, _, _, _), width in zip(COLUMNS, self._widths(), strict=True):
             if position <= x < position + width + GAP:
                 return key
             position += width + GAP
@@ -262,7 +261,7 @@ class JobsTable(ScrollView, can_focus=True):
 
     def _line(self, cells: tuple[Text, ...], widths: list[int], style: Style) -> Strip:
         line = Text(" ", no_wrap=True, end="")
-        for index, ((_, _, _, justify, _), cell, width) in enumerate(zip(COLUMNS, cells, widths)):
+        for index, ((_, _, _, justify, _), cell, width) in enumerate(zip(COLUMNS, cells, widths, strict=True)):
             if index:
                 line.append(" " * GAP)
             text = cell.copy()
@@ -292,7 +291,8 @@ class JobsTable(ScrollView, can_focus=True):
         if not self.order and y == 1:
             empty = Text("no jobs yet: press n to submit a folder", no_wrap=True)
             style = base + self.get_component_rich_style("jobs-table--empty")
-            return Strip(Segment.apply_style(list(empty.render(self.app.console)), style)).extend_cell_length(width, base)
+            segments = list(empty.render(self.app.console))
+            return Strip(Segment.apply_style(segments, style)).extend_cell_length(width, base)
         if index >= len(self.order):
             return Strip.blank(width, base)
         job_id = self.order[index]

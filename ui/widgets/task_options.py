@@ -43,7 +43,7 @@ class TaskOptions(VerticalScroll):
     }
     """
 
-    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's name
+    def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.spec: TaskSpec | None = None
 

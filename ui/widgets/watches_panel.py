@@ -10,17 +10,21 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.message import Message
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Static
+from textual.widgets.data_table import CellDoesNotExist
 
 from batchdesk.dashboard import WatchRow
+from batchdesk.store import WatchState
 from ui import format as fmt
+from ui.requests import PauseResumeWatch, RemoveWatch
 
 PATH_WIDTH = 56
 COLUMNS = (("id", "ID", 4), ("path", "Folder", PATH_WIDTH), ("task", "Task", 14), ("status", "Status", 8),
            ("after", "Done/Fail", 12), ("job", "Job", 6), ("counts", "queued/done/failed", 18),
            ("error", "Error", 40))
-STATUS_STYLES = {"active": "bold green", "paused": "yellow", "error": "bold red"}
+STATUS_STYLES: dict[str, str] = {
+    WatchState.ACTIVE: "bold green", WatchState.PAUSED: "yellow", WatchState.ERROR: "bold red"}
 EMPTY = "no watches: press w to turn a folder into an inbox"
 
 
@@ -30,16 +34,6 @@ class WatchesPanel(Vertical):
         Binding("x,delete", "remove_watch", "Remove watch", key_display="x",
                 tooltip="Remove the selected watch (asks first)"),
     ]
-
-    class PauseResume(Message):
-        def __init__(self, watch_id: int) -> None:
-            super().__init__()
-            self.watch_id = watch_id
-
-    class Remove(Message):
-        def __init__(self, watch_id: int) -> None:
-            super().__init__()
-            self.watch_id = watch_id
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -67,8 +61,8 @@ class WatchesPanel(Vertical):
         if not self.watch_rows or table.row_count == 0:
             return None
         try:
-            key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key
-        except Exception:  # noqa: BLE001 - no valid cursor
+            key = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key
+        except CellDoesNotExist:  # no valid cursor
             return None
         return int(key.value) if key.value is not None else None
 
@@ -89,14 +83,14 @@ class WatchesPanel(Vertical):
                 self.select_watch(selected)
         else:
             for watch_id, cells in fresh.items():
-                for key, before, after in zip((c[0] for c in COLUMNS), self._cells[watch_id], cells):
+                for key, before, after in zip((c[0] for c in COLUMNS), self._cells[watch_id], cells, strict=True):
                     if before != after:
                         table.update_cell(str(watch_id), key, after)
         self._cells = fresh
         table.display = bool(watches)
         self.query_one("#watches-empty", Static).display = not watches
-        paused = sum(1 for w in watches if w.status == "paused")
-        errors = sum(1 for w in watches if w.status == "error")
+        paused = sum(1 for w in watches if w.status == WatchState.PAUSED)
+        errors = sum(1 for w in watches if w.status == WatchState.ERROR)
         subtitle = (f"{len(watches)} watch(es) · {paused} paused · {errors} error · w add · space pause · x remove"
                     if watches else "w to add")
         if subtitle != self.border_subtitle:
@@ -122,8 +116,8 @@ class WatchesPanel(Vertical):
 
     def action_pause_watch(self) -> None:
         if (watch_id := self._selected()) is not None:
-            self.post_message(self.PauseResume(watch_id))
+            self.post_message(PauseResumeWatch(watch_id))
 
     def action_remove_watch(self) -> None:
         if (watch_id := self._selected()) is not None:
-            self.post_message(self.Remove(watch_id))
+            self.post_message(RemoveWatch(watch_id))

@@ -8,6 +8,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
 from batchdesk.dashboard import PoolView, WorkerView
+from batchdesk.store import WorkerState
 from ui import format as fmt
 
 COLUMNS = (("pid", "PID", 7), ("state", "State", 5), ("job", "Job", 14), ("batch", "Batch", 5),
@@ -46,11 +47,11 @@ class WorkersPanel(Vertical):
                 table.add_row(*cells, key=name)
         else:
             for name, cells in fresh.items():
-                for key, before, after in zip((c[0] for c in COLUMNS), self._worker_cells[name], cells):
+                for key, before, after in zip((c[0] for c in COLUMNS), self._worker_cells[name], cells, strict=True):
                     if before != after:
                         table.update_cell(name, key, after)
         self._worker_cells = fresh
-        busy = sum(1 for w in workers if w.state == "busy")
+        busy = sum(1 for w in workers if w.state == WorkerState.BUSY)
         subtitle = f"{len(workers)} running · {busy} busy · +/- to add/remove"
         if subtitle != self.border_subtitle:
             self.border_subtitle = subtitle
@@ -58,8 +59,11 @@ class WorkersPanel(Vertical):
     @staticmethod
     def render_worker(worker: WorkerView) -> tuple:
         job = f"#{worker.job} {worker.job_name or ''}".strip() if worker.job is not None else fmt.DASH
-        batch = f"#{worker.batch_seq}" if worker.batch_seq is not None else (f"b{worker.batch}" if worker.batch else fmt.DASH)
-        state = Text(worker.state, style="bold green" if worker.state == "busy" else "dim")
+        if worker.batch_seq is not None:
+            batch = f"#{worker.batch_seq}"
+        else:
+            batch = f"b{worker.batch}" if worker.batch else fmt.DASH
+        state = Text(worker.state, style="bold green" if worker.state == WorkerState.BUSY else "dim")
         return (worker.pid, state, job, batch, Text(fmt.size_coarse(worker.rss), justify="right"),
                 Text(fmt.age(worker.uptime), justify="right"))
 
