@@ -93,7 +93,7 @@ async def test_task_options_follow_the_task(settings, session, tmp_path):
         modal.query_one("#opt-date_order", Select).value = "dmy"
         modal.query_one("#opt-currency", Input).value = "EUR"
         assert modal.option_values() == {"date_order": "dmy", "currency": "EUR"}
-        assert "bank-statement" in screen_text(app)  # the task's description
+        assert "bank statements (CSV exports, PDF)" in screen_text(app)  # the task's description
         # each field says what it allows; switching between tasks sharing an option name is fine
         modal.query_one("#task", Select).value = "extract-text"
         await until(pilot, lambda: modal.query("#opt-chunk_size") and not modal.query("#opt-currency"))

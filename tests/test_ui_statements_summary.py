@@ -103,7 +103,7 @@ async def test_job_detail_screen_shows_the_summary_of_a_statements_job(settings:
     from test_ui_detail import make_app, open_detail
     from test_ui_support import FIXED_NOW, SIZE, seed_store
 
-    from batchdesk.session import Session
+    from batchdesk.desk.session import Session
     from data.models import Job
     from data.store import close_store
 
