@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from batchdesk.watch import control as watch_control
 from batchdesk.jobs.submit import create_job
+from batchdesk.watch import control as watch_control
 from batchdesk.watch.after import AfterProcessing
-from batchdesk.watch.spec import WatchSpec
 from batchdesk.watch.service import take
+from batchdesk.watch.spec import WatchSpec
 from data import queries
 from data.models import Batch, Item, Job, SeenFile
 from data.store import open_store

@@ -29,7 +29,6 @@ import pytest
 
 from batchdesk import locations
 from conftest import batchdesk_env, make_files, wait_for
-from test_store import check_cut_batch_ranges
 from data import queries, transitions
 from data.models import CANCELLED, DEAD, DONE, FAILED, RUNNING, Batch, Item, Job, Setting, WorkerRow, db
 from data.queries import Outcome
@@ -44,6 +43,7 @@ from data.store import (
     qmark_to_format,
     write,
 )
+from test_store import check_cut_batch_ranges
 
 PASSWORD = "pg-test-secret"
 USER = "batchdesk"
@@ -231,7 +231,7 @@ def test_racing_runs_on_separate_connections_count_each_item_once(pg, pg_url):
     job = _job()
     queries.insert_items(job.id, [(f"f{i}", i + 1, 0.0) for i in range(400)])
     ids = [r[0] for r in pg.execute_sql("SELECT id FROM item ORDER BY id")]
-    sizes = dict(zip(ids, range(1, 401)))
+    sizes = dict(zip(ids, range(1, 401), strict=True))
     errors: list[BaseException] = []
     start = threading.Barrier(4)
 
@@ -243,7 +243,7 @@ def test_racing_runs_on_separate_connections_count_each_item_once(pg, pg_url):
                 now = time.time() + n
                 queries.finish_items(job.id, 1, [Outcome(i, DONE if i % 7 else FAILED, {"n": n}, None if i % 7 else "x",
                                                          now, now + 0.001, sizes[i]) for i in ids[k:k + 50]])
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
         finally:
             close_store()
@@ -304,9 +304,9 @@ def test_end_pending_by_range_and_around_running_batches(pg):
 
 def test_job_control_housekeeping_and_views_on_postgres(pg):
     """The other modules' raw SQL (``?`` placeholders, LIKE, aggregates) runs unchanged."""
+    from batchdesk import dashboard as views
     from batchdesk.jobs import cleanup, stats
     from batchdesk.jobs import control as jobs
-    from batchdesk import dashboard as views
     from batchdesk.jobs.report import job_summary
 
     job = _job(status=RUNNING, started_at=time.time() - 5)
@@ -341,13 +341,15 @@ def test_upserts_replace_rows_on_postgres(pg):
     Setting.insert(key="k", value=[3]).on_conflict(conflict_target=[Setting.key], preserve=[Setting.value]).execute()
     assert [(s.key, s.value) for s in Setting.select()] == [("k", [3])]
     WorkerRow.insert(name="w", host="h", pid=1, state="busy", job=7, rss=5, started_at=1, heartbeat_at=1).execute()
-    WorkerRow.insert(name="w", host="h2", pid=2, state="idle", started_at=2, heartbeat_at=2).on_conflict_replace().execute()
+    WorkerRow.insert(name="w", host="h2", pid=2, state="idle", started_at=2,
+                     heartbeat_at=2).on_conflict_replace().execute()
     row = WorkerRow.get_by_id("w")
     assert (row.host, row.pid, row.state, row.job, row.rss) == ("h2", 2, "idle", None, 0)
 
 
 def test_qmark_placeholders_become_psycopg_ones():
-    assert qmark_to_format("SELECT a FROM t WHERE x=? AND y IN (?, ?)") == "SELECT a FROM t WHERE x=%s AND y IN (%s, %s)"
+    assert qmark_to_format("SELECT a FROM t WHERE x=? AND y IN (?, ?)") == (
+        "SELECT a FROM t WHERE x=%s AND y IN (%s, %s)")
     assert qmark_to_format("SELECT '?', 'it''s ?%' FROM t WHERE p LIKE ? ESCAPE '\\'") == \
         "SELECT '?', 'it''s ?%%' FROM t WHERE p LIKE %s ESCAPE '\\'"
 
@@ -469,7 +471,7 @@ def test_desk_and_two_remote_workers_share_a_postgres_store(tmp_path, pg_url, re
         for proc in procs.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
-        for name, proc in procs.items():
+        for proc in procs.values():
             try:
                 proc.wait(60)
             except subprocess.TimeoutExpired:
