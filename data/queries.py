@@ -245,10 +245,12 @@ def pending_in(batch: Batch, after: int | None = None, limit: int | None = None)
 
 
 def active_jobs() -> list[Job]:
+    """Jobs whose items may still run (queued, running, paused), oldest first."""
     return list(Job.select().where(Job.status.in_(JOB_ACTIVE)).order_by(Job.id))
 
 
 def unfinished_batches(job_id: int | None = None) -> list[Batch]:
+    """Batches not closed yet (of one job, or of all), oldest first."""
     query = Batch.select().where(Batch.status.in_(BATCH_UNFINISHED))
     if job_id is not None:
         query = query.where(Batch.job == job_id)
@@ -256,6 +258,7 @@ def unfinished_batches(job_id: int | None = None) -> list[Batch]:
 
 
 def running_batches() -> list[Batch]:
+    """Batches a work-horse holds."""
     return list(Batch.select().where(Batch.status == BatchState.RUNNING))
 
 

@@ -61,6 +61,7 @@ def _end_step_as_batch(database: Database) -> None:
     from playhouse.migrate import SchemaMigrator, migrate
 
     from data.models import JSONField
+    from data.states import BatchKind
 
     migrator = SchemaMigrator.from_database(database)
     migrate(
@@ -71,7 +72,7 @@ def _end_step_as_batch(database: Database) -> None:
         migrator.add_column("job", "waiters", JSONField(default=list)),
         migrator.add_column("job", "end_step", CharField(null=True)),
         migrator.add_column("job", "outputs", JSONField(default=list)),
-        migrator.add_column("batch", "kind", CharField(default="items")),
+        migrator.add_column("batch", "kind", CharField(default=BatchKind.ITEMS)),
     )
 
 
@@ -222,7 +223,8 @@ class PostgresStore(PostgresqlDatabase):
         if lock_type == "IMMEDIATE":
             self.cursor().execute(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
 
-    def conflict_update(self, oc, query):
+    def conflict_update(self, oc: Any, query: Any) -> Any:  # oc: peewee's OnConflict (its private _action)
+        """``on_conflict_replace()``: an upsert on the primary key, every other column updated."""
         if (oc._action or "").upper() == "REPLACE":
             meta = query.model._meta
             oc = OnConflict(conflict_target=[meta.primary_key],
@@ -267,12 +269,12 @@ def _qmark_cursor() -> type:
     class QmarkCursor(psycopg.Cursor):
         """Runs peewee's own SQL (``%s``) as is and batchdesk's raw SQL (``?``) rewritten."""
 
-        def execute(self, query, params=None, **kwargs):
+        def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
             if isinstance(query, str) and "?" in query:
                 query = qmark_to_format(query)
             return super().execute(query, params, **kwargs)
 
-        def executemany(self, query, params_seq, **kwargs):
+        def executemany(self, query: Any, params_seq: Any, **kwargs: Any) -> Any:
             if isinstance(query, str) and "?" in query:
                 query = qmark_to_format(query)
             return super().executemany(query, params_seq, **kwargs)
@@ -285,7 +287,7 @@ def _number_loader() -> type:
     from psycopg.adapt import Loader
 
     class NumberLoader(Loader):
-        def load(self, data):
+        def load(self, data: Any) -> int | float:
             text = bytes(data)
             try:
                 return int(text)
@@ -301,7 +303,7 @@ def _nul_free_dumpers() -> tuple[type, ...]:
 
     def without_nul(base: type) -> type:
         class NulFree(base):
-            def dump(self, obj: str):
+            def dump(self, obj: str) -> Any:
                 return super().dump(obj.replace("\x00", "") if "\x00" in obj else obj)
 
         return NulFree

@@ -217,3 +217,32 @@ def test_builtin_tasks_are_registered() -> None:
         assert spec.description
         assert all(opt.help for opt in spec.options), name
     assert tasks["checksum"].finalize is not None and tasks["statements"].finalize is not None
+
+
+def test_an_item_error_may_carry_a_result_that_the_failed_item_keeps(settings, tmp_path: Path, monkeypatch,
+                                                                      isolated_registry) -> None:
+    """A task fails an item with ``ItemError(reason, result=...)`` (what it got done, e.g. a command's exit code
+    and stderr): the runner records the item as failed with that reason and keeps the result."""
+    from batchdesk.jobs.submit import JobRequest, submit_folder
+    from data import queries
+    from data.models import Item
+    from data.store import close_store, open_store
+    from workers import runner
+
+    @registry.task("half-done", description="test: fails every item with a partial result")
+    def half_done(path: Path, ctx: TaskContext) -> dict:
+        raise registry.ItemError(f"{path.name} is half done", result={"read": path.stat().st_size})
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.txt").write_text("four", encoding="utf-8")
+    settings.data_dir.mkdir(parents=True)
+    open_store(settings.store_path)
+    monkeypatch.setattr(runner.CONFIG, "store", settings.store_path)
+    try:
+        job, _ = submit_folder(settings, JobRequest(tmp_path / "in", "half-done", {}))
+        runner.run_batch(queries.cut_batch(job, 100, 1 << 30).id)
+        item = Item.get(Item.job == job.id)
+        assert (item.status, item.error, item.result) == ("failed", "a.txt is half done", {"read": 4})
+    finally:
+        close_store()
+    assert str(registry.ItemError("no result")) == "no result" and registry.ItemError("no result").result is None

@@ -14,7 +14,7 @@ import pytest
 from workers import registry
 from workers.registry import ItemError, TaskContext, TaskError
 from workers.tasks._common import output_file
-from workers.tasks.extract_text import chunk_spans
+from workers.tasks.extract_text.chunks import chunk_spans
 
 try:
     from conftest_tasks import SAMPLES, make_samples_module, run_job, run_task

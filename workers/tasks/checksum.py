@@ -27,6 +27,7 @@ import threading
 from hashlib import sha256
 from pathlib import Path
 
+from data.states import ItemState
 from workers.registry import ItemError, JobContext, Option, TaskContext, task
 from workers.tasks._common import sniff_type
 
@@ -62,7 +63,7 @@ def write_duplicates(job: JobContext) -> Path | None:
             rows = (
                 (result["sha256"], int(result.get("size") or 0), rel)
                 for rel, status, result, _error in job.results()
-                if status == "done" and result and result.get("sha256") and result.get("size")
+                if status == ItemState.DONE and result and result.get("sha256") and result.get("size")
             )
             db.executemany("INSERT INTO f VALUES (?, ?, ?)", rows)
             db.execute("CREATE INDEX f_sha ON f (sha)")
