@@ -9,20 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from data.states import (  # noqa: F401  (re-exported: the groups of states)
-    BATCH_UNFINISHED,
-    ITEM_ENDED,
-    JOB_ACTIVE,
-    JOB_BUSY,
-    JOB_ENDED,
-    JOB_FEEDING,
-    JOB_OPEN,
-    BatchKind,
-    BatchState,
-    ItemState,
-    JobState,
-)
 from peewee import (
+    SQL,
     AutoField,
     BigIntegerField,
     BooleanField,
@@ -30,16 +18,20 @@ from peewee import (
     DatabaseProxy,
     FloatField,
     ForeignKeyField,
-    SQL,
     IntegerField,
     Model,
     TextField,
     fn,
 )
 
+from data.states import JOB_ACTIVE as JOB_ACTIVE  # re-exported, like the old names below
+from data.states import JOB_ENDED as JOB_ENDED
+from data.states import BatchKind, BatchState, ItemState, JobState, SourceKind, WatchState, WorkerState
+
 db = DatabaseProxy()
 
-# The short names the code base has used for the states (values shared by jobs, batches and items).
+# Old names of the states, which batchdesk and some tests still import from here (new code imports
+# data.states): delete them, and the two re-exports above, once nothing does.
 QUEUED, RUNNING, PAUSED = JobState.QUEUED, JobState.RUNNING, JobState.PAUSED
 DONE, FAILED, CANCELLED = JobState.DONE, JobState.FAILED, JobState.CANCELLED
 RETRY_WAIT, DEAD, HELD = BatchState.RETRY_WAIT, BatchState.DEAD, BatchState.HELD
@@ -75,21 +67,23 @@ class Watch(BaseModel):
     on_fail = CharField(default="keep")  # keep | move
     queue = CharField(default="default")
     polling = BooleanField(default=False)
-    status = CharField(default="active")  # active | paused | error
+    status = CharField(default=WatchState.ACTIVE)
     error = TextField(null=True)
     created_at = FloatField()
 
 
 class Job(BaseModel):
+    watch_id: int | None  # peewee's column of ``watch`` (declared for the type checker)
+
     id = AutoField()
     name = CharField()
     source = TextField()  # absolute root folder; item paths are relative to it
-    source_kind = CharField(default="folder")  # folder | watch
+    source_kind = CharField(default=SourceKind.FOLDER)
     watch = ForeignKeyField(Watch, null=True, backref="jobs", on_delete="SET NULL")
     task = CharField()
     options = JSONField(default=dict)
     queue = CharField(default="default")
-    status = CharField(default=QUEUED, index=True)
+    status = CharField(default=JobState.QUEUED, index=True)
     items_total = IntegerField(default=0)
     items_done = IntegerField(default=0)
     items_failed = IntegerField(default=0)
@@ -128,6 +122,8 @@ class Job(BaseModel):
 class Batch(BaseModel):
     """A contiguous range of one job's item ids; one RQ job carries one batch id."""
 
+    job_id: int  # peewee's column of ``job`` (declared for the type checker)
+
     id = AutoField()
     job = ForeignKeyField(Job, backref="batches", on_delete="CASCADE")
     seq = IntegerField()
@@ -136,7 +132,7 @@ class Batch(BaseModel):
     last_item = IntegerField()
     items_count = IntegerField()
     bytes_count = BigIntegerField(default=0)
-    status = CharField(default=QUEUED, index=True)
+    status = CharField(default=BatchState.QUEUED, index=True)
     attempts = IntegerField(default=0)
     rq_job_id = CharField(null=True)
     queued_at = FloatField(null=True)
@@ -153,6 +149,8 @@ class Batch(BaseModel):
 
 
 class Item(BaseModel):
+    job_id: int  # peewee's column of ``job`` (declared for the type checker)
+
     id = AutoField()
     job = ForeignKeyField(Job, backref="items", on_delete="CASCADE")
     batch = IntegerField(null=True)  # the batch that ended it (plain int: no FK check on the hot path)
@@ -161,7 +159,7 @@ class Item(BaseModel):
     mtime = FloatField(default=0)
     hash = CharField(null=True)
     link = BooleanField(default=False)  # a symlink (inside the root) at scan time: re-checked before use
-    status = CharField(default=PENDING)
+    status = CharField(default=ItemState.PENDING)
     attempts = IntegerField(default=0)
     result = JSONField(null=True)
     error = TextField(null=True)
@@ -174,7 +172,8 @@ class Item(BaseModel):
 # the failed-items views), so those two get partial indexes: an item that ends done leaves one
 # index and enters none, which keeps the per-item UPDATE on the hot path cheap.
 ITEM_STATUS_INDEXES = tuple(
-    f"CREATE INDEX IF NOT EXISTS item_{status} ON item (job_id) WHERE status = '{status}'" for status in (PENDING, FAILED)
+    f"CREATE INDEX IF NOT EXISTS item_{status} ON item (job_id) WHERE status = '{status}'"
+    for status in (ItemState.PENDING, ItemState.FAILED)
 )
 for _sql in ITEM_STATUS_INDEXES:
     Item.add_index(SQL(_sql))
@@ -186,7 +185,7 @@ class WorkerRow(BaseModel):
     name = CharField(primary_key=True)
     host = CharField()
     pid = IntegerField()
-    state = CharField(default="idle")  # idle | busy | stopped | dead
+    state = CharField(default=WorkerState.IDLE)
     job = IntegerField(null=True)
     batch = IntegerField(null=True)
     rss = BigIntegerField(default=0)
@@ -224,6 +223,8 @@ class Setting(BaseModel):
 
 class SeenFile(BaseModel):
     """A file a watch has taken (path, size, mtime), so it is never processed twice."""
+
+    watch_id: int  # peewee's column of ``watch`` (declared for the type checker)
 
     watch = ForeignKeyField(Watch, backref="seen", on_delete="CASCADE")
     path = TextField()

@@ -39,9 +39,9 @@ def bind_psycopg() -> ModuleType:
     from psycopg.pq import TransactionStatus
     from psycopg.types.json import Json, Jsonb
 
-    if peewee.psycopg is None:
-        peewee.psycopg, peewee.TransactionStatus = psycopg, TransactionStatus
-        peewee.Json_pg3, peewee.Jsonb_pg3 = Json, Jsonb
+    names = vars(peewee)  # its driver globals, which peewee's stubs do not declare
+    if names["psycopg"] is None:
+        names.update(psycopg=psycopg, TransactionStatus=TransactionStatus, Json_pg3=Json, Jsonb_pg3=Jsonb)
         adapter = peewee.Psycopg3Adapter
         adapter.txn_idle = TransactionStatus.IDLE
         adapter.txn_inerror = TransactionStatus.INERROR

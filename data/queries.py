@@ -13,29 +13,26 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from itertools import groupby
 from json import encoder as _json_encoder
-from typing import Any, Callable, Collection, Iterable, Iterator, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
-from data.models import (
-    BATCH_UNFINISHED,
-    CANCELLED,
-    DONE,
-    FAILED,
-    JOB_ACTIVE,
-    QUEUED,
-    RUNNING,
-    Batch,
-    Job,
-    db,
-)
+from data.defaults import RESULTS_READ_ROWS
+from data.models import Batch, Job, db
+from data.states import BATCH_UNFINISHED, JOB_ACTIVE, BatchState, ItemState, JobState
 from data.store import write
+
+# Item statuses are written into the SQL as literals, never as parameters: SQLite uses the partial
+# indexes on ``status = 'pending'`` / ``'failed'`` (data.models) only for a literal it sees when planning.
+_PENDING, _DONE, _FAILED = f"'{ItemState.PENDING}'", f"'{ItemState.DONE}'", f"'{ItemState.FAILED}'"
+
 
 class Outcome(NamedTuple):
     """How one item ended in a worker (a tuple: the runner builds one per item)."""
 
     item_id: int
-    status: str  # done | failed
+    status: ItemState  # done or failed
     result: Any  # JSON-serialisable, or None
     error: str | None
     started_at: float
@@ -53,7 +50,7 @@ def insert_items(job_id: int, rows: Iterable[tuple[str, int, float]], links: Col
     rows = rows if isinstance(rows, list) else list(rows)
     total = sum(size for _, size, _ in rows)
     sql = ("INSERT INTO item (job_id, path, size, mtime, link, status, attempts) "
-           "VALUES ({job}, ?, ?, ?, {link}, 'pending', 0)")
+           f"VALUES ({{job}}, ?, ?, ?, {{link}}, {_PENDING}, 0)")
     runs = groupby(rows, key=lambda row: row[0] in links) if links else [(False, rows)]
     with write():
         cursor = db.cursor()
@@ -101,14 +98,15 @@ def finish_items(job_id: int, batch_id: int, outcomes: Sequence[Outcome]) -> tup
     done_rows: list[tuple] = []
     failed_rows: list[tuple] = []
     done_bytes = 0
+    done_state = ItemState.DONE  # bound once: an enum member lookup costs more than the comparison
     for item_id, status, result, error, started, finished, size in outcomes:
         encoded = None
         if result is not None:
             try:
                 encoded = _encode(result)
             except (TypeError, ValueError, RecursionError) as exc:
-                status, error = FAILED, f"the task returned a result that cannot be stored as JSON: {exc}"
-        if status == DONE:
+                status, error = ItemState.FAILED, f"the task returned a result that cannot be stored as JSON: {exc}"
+        if status == done_state:
             done_rows.append((encoded, finished - started, started, finished, batch_id, item_id))
             done_bytes += size
         else:
@@ -118,15 +116,15 @@ def finish_items(job_id: int, batch_id: int, outcomes: Sequence[Outcome]) -> tup
         done = failed = 0
         if done_rows:
             cursor.executemany(
-                "UPDATE item SET status='done', result=?, error=NULL, duration=?, started_at=?, finished_at=?, "
-                "batch=?, attempts=attempts+1 WHERE id=? AND status='pending'",
+                f"UPDATE item SET status={_DONE}, result=?, error=NULL, duration=?, started_at=?, finished_at=?, "
+                f"batch=?, attempts=attempts+1 WHERE id=? AND status={_PENDING}",
                 done_rows,
             )
             done = cursor.rowcount
         if failed_rows:
             cursor.executemany(
-                "UPDATE item SET status='failed', error=?, result=?, duration=?, started_at=?, finished_at=?, "
-                "batch=?, attempts=attempts+1 WHERE id=? AND status='pending'",
+                f"UPDATE item SET status={_FAILED}, error=?, result=?, duration=?, started_at=?, finished_at=?, "
+                f"batch=?, attempts=attempts+1 WHERE id=? AND status={_PENDING}",
                 failed_rows,
             )
             failed = cursor.rowcount
@@ -139,28 +137,29 @@ def finish_items(job_id: int, batch_id: int, outcomes: Sequence[Outcome]) -> tup
         else:  # lost a race for some rows (rare): which rows were ours is unknowable, so recount the bytes
             cursor.execute(
                 "UPDATE job SET items_done=items_done+?, items_failed=items_failed+?, bytes_done=(SELECT "
-                "COALESCE(SUM(size), 0) FROM item WHERE job_id=? AND status='done') WHERE id=?",
-                (done, failed, job_id, job_id),
+                "COALESCE(SUM(size), 0) FROM item WHERE job_id=? AND status=?) WHERE id=?",
+                (done, failed, job_id, ItemState.DONE, job_id),
             )
     return done, failed
 
 
-def end_pending(job_id: int, status: str, error: str | None = None,
+def end_pending(job_id: int, status: ItemState, error: str | None = None,
                 first: int | None = None, last: int | None = None, skip_running: bool = False) -> int:
     """End the job's pending items (optionally only ids in ``first..last``) as cancelled or failed.
 
     ``skip_running`` leaves items inside running batches to their runner, which stops between items.
     """
-    assert status in (CANCELLED, FAILED)
-    where = "job_id=? AND status='pending'"
-    params: list = [job_id]
+    assert status in (ItemState.CANCELLED, ItemState.FAILED)
+    where = f"job_id=? AND status={_PENDING}"
+    params: list[object] = [job_id]
     if first is not None and last is not None:
         where += " AND id BETWEEN ? AND ?"
         params += [first, last]
     if skip_running:
-        where += (" AND NOT EXISTS (SELECT 1 FROM batch b WHERE b.job_id=item.job_id AND b.status='running'"
+        where += (" AND NOT EXISTS (SELECT 1 FROM batch b WHERE b.job_id=item.job_id AND b.status=?"
                   " AND item.id BETWEEN b.first_item AND b.last_item)")
-    column = "items_cancelled" if status == CANCELLED else "items_failed"
+        params.append(BatchState.RUNNING)
+    column = "items_cancelled" if status == ItemState.CANCELLED else "items_failed"
     with write():
         cursor = db.execute_sql(
             f"UPDATE item SET status=?, error=?, finished_at=? WHERE {where}", [status, error, time.time(), *params]
@@ -175,13 +174,13 @@ def reset_failed(job_id: int) -> int:
     """Put the job's failed items back to pending (for ``retry --failed``); returns how many."""
     with write():
         changed = db.execute_sql(
-            "UPDATE item SET status='pending', error=NULL WHERE job_id=? AND status='failed'", (job_id,)
+            f"UPDATE item SET status={_PENDING}, error=NULL WHERE job_id=? AND status={_FAILED}", (job_id,)
         ).rowcount
         if changed:
             db.execute_sql(
                 "UPDATE job SET items_failed=items_failed-?, status=?, status_at=?, finished_at=NULL, reason=NULL, "
                 "outputs='[]' WHERE id=?",
-                (changed, QUEUED, time.time(), job_id),
+                (changed, JobState.QUEUED, time.time(), job_id),
             )
     return changed
 
@@ -193,7 +192,7 @@ def cut_batch(job: Job, max_items: int, max_bytes: int, after: int | None = None
     summed inside SQLite; only when the byte cap binds are the sizes walked here.
     """
     start = job.cut_cursor if after is None else after
-    pending = "SELECT id, size FROM item WHERE job_id=? AND id>? AND status='pending' ORDER BY id LIMIT ?"
+    pending = f"SELECT id, size FROM item WHERE job_id=? AND id>? AND status={_PENDING} ORDER BY id LIMIT ?"
     params = (job.id, start, max(1, max_items))
     count, first, last, size = db.execute_sql(
         f"SELECT COUNT(*), MIN(id), MAX(id), COALESCE(SUM(size), 0) FROM ({pending}) AS next_items", params
@@ -213,7 +212,7 @@ def cut_batch(job: Job, max_items: int, max_bytes: int, after: int | None = None
         seq = (Batch.select(Batch.seq).where(Batch.job == job.id).order_by(Batch.seq.desc()).scalar() or 0) + 1
         batch = Batch.create(
             job=job.id, seq=seq, first_item=taken[0], last_item=taken[-1], items_count=count,
-            bytes_count=size, status=QUEUED, queued_at=time.time(),
+            bytes_count=size, status=BatchState.QUEUED, queued_at=time.time(),
         )
         update = {Job.batches_total: Job.batches_total + 1}
         if after is None:
@@ -227,26 +226,32 @@ def cut_batch(job: Job, max_items: int, max_bytes: int, after: int | None = None
 def uncut_count(job: Job) -> int:
     """Pending items of the job not yet cut into a batch."""
     return db.execute_sql(
-        "SELECT COUNT(*) FROM item WHERE job_id=? AND id>? AND status='pending'", (job.id, job.cut_cursor)
+        f"SELECT COUNT(*) FROM item WHERE job_id=? AND id>? AND status={_PENDING}", (job.id, job.cut_cursor)
     ).fetchone()[0]
 
 
-def pending_in(batch: Batch, after: int | None = None, limit: int | None = None) -> list[tuple[int, str, int, int, float]]:
+PendingRow = tuple[int, str, int, int, float]  # (id, rel_path, size, is_link, mtime)
+
+
+def pending_in(batch: Batch, after: int | None = None, limit: int | None = None) -> list[PendingRow]:
     """The batch's items still pending, as ``(id, rel_path, size, is_link, mtime)``: all of them, or the
     first ``limit`` with an id above ``after``."""
     first = batch.first_item if after is None else max(batch.first_item, after + 1)
-    sql = "SELECT id, path, size, link, mtime FROM item WHERE job_id=? AND id BETWEEN ? AND ? AND status='pending' ORDER BY id"
-    params: tuple = (batch.job_id, first, batch.last_item)
+    sql = (f"SELECT id, path, size, link, mtime FROM item WHERE job_id=? AND id BETWEEN ? AND ? AND status={_PENDING} "
+           "ORDER BY id")
+    params: tuple[int, ...] = (batch.job_id, first, batch.last_item)
     if limit is not None:
-        sql, params = sql + " LIMIT ?", params + (limit,)
+        sql, params = sql + " LIMIT ?", (*params, limit)
     return db.execute_sql(sql, params).fetchall()
 
 
 def active_jobs() -> list[Job]:
+    """Jobs whose items may still run (queued, running, paused), oldest first."""
     return list(Job.select().where(Job.status.in_(JOB_ACTIVE)).order_by(Job.id))
 
 
 def unfinished_batches(job_id: int | None = None) -> list[Batch]:
+    """Batches not closed yet (of one job, or of all), oldest first."""
     query = Batch.select().where(Batch.status.in_(BATCH_UNFINISHED))
     if job_id is not None:
         query = query.where(Batch.job == job_id)
@@ -254,10 +259,11 @@ def unfinished_batches(job_id: int | None = None) -> list[Batch]:
 
 
 def running_batches() -> list[Batch]:
-    return list(Batch.select().where(Batch.status == RUNNING))
+    """Batches a work-horse holds."""
+    return list(Batch.select().where(Batch.status == BatchState.RUNNING))
 
 
-def iter_results(job_id: int, chunk: int = 2000) -> Iterator[tuple[str, str, Any, str | None]]:
+def iter_results(job_id: int, chunk: int = RESULTS_READ_ROWS) -> Iterator[tuple[str, str, Any, str | None]]:
     """Every item of the job as ``(rel_path, status, result, error)``, read in id order in chunks
     (each chunk read in full before the caller writes anything)."""
     last = 0
@@ -275,4 +281,4 @@ def item_counts(job_id: int) -> dict[str, int]:
     rows = db.execute_sql(
         "SELECT status, COUNT(*) FROM item WHERE job_id=? GROUP BY status", (job_id,)
     ).fetchall()
-    return {status: count for status, count in rows}
+    return dict(rows)

@@ -37,6 +37,13 @@ class BatchKind(StrEnum):
     FINAL = "final"  # the job's end-of-job step (the task's report), run by a worker like any batch
 
 
+class SourceKind(StrEnum):
+    """Where a job's items come from."""
+
+    FOLDER = "folder"  # a folder scanned once: the job ends when its items have
+    WATCH = "watch"  # a watch's rolling job: items keep arriving, so it never ends by itself
+
+
 class ItemState(StrEnum):
     PENDING = "pending"
     DONE = "done"

@@ -16,35 +16,27 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from peewee import Database, OnConflict, PostgresqlDatabase, SqliteDatabase
 
+from data.defaults import BUSY_TIMEOUT_SECONDS, SQLITE_PRAGMAS
 from data.models import ALL_MODELS, ITEM_STATUS_INDEXES, db
 from data.pgdriver import bind_psycopg
 
-SCHEMA_VERSION = 4
-STORE_FILENAME = "batchdesk.sqlite3"
+SCHEMA_VERSION = 4  # the schema this code writes; older stores are migrated up to it (MIGRATIONS)
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
-POSTGRES_EXTRA = "pip install 'batchdesk[postgres]'"
+POSTGRES_EXTRA = "pip install 'batchdesk[postgres]'"  # how to get the driver, for the error saying it is missing
 # PostgreSQL advisory locks (per database): write() takes the first per transaction ("bdesk" in
 # ASCII), the running desk holds the second for its whole life. The schema version's table.
 WRITE_LOCK_KEY = 0x626465736B
 DESK_LOCK_KEY = WRITE_LOCK_KEY + 1
 VERSION_TABLE = "batchdesk_schema"
 
-PRAGMAS = {
-    "page_size": 16384,  # new stores only (then fixed by WAL): ~20 % cheaper item inserts, ~10 % cheaper updates
-    "journal_mode": "wal",
-    "synchronous": "normal",
-    "busy_timeout": 30_000,
-    "foreign_keys": 1,
-    "cache_size": -32_000,
-    "temp_store": "memory",
-}
 
 def _add_item_link(database: Database) -> None:
     """2: items remember whether they were symlinks at scan time (the runner re-checks only those)."""
@@ -69,6 +61,7 @@ def _end_step_as_batch(database: Database) -> None:
     from playhouse.migrate import SchemaMigrator, migrate
 
     from data.models import JSONField
+    from data.states import BatchKind
 
     migrator = SchemaMigrator.from_database(database)
     migrate(
@@ -79,7 +72,7 @@ def _end_step_as_batch(database: Database) -> None:
         migrator.add_column("job", "waiters", JSONField(default=list)),
         migrator.add_column("job", "end_step", CharField(null=True)),
         migrator.add_column("job", "outputs", JSONField(default=list)),
-        migrator.add_column("batch", "kind", CharField(default="items")),
+        migrator.add_column("batch", "kind", CharField(default=BatchKind.ITEMS)),
     )
 
 
@@ -125,13 +118,13 @@ def open_store(ref: Path | str) -> Database:
         current.connect(reuse_if_open=True)
         return current
     if is_store_url(ref):
-        database: Database = PostgresStore(key)
+        database: SqliteDatabase | PostgresStore = PostgresStore(key)
     else:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create the data folder {path.parent}: {exc.strerror}") from exc
-        database = SqliteDatabase(key, pragmas=PRAGMAS, check_same_thread=False, timeout=30)
+        database = SqliteDatabase(key, pragmas=SQLITE_PRAGMAS, check_same_thread=False, timeout=BUSY_TIMEOUT_SECONDS)
     if current is not None and not current.is_closed():
         current.close()
     db.initialize(database)
@@ -154,7 +147,7 @@ def close_store() -> None:
         db.obj.close()
 
 
-def _migrate(database: Database) -> None:
+def _migrate(database: SqliteDatabase | PostgresStore) -> None:
     with database.atomic("IMMEDIATE"):
         version = database.user_version
         if version > SCHEMA_VERSION:
@@ -213,14 +206,12 @@ class PostgresStore(PostgresqlDatabase):
     - ``user_version`` is kept in a one-row table.
     """
 
-    field_types = {**PostgresqlDatabase.field_types, "FLOAT": "DOUBLE PRECISION"}
-
-    def __init__(self, url: str, **kwargs) -> None:
+    def __init__(self, url: str, **kwargs: Any) -> None:
         _psycopg()
-        super().__init__(url, prefer_psycopg3=True, **kwargs)
+        super().__init__(url, prefer_psycopg3=True, field_types={"FLOAT": "DOUBLE PRECISION"}, **kwargs)
 
     def _connect(self):
-        conn = super()._connect()
+        conn = super()._connect()  # type: ignore[misc]  # peewee's stubs leave out its private _connect
         conn.cursor_factory = _qmark_cursor()
         conn.adapters.register_loader("numeric", _number_loader())
         for dumper in _nul_free_dumpers():
@@ -232,7 +223,8 @@ class PostgresStore(PostgresqlDatabase):
         if lock_type == "IMMEDIATE":
             self.cursor().execute(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
 
-    def conflict_update(self, oc, query):
+    def conflict_update(self, oc: Any, query: Any) -> Any:  # oc: peewee's OnConflict (its private _action)
+        """``on_conflict_replace()``: an upsert on the primary key, every other column updated."""
         if (oc._action or "").upper() == "REPLACE":
             meta = query.model._meta
             oc = OnConflict(conflict_target=[meta.primary_key],
@@ -277,12 +269,12 @@ def _qmark_cursor() -> type:
     class QmarkCursor(psycopg.Cursor):
         """Runs peewee's own SQL (``%s``) as is and batchdesk's raw SQL (``?``) rewritten."""
 
-        def execute(self, query, params=None, **kwargs):
+        def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
             if isinstance(query, str) and "?" in query:
                 query = qmark_to_format(query)
             return super().execute(query, params, **kwargs)
 
-        def executemany(self, query, params_seq, **kwargs):
+        def executemany(self, query: Any, params_seq: Any, **kwargs: Any) -> Any:
             if isinstance(query, str) and "?" in query:
                 query = qmark_to_format(query)
             return super().executemany(query, params_seq, **kwargs)
@@ -295,7 +287,7 @@ def _number_loader() -> type:
     from psycopg.adapt import Loader
 
     class NumberLoader(Loader):
-        def load(self, data):
+        def load(self, data: Any) -> int | float:
             text = bytes(data)
             try:
                 return int(text)
@@ -311,7 +303,7 @@ def _nul_free_dumpers() -> tuple[type, ...]:
 
     def without_nul(base: type) -> type:
         class NulFree(base):
-            def dump(self, obj: str):
+            def dump(self, obj: str) -> Any:
                 return super().dump(obj.replace("\x00", "") if "\x00" in obj else obj)
 
         return NulFree

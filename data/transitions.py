@@ -29,6 +29,7 @@ from data.states import (
     ItemState,
     JobState,
     PausedBy,
+    SourceKind,
 )
 from data.store import write
 
@@ -56,7 +57,7 @@ def settle_job(job_id: int) -> JobState | None:
         Job.update(status=JobState.CANCELLED, status_at=now, finished_at=now, waiters=[]).where(
             Job.id == job_id).execute()
         return JobState.CANCELLED
-    if status not in JOB_FEEDING or source_kind != "folder" or ended < total:
+    if status not in JOB_FEEDING or source_kind != SourceKind.FOLDER or ended < total:
         return None
     if end_step:
         _create_final_batch(job_id, now)
@@ -149,7 +150,7 @@ def cancel_job(job_id: int, items_in_hand: bool = True) -> JobState:
         status = Job.select(Job.status).where(Job.id == job_id).scalar()
         if status not in (*JOB_ACTIVE, JobState.FINISHING):
             raise TransitionError(f"job {job_id} is already {status}" if status else f"no job {job_id}")
-        waiting = (BatchState.QUEUED, BatchState.HELD, BatchState.RETRY_WAIT)
+        waiting: tuple[BatchState, ...] = (BatchState.QUEUED, BatchState.HELD, BatchState.RETRY_WAIT)
         if not items_in_hand:
             waiting = (*waiting, BatchState.RUNNING)
         closed = Batch.update(status=BatchState.CANCELLED, finished_at=now).where(

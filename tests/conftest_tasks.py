@@ -3,19 +3,22 @@ are injected; import the functions)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from workers import registry
 from workers.registry import ItemError, JobContext, TaskContext
 
 
 def run_task(name: str, path: Path, root: Path, out: Path, **raw: Any) -> dict:
-    """``spec.parse_options(raw)`` (as a submit does) then ``spec.func(abs_path, TaskContext(...))``, like the runner."""
+    """``spec.parse_options(raw)`` (as a submit does) then ``spec.func(abs_path, TaskContext(...))``, like the
+    runner."""
     spec = registry.get(name)
-    opts = spec.parse_options({k: v for k, v in raw.items()}, source_root=Path(root))
+    opts = spec.parse_options(dict(raw), source_root=Path(root))
     rel = Path(path).resolve().relative_to(Path(root).resolve()).as_posix()
-    return spec.func(Path(path).resolve(), TaskContext(options=opts, output_dir=Path(out), rel_path=rel, source_root=Path(root)))
+    ctx = TaskContext(options=opts, output_dir=Path(out), rel_path=rel, source_root=Path(root))
+    return spec.func(Path(path).resolve(), ctx)
 
 
 def run_job(name: str, root: Path, out: Path, files: Iterable[Path] | None = None, **raw: Any) -> list[tuple]:
@@ -31,12 +34,14 @@ def run_job(name: str, root: Path, out: Path, files: Iterable[Path] | None = Non
     for p in paths:
         rel = Path(p).resolve().relative_to(root).as_posix()
         try:
-            result = spec.func(Path(p).resolve(), TaskContext(options=opts, output_dir=Path(out), rel_path=rel, source_root=root))
+            ctx = TaskContext(options=opts, output_dir=Path(out), rel_path=rel, source_root=root)
+            result = spec.func(Path(p).resolve(), ctx)
             rows.append((rel, "done", result, None))
         except ItemError as exc:
             rows.append((rel, "failed", None, str(exc)))
     if spec.finalize:
-        spec.finalize(JobContext(job_id=1, options=opts, output_dir=Path(out), source_root=root, results=lambda: iter(rows)))
+        spec.finalize(JobContext(job_id=1, options=opts, output_dir=Path(out), source_root=root,
+                                 results=lambda: iter(rows)))
     return rows
 
 

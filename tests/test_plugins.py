@@ -72,12 +72,14 @@ def test_module_function_task_runs_when_enabled(plugin_module, tmp_path: Path) -
     with pytest.raises(TaskError, match="has no option"):
         spec.parse_options({"greeting": "x"})  # ...so unknown options are refused as for built-ins
     out = tmp_path / "out"
-    result = spec.func(src / "deep" / "hi.txt", TaskContext(options=opts, output_dir=out, rel_path="deep/hi.txt", source_root=src))
+    ctx = TaskContext(options=opts, output_dir=out, rel_path="deep/hi.txt", source_root=src)
+    result = spec.func(src / "deep" / "hi.txt", ctx)
     assert result == {"chars": 12, "output": "hi.txt.upper", "greeting": None}
     assert (out / "deep" / "hi.txt.upper").read_text() == "HELLO PLUGIN"
 
 
-def test_enabled_reference_to_a_taskspec_keeps_its_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolated_registry) -> None:
+def test_enabled_reference_to_a_taskspec_keeps_its_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          isolated_registry) -> None:
     name = f"bd_test_spec_{tmp_path.name.replace('-', '_')}"
     (tmp_path / f"{name}.py").write_text(
         textwrap.dedent(
@@ -90,7 +92,8 @@ def test_enabled_reference_to_a_taskspec_keeps_its_options(tmp_path: Path, monke
             def _report(job):
                 (job.output_dir / "count.txt").write_text(str(sum(r["lines"] for _p, _s, r, _e in job.results())))
 
-            SPEC = TaskSpec(name="line-count", func=_count, options=(Option("factor", int, 1, "multiplier"),), finalize=_report)
+            SPEC = TaskSpec(name="line-count", func=_count, options=(Option("factor", int, 1, "multiplier"),),
+                            finalize=_report)
             """
         ),
         encoding="utf-8",
@@ -100,7 +103,8 @@ def test_enabled_reference_to_a_taskspec_keeps_its_options(tmp_path: Path, monke
     spec = registry.get(ref, enabled_refs=(ref,))
     opts = spec.parse_options({"factor": "3"})
     (tmp_path / "a.txt").write_text("1\n2\n", encoding="utf-8")
-    result = spec.func(tmp_path / "a.txt", TaskContext(options=opts, output_dir=tmp_path / "o", rel_path="a.txt", source_root=tmp_path))
+    ctx = TaskContext(options=opts, output_dir=tmp_path / "o", rel_path="a.txt", source_root=tmp_path)
+    result = spec.func(tmp_path / "a.txt", ctx)
     assert result == {"lines": 6}
     (tmp_path / "o").mkdir()
     spec.finalize(JobContext(1, opts, tmp_path / "o", tmp_path, lambda: iter([("a.txt", "done", result, None)])))
@@ -108,7 +112,8 @@ def test_enabled_reference_to_a_taskspec_keeps_its_options(tmp_path: Path, monke
     sys.modules.pop(name, None)
 
 
-def test_plugin_options_with_and_without_constraints(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolated_registry) -> None:
+def test_plugin_options_with_and_without_constraints(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    isolated_registry) -> None:
     """Options declared as before keep their behaviour; a plugin can declare bounds and checks too."""
     name = f"bd_test_opts_{tmp_path.name.replace('-', '_')}"
     (tmp_path / f"{name}.py").write_text(
@@ -156,7 +161,7 @@ def test_plugin_options_with_and_without_constraints(tmp_path: Path, monkeypatch
 def test_enabled_but_broken_references_are_clear_errors(isolated_registry) -> None:
     with pytest.raises(TaskError, match="cannot load task 'bd_no_such_module_xyz:run'"):
         registry.get("bd_no_such_module_xyz:run", enabled_refs=("bd_no_such_module_xyz:run",))
-    with pytest.raises(TaskError, match="must look like 'package.module:function'"):
+    with pytest.raises(TaskError, match=r"must look like 'package\.module:function'"):
         registry.load(("just_a_module:",))
     with pytest.raises(TaskError, match="cannot load task 'json:no_such_function'"):
         registry.get("json:no_such_function", enabled_refs=("json:no_such_function",))
@@ -198,7 +203,8 @@ def test_entry_point_plugins_register_and_broken_ones_are_skipped(
     spec = registry.get("reverse-name")
     (tmp_path / "abc.txt").write_text("x", encoding="utf-8")
     opts = spec.parse_options({"upper": "yes"})
-    result = spec.func(tmp_path / "abc.txt", TaskContext(options=opts, output_dir=tmp_path / "o", rel_path="abc.txt", source_root=tmp_path))
+    ctx = TaskContext(options=opts, output_dir=tmp_path / "o", rel_path="abc.txt", source_root=tmp_path)
+    result = spec.func(tmp_path / "abc.txt", ctx)
     assert result == {"reversed": "TXT.CBA"}
     sys.modules.pop("bd_ep_plugin", None)
 
@@ -211,3 +217,32 @@ def test_builtin_tasks_are_registered() -> None:
         assert spec.description
         assert all(opt.help for opt in spec.options), name
     assert tasks["checksum"].finalize is not None and tasks["statements"].finalize is not None
+
+
+def test_an_item_error_may_carry_a_result_that_the_failed_item_keeps(settings, tmp_path: Path, monkeypatch,
+                                                                      isolated_registry) -> None:
+    """A task fails an item with ``ItemError(reason, result=...)`` (what it got done, e.g. a command's exit code
+    and stderr): the runner records the item as failed with that reason and keeps the result."""
+    from batchdesk.jobs.submit import JobRequest, submit_folder
+    from data import queries
+    from data.models import Item
+    from data.store import close_store, open_store
+    from workers import runner
+
+    @registry.task("half-done", description="test: fails every item with a partial result")
+    def half_done(path: Path, ctx: TaskContext) -> dict:
+        raise registry.ItemError(f"{path.name} is half done", result={"read": path.stat().st_size})
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.txt").write_text("four", encoding="utf-8")
+    settings.data_dir.mkdir(parents=True)
+    open_store(settings.store_path)
+    monkeypatch.setattr(runner.CONFIG, "store", settings.store_path)
+    try:
+        job, _ = submit_folder(settings, JobRequest(tmp_path / "in", "half-done", {}))
+        runner.run_batch(queries.cut_batch(job, 100, 1 << 30).id)
+        item = Item.get(Item.job == job.id)
+        assert (item.status, item.error, item.result) == ("failed", "a.txt is half done", {"read": 4})
+    finally:
+        close_store()
+    assert str(registry.ItemError("no result")) == "no result" and registry.ItemError("no result").result is None

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import REPO, process_alive, wait_for
-from worker_rig import rig  # noqa: F401  (rig is a fixture)
 
+from conftest import REPO, process_alive, wait_for
+from worker_rig import rig_fixture  # noqa: F401  (the rig fixture)
 from workers.proctree import kill_tree
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="POSIX process groups and sessions")

@@ -13,15 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from batchdesk.watch import control as watch_control
 from batchdesk.jobs.submit import create_job
+from batchdesk.watch import control as watch_control
 from batchdesk.watch.after import AfterProcessing
-from batchdesk.watch.spec import WatchSpec
 from batchdesk.watch.service import take
+from batchdesk.watch.spec import WatchSpec
 from data import queries
 from data.models import Batch, Item, Job, SeenFile
 from data.store import open_store
 from workers import registry, reread, runner
+from workers.defaults import REREAD_ATTEMPTS
 from workers.registry import TaskContext, task
 
 APPENDS: dict[str, int] = {}  # file name -> how many more reads append to it
@@ -44,7 +45,7 @@ def inbox(settings, tmp_path, monkeypatch):
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     open_store(settings.store_path)
     monkeypatch.setattr(runner.CONFIG, "store", settings.store_path)
-    monkeypatch.setattr(reread, "PAUSE_SECONDS", 0.05)
+    monkeypatch.setattr(reread, "REREAD_PAUSE_SECONDS", 0.05)
     APPENDS.clear()
     READS.clear()
     folder = tmp_path / "inbox"
@@ -73,7 +74,7 @@ def test_a_file_that_changes_while_read_is_read_again_or_fails(settings, inbox):
     batch = run_all(job)
 
     assert batch.status == "done"
-    assert READS == {"steady.txt": 1, "once.txt": 2, "always.txt": reread.ATTEMPTS}
+    assert READS == {"steady.txt": 1, "once.txt": 2, "always.txt": REREAD_ATTEMPTS}
     steady, once, always = (item(job, n) for n in ("steady.txt", "once.txt", "always.txt"))
     assert (steady.status, steady.attempts) == ("done", 1)
     # read again once it held still: the result, the item and the SeenFile row are the version read
@@ -86,7 +87,7 @@ def test_a_file_that_changes_while_read_is_read_again_or_fails(settings, inbox):
     assert (seen.size, seen.mtime, seen.item) == (st.st_size, st.st_mtime, once.id)
     # never held still: failed with the reason, never recorded with a result of a moving file
     assert (always.status, always.result) == ("failed", None)
-    assert always.error == f"changed while being read ({reread.ATTEMPTS} attempts)"
+    assert always.error == f"changed while being read ({REREAD_ATTEMPTS} attempts)"
     job = Job.get_by_id(job.id)
     assert (job.items_done, job.items_failed) == (2, 1)
     # on-done move takes the version that was read; a file changed since its read stays in the inbox

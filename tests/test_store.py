@@ -8,8 +8,9 @@ import sqlite3
 import pytest
 
 from data import queries
-from data.models import CANCELLED, DONE, FAILED, Job
+from data.models import Job
 from data.queries import Outcome
+from data.states import ItemState
 from data.store import SCHEMA_VERSION, StoreError, close_store, open_store
 
 
@@ -40,11 +41,12 @@ def test_counters_follow_item_rows_exactly_once(store):
     count, total = queries.insert_items(job.id, [(f"f{i}", 10, 0.0) for i in range(5)])
     assert (count, total) == (5, 50)
     ids = [r[0] for r in store.execute_sql("SELECT id FROM item ORDER BY id")]
-    outcomes = [Outcome(ids[0], DONE, {"x": 1}, None, 1.0, 2.0, 10), Outcome(ids[1], FAILED, None, "bad", 1.0, 2.0, 10)]
+    outcomes = [Outcome(ids[0], ItemState.DONE, {"x": 1}, None, 1.0, 2.0, 10),
+                Outcome(ids[1], ItemState.FAILED, None, "bad", 1.0, 2.0, 10)]
     assert queries.finish_items(job.id, 1, outcomes) == (1, 1)
     # The same outcomes again (a racing second run of the batch) change nothing.
     assert queries.finish_items(job.id, 1, outcomes) == (0, 0)
-    assert queries.end_pending(job.id, CANCELLED) == 3
+    assert queries.end_pending(job.id, ItemState.CANCELLED) == 3
     job = Job.get_by_id(job.id)
     assert (job.items_done, job.items_failed, job.items_cancelled, job.bytes_done) == (1, 1, 3, 10)
     assert queries.item_counts(job.id) == {"done": 1, "failed": 1, "cancelled": 3}
@@ -56,9 +58,9 @@ def test_a_result_that_is_not_json_fails_only_its_item(store):
     ids = [r[0] for r in store.execute_sql("SELECT id FROM item ORDER BY id")]
     loop: dict = {}
     loop["self"] = loop
-    outcomes = [Outcome(ids[0], DONE, {"when": object()}, None, 1.0, 2.0, 10),
-                Outcome(ids[1], DONE, loop, None, 1.0, 2.0, 10),
-                Outcome(ids[2], DONE, {"s": "é\n", "n": [1.5, None, True]}, None, 1.0, 2.0, 10)]
+    outcomes = [Outcome(ids[0], ItemState.DONE, {"when": object()}, None, 1.0, 2.0, 10),
+                Outcome(ids[1], ItemState.DONE, loop, None, 1.0, 2.0, 10),
+                Outcome(ids[2], ItemState.DONE, {"s": "é\n", "n": [1.5, None, True]}, None, 1.0, 2.0, 10)]
     assert queries.finish_items(job.id, 1, outcomes) == (1, 2)
     rows = store.execute_sql("SELECT status, error, result FROM item ORDER BY id").fetchall()
     assert [r[0] for r in rows] == ["failed", "failed", "done"]

@@ -29,10 +29,10 @@ import pytest
 
 from batchdesk import locations
 from conftest import batchdesk_env, make_files, wait_for
-from test_store import check_cut_batch_ranges
 from data import queries, transitions
-from data.models import CANCELLED, DEAD, DONE, FAILED, RUNNING, Batch, Item, Job, Setting, WorkerRow, db
+from data.models import Batch, Item, Job, Setting, WorkerRow, db
 from data.queries import Outcome
+from data.states import BatchState, ItemState, JobState
 from data.store import (
     SCHEMA_VERSION,
     VERSION_TABLE,
@@ -44,6 +44,7 @@ from data.store import (
     qmark_to_format,
     write,
 )
+from test_store import check_cut_batch_ranges
 
 PASSWORD = "pg-test-secret"
 USER = "batchdesk"
@@ -208,19 +209,19 @@ def test_counters_follow_item_rows_exactly_once(pg):
     count, total = queries.insert_items(job.id, [(f"f{i}", 10, 0.0) for i in range(5)], links={"f4"})
     assert (count, total) == (5, 50)
     ids = [r[0] for r in pg.execute_sql("SELECT id FROM item ORDER BY id")]
-    outcomes = [Outcome(ids[0], DONE, {"x": "\x00"}, None, 1.0, 2.0, 10),
-                Outcome(ids[1], FAILED, None, "bad zip\x00", 1.0, 2.0, 10)]
+    outcomes = [Outcome(ids[0], ItemState.DONE, {"x": "\x00"}, None, 1.0, 2.0, 10),
+                Outcome(ids[1], ItemState.FAILED, None, "bad zip\x00", 1.0, 2.0, 10)]
     assert queries.finish_items(job.id, 1, outcomes) == (1, 1)
     # The same outcomes again (a racing second run of the batch) change nothing.
     assert queries.finish_items(job.id, 1, outcomes) == (0, 0)
-    assert queries.end_pending(job.id, CANCELLED) == 3
+    assert queries.end_pending(job.id, ItemState.CANCELLED) == 3
     job = Job.get_by_id(job.id)
     assert (job.items_done, job.items_failed, job.items_cancelled, job.bytes_done) == (1, 1, 3, 10)
     assert queries.item_counts(job.id) == {"done": 1, "failed": 1, "cancelled": 3}
     assert Item.get_by_id(ids[0]).result == {"x": "\x00"} and Item.get_by_id(ids[4]).link is True
     assert Item.get_by_id(ids[1]).error == "bad zip"  # PostgreSQL text cannot hold NUL: dropped, not fatal
     # retry --failed: the failed item is pending again, the counter and the job's end-step outputs follow
-    Job.update(status=DONE, outputs=["/out/report.csv"]).where(Job.id == job.id).execute()
+    Job.update(status=JobState.DONE, outputs=["/out/report.csv"]).where(Job.id == job.id).execute()
     assert queries.reset_failed(job.id) == 1
     job = Job.get_by_id(job.id)
     assert (job.items_failed, job.status, job.outputs) == (0, "queued", [])
@@ -231,7 +232,7 @@ def test_racing_runs_on_separate_connections_count_each_item_once(pg, pg_url):
     job = _job()
     queries.insert_items(job.id, [(f"f{i}", i + 1, 0.0) for i in range(400)])
     ids = [r[0] for r in pg.execute_sql("SELECT id FROM item ORDER BY id")]
-    sizes = dict(zip(ids, range(1, 401)))
+    sizes = dict(zip(ids, range(1, 401), strict=True))
     errors: list[BaseException] = []
     start = threading.Barrier(4)
 
@@ -241,9 +242,10 @@ def test_racing_runs_on_separate_connections_count_each_item_once(pg, pg_url):
             start.wait()
             for k in range(0, len(ids), 50):
                 now = time.time() + n
-                queries.finish_items(job.id, 1, [Outcome(i, DONE if i % 7 else FAILED, {"n": n}, None if i % 7 else "x",
-                                                         now, now + 0.001, sizes[i]) for i in ids[k:k + 50]])
-        except BaseException as exc:  # noqa: BLE001 - reported below
+                outcomes = [Outcome(i, ItemState.DONE if i % 7 else ItemState.FAILED, {"n": n},
+                                    None if i % 7 else "x", now, now + 0.001, sizes[i]) for i in ids[k:k + 50]]
+                queries.finish_items(job.id, 1, outcomes)
+        except BaseException as exc:
             errors.append(exc)
         finally:
             close_store()
@@ -293,9 +295,9 @@ def test_end_pending_by_range_and_around_running_batches(pg):
     queries.insert_items(job.id, [(f"f{i}", 1, 0.0) for i in range(9)])
     a = queries.cut_batch(job, 3, 1 << 30)
     b = queries.cut_batch(job, 3, 1 << 30)
-    Batch.update(status=RUNNING).where(Batch.id == b.id).execute()
-    assert queries.end_pending(job.id, FAILED, "broken", first=a.first_item, last=a.last_item) == 3
-    assert queries.end_pending(job.id, CANCELLED, skip_running=True) == 3  # b's items are left to its runner
+    Batch.update(status=BatchState.RUNNING).where(Batch.id == b.id).execute()
+    assert queries.end_pending(job.id, ItemState.FAILED, "broken", first=a.first_item, last=a.last_item) == 3
+    assert queries.end_pending(job.id, ItemState.CANCELLED, skip_running=True) == 3  # b's items are left to its runner
     assert [r[0] for r in queries.pending_in(b)] == list(range(b.first_item, b.last_item + 1))
     job = Job.get_by_id(job.id)
     assert (job.items_failed, job.items_cancelled) == (3, 3)
@@ -304,20 +306,21 @@ def test_end_pending_by_range_and_around_running_batches(pg):
 
 def test_job_control_housekeeping_and_views_on_postgres(pg):
     """The other modules' raw SQL (``?`` placeholders, LIKE, aggregates) runs unchanged."""
+    from batchdesk import dashboard as views
     from batchdesk.jobs import cleanup, stats
     from batchdesk.jobs import control as jobs
-    from batchdesk import dashboard as views
     from batchdesk.jobs.report import report_summary
 
-    job = _job(status=RUNNING, started_at=time.time() - 5)
+    job = _job(status=JobState.RUNNING, started_at=time.time() - 5)
     queries.insert_items(job.id, [(f"dir/f{i}%.txt", 1000, 0.0) for i in range(6)])
     batch = queries.cut_batch(Job.get_by_id(job.id), 6, 1 << 30)
     pending = queries.pending_in(batch)
     now = time.time()
     queries.finish_items(job.id, batch.id, [
-        Outcome(i, DONE if n < 4 else FAILED, {"n": n}, None if n < 4 else "it's 100% broken", now, now + 0.5, s)
+        Outcome(i, ItemState.DONE if n < 4 else ItemState.FAILED, {"n": n}, None if n < 4 else "it's 100% broken",
+                now, now + 0.5, s)
         for n, (i, _rel, s, _link, _mtime) in enumerate(pending)])
-    Batch.update(status=DEAD, finished_at=now).where(Batch.id == batch.id).execute()
+    Batch.update(status=BatchState.DEAD, finished_at=now).where(Batch.id == batch.id).execute()
     assert views.failed_count(job.id, "100%") == 2 and views.failed_count(job.id) == 2
     assert [f.path for f in views.failed_items(job.id, "f5")] == ["dir/f5%.txt"]
     assert views.job_detail(job.id).bytes_done == 4000
@@ -341,13 +344,15 @@ def test_upserts_replace_rows_on_postgres(pg):
     Setting.insert(key="k", value=[3]).on_conflict(conflict_target=[Setting.key], preserve=[Setting.value]).execute()
     assert [(s.key, s.value) for s in Setting.select()] == [("k", [3])]
     WorkerRow.insert(name="w", host="h", pid=1, state="busy", job=7, rss=5, started_at=1, heartbeat_at=1).execute()
-    WorkerRow.insert(name="w", host="h2", pid=2, state="idle", started_at=2, heartbeat_at=2).on_conflict_replace().execute()
+    WorkerRow.insert(name="w", host="h2", pid=2, state="idle", started_at=2,
+                     heartbeat_at=2).on_conflict_replace().execute()
     row = WorkerRow.get_by_id("w")
     assert (row.host, row.pid, row.state, row.job, row.rss) == ("h2", 2, "idle", None, 0)
 
 
 def test_qmark_placeholders_become_psycopg_ones():
-    assert qmark_to_format("SELECT a FROM t WHERE x=? AND y IN (?, ?)") == "SELECT a FROM t WHERE x=%s AND y IN (%s, %s)"
+    assert qmark_to_format("SELECT a FROM t WHERE x=? AND y IN (?, ?)") == (
+        "SELECT a FROM t WHERE x=%s AND y IN (%s, %s)")
     assert qmark_to_format("SELECT '?', 'it''s ?%' FROM t WHERE p LIKE ? ESCAPE '\\'") == \
         "SELECT '?', 'it''s ?%%' FROM t WHERE p LIKE %s ESCAPE '\\'"
 
@@ -443,11 +448,11 @@ def test_desk_and_two_remote_workers_share_a_postgres_store(tmp_path, pg_url, re
         assert job.bytes_done == job.bytes_total == sum(len(b) for b in files.values())
         items = list(Item.select().where(Item.job == job_id))
         assert sorted(i.path for i in items) == sorted(files)
-        assert {(i.status, i.attempts) for i in items} == {(DONE, 1)}  # each item ended once, by one run
+        assert {(i.status, i.attempts) for i in items} == {(ItemState.DONE, 1)}  # each item ended once, by one run
         for item in items:
             assert item.result["sha256"] == hashlib.sha256(files[item.path]).hexdigest(), item.path
         batches = list(Batch.select().where(Batch.job == job_id))
-        assert {b.status for b in batches} == {DONE}
+        assert {b.status for b in batches} == {BatchState.DONE}
         assert sum(b.items_count for b in batches) == 600
         assert {b.worker for b in batches} == {"host-a-w1", "host-b-w1"}, "both remote workers took batches"
         assert {w.name: w.host for w in WorkerRow.select()} == {"host-a-w1": socket.gethostname(),
@@ -469,7 +474,7 @@ def test_desk_and_two_remote_workers_share_a_postgres_store(tmp_path, pg_url, re
         for proc in procs.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
-        for name, proc in procs.items():
+        for proc in procs.values():
             try:
                 proc.wait(60)
             except subprocess.TimeoutExpired:
@@ -493,7 +498,7 @@ def test_run_with_the_desks_own_workers_on_a_postgres_store(tmp_path, pg_url):
     summary = json.loads(done.stdout)
     assert (summary["status"], summary["done"], summary["failed"]) == ("done", 200, 0), summary
     open_store(pg_url)
-    assert Item.select().where(Item.status == DONE).count() == len(files)
+    assert Item.select().where(Item.status == ItemState.DONE).count() == len(files)
 
 
 def test_the_pool_passes_the_store_url_by_environment(tmp_path, monkeypatch):

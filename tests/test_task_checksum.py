@@ -61,7 +61,8 @@ FILES = {
     "archive.zip": _zip({"a.txt": b"hello", "b/c.txt": b"world"}),
     "pixel.png": _png(),
     "photo.jpg": b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + bytes(200),
-    "anim.gif": b"GIF89a\x01\x00\x01\x00\x80\x00\x00\xff\xff\xff\x00\x00\x00!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;",
+    "anim.gif": b"GIF89a\x01\x00\x01\x00\x80\x00\x00\xff\xff\xff\x00\x00\x00!\xf9\x04\x01\x00\x00\x00\x00,"
+                b"\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;",
     "data.gz": gzip.compress(b"compressed text\n" * 10, mtime=0),
     "page.html": b"<!DOCTYPE html>\n<html><head><title>x</title></head><body><p>Hi</p></body></html>\n",
     "fragment.htm": b"  \n<div><html lang='en'>odd but html</html></div>",
@@ -69,7 +70,7 @@ FILES = {
     "lines.jsonl": b'{"a": 1}\n{"a": 2}\n',
     "table.csv": b'name,amount,note\n"Smith, J",12.50,"x"\nDoe,3.00,y\nRoe,4.00,z\n',
     "semi.csv": "Datum;Betrag;Text\n01.03.2024;-1,50;Bäcker\n02.03.2024;-2,50;Café\n".encode("cp1252"),
-    "notes.txt": "Plain text, with unicode: naïve café.\nSecond line.\n".encode("utf-8"),
+    "notes.txt": "Plain text, with unicode: naïve café.\nSecond line.\n".encode(),
     "utf16.txt": "Grüße aus Köln\nZweite Zeile\n".encode("utf-16"),
     "random.bin": bytes((i * 7919 + 13) % 256 for i in range(5000)),
     "empty.dat": b"",
@@ -140,7 +141,8 @@ def read_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
     return request.param
 
 
-@pytest.mark.parametrize("size", [0, 1, (1 << 16) - 1, 1 << 16, (1 << 20) - 1, 1 << 20, (1 << 20) + 1, 3 * (1 << 20) + 12345])
+@pytest.mark.parametrize("size", [0, 1, (1 << 16) - 1, 1 << 16, (1 << 20) - 1, 1 << 20, (1 << 20) + 1,
+                                  3 * (1 << 20) + 12345])
 def test_any_size_is_hashed_exactly(tmp_path: Path, size: int, read_path: str) -> None:
     data = (b"0123456789abcdef" * (size // 16 + 1))[:size]
     path = tmp_path / "big.bin"
@@ -171,7 +173,8 @@ def test_small_file_costs_one_open_one_read_and_no_stat(
     path = tmp_path / "small.bin"
     path.write_bytes(os.urandom(8192))
     spec = registry.get("checksum")
-    ctx = registry.TaskContext(options=spec.parse_options({}), output_dir=tmp_path / "o", rel_path="small.bin", source_root=tmp_path)
+    ctx = registry.TaskContext(options=spec.parse_options({}), output_dir=tmp_path / "o", rel_path="small.bin",
+                               source_root=tmp_path)
     calls: list[str] = []
 
     def counting(name, real):
@@ -247,7 +250,8 @@ def test_duplicates_ignores_failed_items_and_can_be_switched_off(tmp_path: Path)
     assert lines == ["group,sha256,size,copies,path", f"1,{sha},3,2,x.txt", f"1,{sha},3,2,z.txt"]
 
     off = tmp_path / "off"
-    spec.finalize(registry.JobContext(8, spec.parse_options({"duplicates": "false"}), off, tmp_path, lambda: iter(rows)))
+    options = spec.parse_options({"duplicates": "false"})
+    spec.finalize(registry.JobContext(8, options, off, tmp_path, lambda: iter(rows)))
     assert not (off / "duplicates.csv").exists()
     raw = tmp_path / "raw"  # options as a config file or an older store might hold them: unparsed text
     spec.finalize(registry.JobContext(9, {"duplicates": "false"}, raw, tmp_path, lambda: iter(rows)))

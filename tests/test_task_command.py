@@ -20,7 +20,7 @@ try:
 except ImportError:  # tests/ became a package
     from tests.conftest_tasks import run_task
 from conftest import wait_for
-from worker_rig import ended, rig  # noqa: F401  (rig is a fixture)
+from worker_rig import ended, rig_fixture  # noqa: F401  (the rig fixture)
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="POSIX commands and process groups")
 PY = shlex.quote(sys.executable)
@@ -230,7 +230,7 @@ def test_a_value_that_would_start_an_argument_with_a_dash_gets_dot_slash(tmp_pat
     result = run_task("command", root / name, root, out, cmd="cp {path} {name}", shell=shell)
     assert (out / name).read_text() == "dashing\n", result
     shown = result["command"] if shell == "true" else " ".join(result["argv"])
-    assert shown.endswith(f" ./{name}") or shown.endswith(f" './{name}'"), shown
+    assert shown.endswith((f" ./{name}", f" './{name}'")), shown
 
 
 def test_only_a_value_that_starts_an_argument_gets_dot_slash(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ import pytest
 from workers import registry
 from workers.registry import ItemError, TaskContext, TaskError
 from workers.tasks._common import output_file
-from workers.tasks.extract_text import chunk_spans
+from workers.tasks.extract_text.chunks import chunk_spans
 
 try:
     from conftest_tasks import SAMPLES, make_samples_module, run_job, run_task
@@ -49,7 +50,8 @@ QUARTERLY = SAMPLES / "documents" / "quarterly-report-q1-2024.pdf"
 
 
 def test_pdf_text_pages_metadata_and_chunks(tmp_path: Path) -> None:
-    result, text, chunks = extract(tmp_path, "reports/q1 report.pdf", QUARTERLY.read_bytes(), chunk_size="300", chunk_overlap="60")
+    result, text, chunks = extract(tmp_path, "reports/q1 report.pdf", QUARTERLY.read_bytes(), chunk_size="300",
+                                   chunk_overlap="60")
     assert "Revenue for the first quarter reached 412,800 EUR, up 9 percent on the same" in text
     assert "Sign the two-year bottle supply contract before 30 April." in text
     assert "café opening hours" in text  # WinAnsi-encoded é survives
@@ -70,7 +72,7 @@ def test_pdf_text_pages_metadata_and_chunks(tmp_path: Path) -> None:
     assert chunks[0]["page"] == 1 and chunks[-1]["page"] == 2
     for c in chunks:
         assert text[c["start"]:c["end"]] == c["text"]
-    for a, b in zip(chunks, chunks[1:]):
+    for a, b in pairwise(chunks):
         assert b["start"] < a["end"]  # consecutive chunks overlap
     outlook = text.index("Outlook for Q2")
     for c in chunks:
@@ -81,7 +83,8 @@ def test_pdf_text_pages_metadata_and_chunks(tmp_path: Path) -> None:
 
 def test_pdf_built_by_hand(tmp_path: Path) -> None:
     ms = make_samples_module()
-    pdf = ms.make_pdf([[("h1", "Gamma (test) \\ report"), ("p", "Line with a backslash \\ and parens (ok).")]], "T", "A", "20240101000000")
+    page = [("h1", "Gamma (test) \\ report"), ("p", "Line with a backslash \\ and parens (ok).")]
+    pdf = ms.make_pdf([page], "T", "A", "20240101000000")
     result, text, _ = extract(tmp_path, "x.pdf", pdf)
     assert "Gamma (test) \\ report" in text
     assert "Line with a backslash \\ and parens (ok)." in text
@@ -188,10 +191,9 @@ def test_truncated_corrupt_and_encrypted_docx(tmp_path: Path) -> None:
     assert failure(tmp_path, "e.docx", ole) == "DOCX is encrypted (password-protected) or a legacy .doc file"
     # a zip whose document.xml is not XML
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        with zipfile.ZipFile(io.BytesIO(data)) as good:
-            for name in good.namelist():
-                zf.writestr(name, b"<w:document>broken" if name == "word/document.xml" else good.read(name))
+    with zipfile.ZipFile(buf, "w") as zf, zipfile.ZipFile(io.BytesIO(data)) as good:
+        for name in good.namelist():
+            zf.writestr(name, b"<w:document>broken" if name == "word/document.xml" else good.read(name))
     assert failure(tmp_path, "x.docx", buf.getvalue()).startswith("not a valid DOCX (")
 
 
@@ -219,7 +221,8 @@ def test_html_skips_script_style_and_reads_metadata(tmp_path: Path) -> None:
 
 
 def test_html_in_a_declared_legacy_charset(tmp_path: Path) -> None:
-    page = '<html><head><meta charset="windows-1252"><title>Prix</title></head><body><p>Crème brûlée – 6 €</p></body></html>'
+    page = ('<html><head><meta charset="windows-1252"><title>Prix</title></head>'
+            "<body><p>Crème brûlée – 6 €</p></body></html>")
     result, text, _ = extract(tmp_path, "fr.htm", page.encode("cp1252"))
     assert text == "Crème brûlée – 6 €"
     assert result["encoding"] == "windows-1252"
@@ -274,7 +277,7 @@ def test_latin1_fallback_and_forced_encoding(tmp_path: Path) -> None:
     assert result["encoding"] == "latin-1"
     assert text.startswith("Prénom: Zoë")
     # the wrong encoding forced by the user: mojibake, but no crash and the name is recorded
-    result, text, _ = extract(tmp_path, "b.txt", "Zoë".encode("utf-8"), encoding="cp1252")
+    result, text, _ = extract(tmp_path, "b.txt", "Zoë".encode(), encoding="cp1252")
     assert text == "ZoÃ«" and result["encoding"] == "cp1252"
     with pytest.raises(TaskError, match="option 'encoding': 'no-such-codec' is not allowed: unknown encoding"):
         extract(tmp_path, "c.txt", b"x", encoding="no-such-codec")  # refused when the job is submitted
@@ -298,7 +301,8 @@ def test_binary_empty_and_unsupported_inputs(tmp_path: Path) -> None:
 
 
 def test_unknown_extension_is_sniffed(tmp_path: Path) -> None:
-    result, text, _ = extract(tmp_path, "page.dat", b"<!doctype html><html><body><h1>Sniffed</h1><script>x()</script></body></html>")
+    page = b"<!doctype html><html><body><h1>Sniffed</h1><script>x()</script></body></html>"
+    result, text, _ = extract(tmp_path, "page.dat", page)
     assert result["format"] == "html" and text == "Sniffed"
     result, text, _ = extract(tmp_path, "README", b"Just some words in a file without extension.\n")
     assert result["format"] == "text" and text == "Just some words in a file without extension."
@@ -391,7 +395,7 @@ def test_chunk_spans_cover_the_text_at_word_boundaries() -> None:
     text = " ".join(words)
     spans = list(chunk_spans(text, 100, 20))
     assert spans[0][0] == 0 and spans[-1][1] == len(text)
-    for (s1, e1), (s2, _e2) in zip(spans, spans[1:]):
+    for (s1, e1), (s2, _e2) in pairwise(spans):
         assert e1 - s1 <= 100
         assert s1 < s2 < e1  # progress, with overlap
         assert text[s2 - 1] == " "  # chunks start at a word

@@ -4,8 +4,6 @@ one line naming the option, the bad value and what is allowed."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from workers import registry
@@ -142,7 +140,8 @@ BAD = [
     ("command", {"cmd": "cat 'unterminated"}, "option 'cmd': \"cat 'unterminated\" is not allowed: bad cmd template"),
     ("command", {"cmd": "echo {"}, "option 'cmd': 'echo {' is not allowed: bad cmd template"),
     ("statements", {"currency": "euro"}, "option 'currency': 'euro' is not allowed: use a 3-letter currency code"),
-    ("statements", {"date_order": "dym"}, "option 'date_order': 'dym' is not allowed; choose one of auto, ymd, dmy, mdy"),
+    ("statements", {"date_order": "dym"},
+     "option 'date_order': 'dym' is not allowed; choose one of auto, ymd, dmy, mdy"),
     ("statements", {"rules": "/no/such/rules.toml"},
      "option 'rules': '/no/such/rules.toml' is not allowed: rules file not found"),
 ]
@@ -156,10 +155,11 @@ def test_bad_values_of_the_builtin_tasks(task, raw, message):
 
 
 def test_good_values_of_the_builtin_tasks(tmp_path):
-    assert registry.get("extract-text").parse_options({"chunk_size": "50", "chunk_overlap": "25", "encoding": "CP1252"})[
-        "chunk_overlap"] == 25
+    extract = registry.get("extract-text")
+    options = extract.parse_options({"chunk_size": "50", "chunk_overlap": "25", "encoding": "CP1252"})
+    assert options["chunk_overlap"] == 25
     command = registry.get("command")
-    assert command.parse_options({"cmd": "cat 'unterminated", "shell": "yes"})["shell"] is True  # no split under a shell
+    assert command.parse_options({"cmd": "cat 'unterminated", "shell": "yes"})["shell"] is True  # no split by a shell
     assert command.parse_options({"cmd": "printf '{{}}' {name}", "timeout": "0.5"})["timeout"] == 0.5
     assert registry.get("statements").parse_options({"currency": "eur", "encoding": "latin-1"})["currency"] == "eur"
 
@@ -169,12 +169,14 @@ def test_the_rules_file_must_exist_and_parse(tmp_path):
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "my rules.toml").write_text('[categories]\nFood = ["aldi"]\n', encoding="utf-8")
     # relative: looked for in the current folder, then the job's source folder (as the task does)
-    assert statements.parse_options({"rules": "my rules.toml"}, source_root=tmp_path / "src")["rules"] == "my rules.toml"
-    with pytest.raises(TaskError, match="rules file not found: my rules.toml"):
+    options = statements.parse_options({"rules": "my rules.toml"}, source_root=tmp_path / "src")
+    assert options["rules"] == "my rules.toml"
+    with pytest.raises(TaskError, match=r"rules file not found: my rules\.toml"):
         statements.parse_options({"rules": "my rules.toml"})
     bad = tmp_path / "bad.toml"
     bad.write_text("[categories\n", encoding="utf-8")
-    with pytest.raises(TaskError, match=r"option 'rules': '.*bad.toml' is not allowed: rules file .* is not valid TOML"):
+    not_toml = r"option 'rules': '.*bad\.toml' is not allowed: rules file .* is not valid TOML"
+    with pytest.raises(TaskError, match=not_toml):
         statements.parse_options({"rules": str(bad)})
     bad.write_text('[categories]\nX = ["re:(unclosed"]\n', encoding="utf-8")
     with pytest.raises(TaskError, match="bad regex"):
@@ -208,7 +210,7 @@ def test_submitting_a_folder_checks_a_relative_rules_file_against_it(settings, t
     settings.data_dir.mkdir(parents=True)
     open_store(settings.store_path)
     try:
-        with pytest.raises(SubmitError, match="option 'rules': 'other.toml' is not allowed: rules file not found"):
+        with pytest.raises(SubmitError, match=r"option 'rules': 'other\.toml' is not allowed: rules file not found"):
             submit_folder(settings, JobRequest(folder=folder, task="statements", options={"rules": "other.toml"}))
         assert Job.select().count() == 0
         job, _scan = submit_folder(settings, JobRequest(folder=folder, task="statements",
@@ -226,7 +228,8 @@ def test_the_tasks_command_shows_what_each_option_allows(settings):
     from batchdesk.cli import main
 
     text = CliRunner().invoke(main, ["--data-dir", str(settings.data_dir), "tasks"]).output
-    assert "--opt chunk_size=<int>  characters per chunk in <name>.chunks.jsonl (default: 1000; allowed: integer >= 50)" in text
+    assert ("--opt chunk_size=<int>  characters per chunk in <name>.chunks.jsonl "
+            "(default: 1000; allowed: integer >= 50)") in text
     assert "--opt timeout=<float>" in text and "allowed: number > 0" in text
     data = json.loads(CliRunner().invoke(main, ["--data-dir", str(settings.data_dir), "tasks", "--json"]).output)
     options = {o["name"]: o for t in data if t["name"] == "extract-text" for o in t["options"]}

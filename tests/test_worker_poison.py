@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import wait_for
-from worker_rig import ended, rig  # noqa: F401  (rig is a fixture)
 
+from conftest import wait_for
 from data.models import Alert, Batch, Job, WorkerRow
+from worker_rig import ended, rig_fixture  # noqa: F401  (the rig fixture)
 
 pytestmark = pytest.mark.slow
 POISON_KEY = "batchdesk:poison"  # where a worker sets poison entries aside (the desk may show them)
@@ -108,12 +108,12 @@ def webhook_hits():
     hits: list[str] = []
 
     class Record(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 (http.server's name)
+        def do_GET(self):
             hits.append(self.path)
             self.send_response(204)
             self.end_headers()
 
-        do_POST = do_GET  # noqa: N815
+        do_POST = do_GET
 
         def log_message(self, *args):
             pass
@@ -153,7 +153,8 @@ def test_a_batch_job_asking_for_callbacks_or_webhooks_is_refused_and_they_never_
     for job_id in [*hostile, foreign.id]:
         refused = RQJob.fetch(job_id, connection=rig.connection)
         assert refused.get_status() == "failed" and "refused job" in refused.latest_result().exc_string, job_id
-    assert "callbacks or webhooks" in RQJob.fetch("hostile-webhooks", connection=rig.connection).latest_result().exc_string
+    hostile = RQJob.fetch("hostile-webhooks", connection=rig.connection)
+    assert "callbacks or webhooks" in hostile.latest_result().exc_string
     assert not marker.exists() and hits == []
     assert rig.log().count("refused job hostile-foreign") == 1, "a refused job is not retried"
     assert worker.poll() is None

@@ -1,6 +1,6 @@
 """A bare worker rig for tests: the embedded broker, a real SQLite store, and real worker processes
 started the way the desk's pool starts them (broker and store URLs by environment), but no desk,
-so nothing re-queues, retries or kills behind the test's back. Import the ``rig`` fixture."""
+so nothing re-queues, retries or kills behind the test's back. Import ``rig_fixture`` (the ``rig`` fixture)."""
 
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 import redis
-from conftest import batchdesk_env, wait_for
 from rq import Queue, Worker
 from rq.serializers import JSONSerializer
 
-from batchdesk.config import Settings
 from batchdesk.broker.embedded import EmbeddedBroker
+from batchdesk.config import Settings
 from batchdesk.desk.feeder import Capacity, Feeder
 from batchdesk.desk.queues import BatchQueues
 from batchdesk.jobs.submit import JobRequest, submit_folder
+from conftest import batchdesk_env, wait_for
 from data import queries
 from data.models import Batch, Job
 from data.store import close_store, open_store
@@ -89,8 +89,8 @@ class WorkerRig:
         close_store()
 
 
-@pytest.fixture
-def rig(settings, tmp_path):
+@pytest.fixture(name="rig")
+def rig_fixture(settings, tmp_path):
     rig = WorkerRig(settings, tmp_path)
     yield rig
     rig.close()

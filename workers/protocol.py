@@ -1,10 +1,12 @@
 """What the desk and the workers agree on, in one small module both import (nothing heavy here).
 
+- QUEUES: the queues (priorities) batches are put on, which workers drain in this order;
 - RUNNER: the one function a worker runs for a queue entry (stored by name in every entry);
 - HAND_BACK_SIGNAL: a stopping worker asks its work-horse, with it, to stop after the item in hand and
   hand its batch back (held: the desk queues it again) instead of finishing it;
 - worker names ``bd-<host>-<desk pid>-<n>`` (a worker started by hand: ``bd-<host>-<pid>``) and queue
-  entry ids ``bd-<batch>-<attempt>-<ms>``, so the desk can tell its own host's workers from others.
+  entry ids ``bd-<batch>-<attempt>-<ms>``, so the desk can tell its own host's workers from others;
+- POISON_KEY: the broker list where workers set aside queue entries they cannot read.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ import signal
 import socket
 import time
 
+QUEUES = ("high", "default", "low")  # drained in this order
+DEFAULT_QUEUE = "default"  # for a job whose task has no route in the config
 RUNNER = "workers.runner.run_batch"
 HAND_BACK_SIGNAL = signal.SIGUSR1
-WORKER_PREFIX = "bd"
+WORKER_PREFIX = "bd"  # worker names and queue entry ids start with it
+POISON_KEY = "batchdesk:poison"  # newest first: JSON {ts, queue, entry, reason}
 
 
 def worker_name(owner_pid: int, seq: int | None = None, host: str | None = None) -> str:

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Callable, Mapping
+from typing import Any
+
+from workers.defaults import TASK_COST_PER_BYTE, TASK_COST_PER_ITEM
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +32,14 @@ class TaskError(Exception):
 
 
 class ItemError(Exception):
-    """Raised by a task to fail one item with a reason a person can read (no traceback kept)."""
+    """Raised by a task to fail one item with a reason a person can read (no traceback kept).
+
+    ``result`` (JSON-serialisable) is recorded on the failed item, e.g. a command's exit code and stderr.
+    """
+
+    def __init__(self, *args: object, result: dict[str, Any] | None = None) -> None:
+        super().__init__(*args)
+        self.result = result
 
 
 TRUE_WORDS = frozenset({"true", "yes", "on", "1"})
@@ -186,7 +196,9 @@ class JobContext:
 
 
 TaskFunc = Callable[[Path, TaskContext], dict]
-FinalizeFunc = Callable[[JobContext], None]
+# What a finalize hook returns: the paths it wrote (relative to the output folder, or absolute inside it).
+Written = Iterable[str | Path] | str | Path | None
+FinalizeFunc = Callable[[JobContext], Written]
 
 
 @dataclass(frozen=True)
@@ -199,8 +211,8 @@ class TaskSpec:
     options: tuple[Option, ...] = ()
     finalize: FinalizeFunc | None = None
     # Rough cost model for the planner's first batches: seconds per item plus seconds per byte.
-    cost_per_item: float = 0.0005
-    cost_per_byte: float = 2e-9
+    cost_per_item: float = TASK_COST_PER_ITEM
+    cost_per_byte: float = TASK_COST_PER_BYTE
     # A task that only opens the file may take the path as a plain str: on overhead-bound jobs
     # (tiny files) building a Path per item costs as much as the work.
     str_path: bool = False
@@ -236,8 +248,8 @@ def task(
     description: str = "",
     options: tuple[Option, ...] = (),
     finalize: FinalizeFunc | None = None,
-    cost_per_item: float = 0.0005,
-    cost_per_byte: float = 2e-9,
+    cost_per_item: float = TASK_COST_PER_ITEM,
+    cost_per_byte: float = TASK_COST_PER_BYTE,
     str_path: bool = False,
 ) -> Callable[[TaskFunc], TaskFunc]:
     """Decorator that registers a built-in or plugin task under ``name``."""

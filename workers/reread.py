@@ -7,7 +7,7 @@ as done, since the result may mix two versions: the item is set aside, still pen
 at the end of the batch after a pause. A read counts only if the file held still through it (the same
 size and mtime before and after); the item's recorded size and mtime, and its SeenFile row, then
 become the ones that were read, so after-processing moves exactly that version and the watch does not
-take it again. After ``ATTEMPTS`` reads the item fails with "changed while being read (N attempts)";
+take it again. After ``REREAD_ATTEMPTS`` reads the item fails with "changed while being read (N attempts)";
 the watch takes the file again, as a new version, once it settles.
 
 Only watch jobs are checked: a folder job's task may rewrite its input on purpose (a ``command`` such
@@ -22,14 +22,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from data.models import FAILED, Item, SeenFile
-from data.queries import Outcome
+from data.models import Item, SeenFile
+from data.queries import Outcome, PendingRow
+from data.states import ItemState
 from data.store import write
-
-ATTEMPTS = 3  # reads in all, the first included
-PAUSE_SECONDS = 1.0  # before each new round of reads
-
-Row = tuple[int, str, int, int, float]  # (item id, rel path, size, is_link, mtime), as queries.pending_in
+from workers.defaults import REREAD_ATTEMPTS, REREAD_PAUSE_SECONDS
 
 
 @dataclass
@@ -59,7 +56,7 @@ class Rereads:
         self._aside: list[_Aside] = []
         self._reads: dict[int, int] = {}  # item id -> reads so far, while it is being read again
 
-    def rows(self, pending: Iterable[Row]) -> Iterator[Row]:
+    def rows(self, pending: Iterable[PendingRow]) -> Iterator[PendingRow]:
         """The batch's pending items, then the ones set aside, after a pause, until none is left.
 
         An item read again comes with the size and mtime its file has just before the read.
@@ -67,7 +64,7 @@ class Rereads:
         yield from pending
         while self._aside:
             aside, self._aside = self._aside, []
-            time.sleep(PAUSE_SECONDS)
+            time.sleep(REREAD_PAUSE_SECONDS)
             for item in aside:
                 self._reads[item.item_id] = item.reads
                 size, mtime = _look(item.path) or (item.size, item.mtime)
@@ -76,7 +73,7 @@ class Rereads:
     def changed(self, item_id: int, rel: str, link: int, path: str | Path, size: int, mtime: float,
                 started: float) -> bool:
         """After the task returned: whether the file is no longer ``size``/``mtime`` (then the item is
-        set aside, or failed after ``ATTEMPTS`` reads, and must not be recorded as done).
+        set aside, or failed after ``REREAD_ATTEMPTS`` reads, and must not be recorded as done).
 
         A file gone since the read has not changed: its read was whole (unlinking does not cut it).
         """
@@ -89,8 +86,8 @@ class Rereads:
                 _record_read(item_id, size, mtime)
             return False
         reads = self._reads.pop(item_id, 0) + 1
-        if reads >= ATTEMPTS:
-            self.add(Outcome(item_id, FAILED, None, f"changed while being read ({reads} attempts)",
+        if reads >= REREAD_ATTEMPTS:
+            self.add(Outcome(item_id, ItemState.FAILED, None, f"changed while being read ({reads} attempts)",
                              started, time.time(), size))
         else:
             self._aside.append(_Aside(item_id, rel, link, str(path), size, mtime, reads))

@@ -3,7 +3,8 @@
 It takes a batch id (JSON-serialisable), loads the batch's pending items from the store and runs
 the job's registered task on each. Per-item errors are recorded on the item and the batch goes
 on; results are committed in chunks together with the job counters; between items it notices
-cancel and pause (read from the store, at most every ``CONTROL_CHECK_SECONDS``).
+cancel and pause (read from the store, at most every ``CONTROL_CHECK_SECONDS``). Its tunables are in
+:mod:`workers.defaults`.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import signal
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, cast
 
 from rq import get_current_job
 from rq.timeouts import JobTimeoutException
@@ -25,21 +27,33 @@ from rq.timeouts import JobTimeoutException
 from data import queries, transitions
 from data.alerts import raise_alert
 from data.models import Batch, Job, WorkerRow, db
-from data.queries import Outcome
-from data.states import BATCH_UNFINISHED, BatchKind, BatchState, ItemState, JobState, PausedBy, WorkerState
+from data.queries import Outcome, PendingRow
+from data.states import (
+    BATCH_UNFINISHED,
+    BatchKind,
+    BatchState,
+    ItemState,
+    JobState,
+    PausedBy,
+    SourceKind,
+    WorkerState,
+)
 from data.store import is_store_url, open_store, write
 from workers import registry
-from workers.reread import Rereads
+from workers.defaults import (
+    CONTROL_CHECK_SECONDS,
+    FIRST_READ_ITEMS,
+    FLUSH_ITEMS,
+    FLUSH_SECONDS,
+    HEARTBEAT_SECONDS,
+    READ_ITEMS,
+)
 from workers.protocol import HAND_BACK_SIGNAL, RUNNER  # noqa: F401  (RUNNER: this module's run_batch)
+from workers.reread import Rereads
 from workers.throttle import Breaker, Limiter, RateLimit
 from workers.timeouts import ItemTimeout, item_limit
 
-CONTROL_CHECK_SECONDS = 0.2
-FLUSH_SECONDS = 0.5
-FLUSH_ITEMS = 1000
-FIRST_READ_ITEMS, READ_ITEMS = 200, 5000  # pending items read per query
-HEARTBEAT_SECONDS = 2.0
-HANDED_BACK = "handed back"
+HANDED_BACK = "handed back"  # why a batch stopped when its worker is stopping (beside JobState's reasons)
 
 log = logging.getLogger("batchdesk.runner")
 
@@ -63,7 +77,7 @@ def configure(store: Path | str, plugins: tuple[str, ...] = (), worker_name: str
     signal.signal(HAND_BACK_SIGNAL, lambda signum, frame: _interrupt.set(HANDED_BACK))
 
 
-def run_batch(batch_id: int) -> dict:
+def run_batch(batch_id: int) -> dict[str, Any]:
     """Process one batch; returns a small summary that RQ keeps as the job result."""
     if not isinstance(batch_id, int) or isinstance(batch_id, bool):
         raise TypeError("run_batch takes one integer batch id")
@@ -103,7 +117,7 @@ def run_batch(batch_id: int) -> dict:
         _set_worker_state(WorkerState.IDLE, None, None)
 
 
-def _run_end_step(batch: Batch, job: Job, spec: registry.TaskSpec) -> dict:
+def _run_end_step(batch: Batch, job: Job, spec: registry.TaskSpec) -> dict[str, Any]:
     """The job's end-of-job step (the task's report): the job is done once its outputs are written."""
     context = registry.JobContext(
         job_id=job.id, options=job.options or {}, output_dir=Path(job.output_dir), source_root=Path(job.source),
@@ -120,13 +134,13 @@ def _run_end_step(batch: Batch, job: Job, spec: registry.TaskSpec) -> dict:
     return {"batch": batch.id, "end_step": "done", "outputs": outputs}
 
 
-def _as_paths(written: object) -> list[Path]:
+def _as_paths(written: registry.Written) -> list[Path]:
     """What a finalize hook returned (None, a path, or several) as a list of paths."""
     if written is None:
         return []
     if isinstance(written, (str, Path)):
         return [Path(written)]
-    return [Path(p) for p in written]  # type: ignore[attr-defined]
+    return [Path(p) for p in written]
 
 
 class _Interrupt:
@@ -169,13 +183,16 @@ class _Results:
         self.current = 0
 
     def stale(self, now: float) -> bool:
+        """Whether ended items have waited FLUSH_SECONDS or more."""
         return bool(self.pending) and now - self.last_flush >= FLUSH_SECONDS
 
     def unflushed(self) -> list[Outcome]:
+        """What ended but is not committed yet (the breaker counts it too)."""
         with self.lock:
             return list(self.pending)
 
     def flush(self) -> None:
+        """Commit what ended, with the job's counters, in one transaction."""
         with self.lock:
             self.last_flush = time.monotonic()
             take = self.pending.popleft
@@ -185,7 +202,8 @@ class _Results:
                 self.done, self.failed = self.done + done, self.failed + failed
 
 
-def _process(batch: Batch, job: Job, spec: registry.TaskSpec, results: _Results) -> dict:
+def _process(batch: Batch, job: Job, spec: registry.TaskSpec, results: _Results) -> dict[str, Any]:
+    """Run the task on each pending item (the hot path: per item, only what must be done per item)."""
     root = Path(job.source)
     out_dir = Path(job.output_dir)
     options = job.options or {}
@@ -193,11 +211,13 @@ def _process(batch: Batch, job: Job, spec: registry.TaskSpec, results: _Results)
     limiter = _limiter(job)
     resolve = _PathGuard(root).resolve
     breaker = _breaker(job)
-    func, str_path, context = spec.func, spec.str_path, registry.TaskContext
+    # a str_path task takes the path as a str (its declared parameter type says so)
+    func = cast("Callable[[str | Path, registry.TaskContext], Any]", spec.func)
+    str_path, context = spec.str_path, registry.TaskContext
     add, waiting = results.pending.append, results.pending
     clock, monotonic = time.time, time.monotonic
     last_check = monotonic()
-    interrupted = None
+    interrupted: str | None = None
     stop_asked = _interrupt.event.is_set
     rereads = _rereads(job, add)
     rows = _pending(batch) if rereads is None else rereads.rows(_pending(batch))
@@ -209,14 +229,9 @@ def _process(batch: Batch, job: Job, spec: registry.TaskSpec, results: _Results)
                 break
             now = monotonic()
             if now - last_check >= CONTROL_CHECK_SECONDS:
-                last_check = results.checked = now
-                if results.stale(now):
-                    results.flush()
-                interrupted = _control_state(job.id, breaker, results.unflushed())
+                last_check = now
+                interrupted = _check_control(job.id, breaker, results, now)
                 if interrupted:
-                    break
-                if breaker is not None and breaker.tripped:  # other workers' failures count too
-                    interrupted = _trip(job.id, breaker)
                     break
             if limiter is not None:
                 limiter.acquire()
@@ -245,25 +260,43 @@ def _process(batch: Batch, job: Job, spec: registry.TaskSpec, results: _Results)
                 results.flush()
     finally:
         results.flush()  # also when the batch fails: what ended is kept, a retry runs only the rest
-    if interrupted == JobState.CANCELLED:
-        transitions.cancel_batch(batch.id)
-    elif interrupted in (JobState.PAUSED, HANDED_BACK):
-        transitions.hold_batch(batch.id)
-    else:
-        transitions.finish_batch(batch.id, BatchState.DONE)
+    _leave(batch.id, interrupted)
     return {"batch": batch.id, "done": results.done, "failed": results.failed, "interrupted": interrupted}
+
+
+def _check_control(job_id: int, breaker: Breaker | None, results: _Results, now: float) -> str | None:
+    """Between items, every CONTROL_CHECK_SECONDS: commit what waits too long, then say why the batch must
+    stop, if it must (cancelled, paused, or the breaker tripped: other workers' failures count too)."""
+    results.checked = now
+    if results.stale(now):
+        results.flush()
+    interrupted = _control_state(job_id, breaker, results.unflushed())
+    if interrupted is None and breaker is not None and breaker.tripped:
+        interrupted = _trip(job_id, breaker)
+    return interrupted
+
+
+def _leave(batch_id: int, interrupted: str | None) -> None:
+    """The loop is over: the batch is done, cancelled (the rest of its items too), or held to run later."""
+    if interrupted == JobState.CANCELLED:
+        transitions.cancel_batch(batch_id)
+    elif interrupted in (JobState.PAUSED, HANDED_BACK):
+        transitions.hold_batch(batch_id)
+    else:
+        transitions.finish_batch(batch_id, BatchState.DONE)
 
 
 def _rereads(job: Job, add: Callable[[Outcome], None]) -> Rereads | None:
     """A watch job's items are checked for a file that changed while read (see workers.reread); a
     folder job's are not: its task may rewrite its input on purpose."""
-    return Rereads(add) if job.watch_id is not None or job.source_kind == "watch" else None
+    return Rereads(add) if job.watch_id is not None or job.source_kind == SourceKind.WATCH else None
 
 
-def _pending(batch: Batch) -> Iterator[tuple[int, str, int, int, float]]:
+def _pending(batch: Batch) -> Iterator[PendingRow]:
     """The batch's pending items in chunks, each read in full before any write (an open read would
     pin an old snapshot); the first chunk is small so the first item starts at once."""
-    after, limit = None, FIRST_READ_ITEMS
+    after: int | None = None
+    limit = FIRST_READ_ITEMS
     while rows := queries.pending_in(batch, after, limit):
         yield from rows
         after, limit = rows[-1][0], READ_ITEMS
@@ -305,7 +338,8 @@ class _PathGuard:
         self._inside = self.root + os.sep
         self._dirs: dict[str, bool] = {}
 
-    def resolve(self, rel: str, link: bool = False) -> str:
+    def resolve(self, rel: str, link: int = 0) -> str:
+        """The item's full path, checked; ``link`` (truthy) when it was a symlink at scan time."""
         if rel.startswith(("/", "\\")) or (".." in rel and ".." in rel.replace("\\", "/").split("/")):
             raise registry.ItemError(f"refused path {rel!r}: it leaves the job's folder")
         full = self._inside + rel
@@ -319,7 +353,7 @@ class _PathGuard:
         return full
 
 
-def _control_state(job_id: int, breaker: Breaker | None, unflushed: list[Outcome]) -> str | None:
+def _control_state(job_id: int, breaker: Breaker | None, unflushed: list[Outcome]) -> JobState | None:
     """Cancelled or paused (by the user or the breaker)? Also refreshes the breaker's job counts."""
     status, done, failed, config = db.execute_sql(
         "SELECT status, items_done, items_failed, batch_config FROM job WHERE id=?", (job_id,)
@@ -337,6 +371,7 @@ def _control_state(job_id: int, breaker: Breaker | None, unflushed: list[Outcome
 
 
 def _breaker(job: Job) -> Breaker | None:
+    """The job's circuit breaker, if it has one, counting from the job's counters (less its baseline)."""
     config = (job.batch_config or {}).get("breaker")
     if not config:
         return None
@@ -345,7 +380,7 @@ def _breaker(job: Job) -> Breaker | None:
     return breaker
 
 
-def _trip(job_id: int, breaker: Breaker) -> str:
+def _trip(job_id: int, breaker: Breaker) -> JobState:
     """Pause the job because too many of its items fail, and say so in an alert."""
     done, failed = breaker.counts
     reason = (f"job {job_id} paused itself: {failed} of {done + failed} items failed "
@@ -383,7 +418,8 @@ def _watch_batch(batch_id: int, job_id: int, results: _Results, stop: threading.
         db.close()
 
 
-def _set_worker_state(state: str, job_id: int | None, batch_id: int | None) -> None:
+def _set_worker_state(state: WorkerState, job_id: int | None, batch_id: int | None) -> None:
+    """What this worker does, as the desk's views show it (a worker started without a name has no row)."""
     if not CONFIG.worker_name:
         return
     with write():

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import redis
 
+from workers.defaults import RATE_KEY_SLACK_SECONDS
+
 _UNITS = {"s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "hour": 3600.0}
 _PATTERN = re.compile(r"^\s*(\d+)\s*/\s*([a-z]+)\s*$")
 
@@ -25,19 +27,22 @@ class RateLimitError(ValueError):
 
 @dataclass(frozen=True)
 class RateLimit:
+    """At most ``limit`` items per ``per`` seconds in ``scope``, over all workers sharing the broker."""
+
     scope: str
     limit: int
     per: float
 
     @classmethod
-    def parse(cls, scope: str, text: str) -> "RateLimit":
+    def parse(cls, scope: str, text: str) -> RateLimit:
         """``"10/m"`` -> 10 items per minute; units s, m, h."""
         match = _PATTERN.match(str(text).lower())
         if not match or match.group(2) not in _UNITS or int(match.group(1)) < 1:
             raise RateLimitError(f"rate limit for {scope!r} must look like 10/s, 100/m or 1000/h, not {text!r}")
         return cls(scope, int(match.group(1)), _UNITS[match.group(2)])
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, str | int | float]:
+        """As stored in a job's batch_config (``RateLimit(**that)`` reads it back)."""
         return {"scope": self.scope, "limit": self.limit, "per": self.per}
 
 
@@ -57,11 +62,11 @@ class Limiter:
             key = f"batchdesk:rate:{self.limit.scope}:{window}"
             with self.connection.pipeline() as pipe:
                 pipe.incr(key)
-                pipe.expire(key, int(self.limit.per) + 5)
+                pipe.expire(key, int(self.limit.per) + RATE_KEY_SLACK_SECONDS)
                 count = pipe.execute()[0]
             if count <= self.limit.limit:
                 return waited
-            pause = (window + 1) * self.limit.per - now + 0.001
+            pause = (window + 1) * self.limit.per - now + 0.001  # wake just after the window turned
             time.sleep(pause)
             waited += pause
 
@@ -94,10 +99,12 @@ class Breaker:
 
     @property
     def counts(self) -> tuple[int, int]:
+        """(done, failed) since the baseline, this batch's included."""
         return self.base_done + self.done, self.base_failed + self.failed
 
     @property
     def tripped(self) -> bool:
+        """Enough items ended, and too many of them failed."""
         failed = self.base_failed + self.failed
         ended = self.base_done + self.done + failed
         return ended >= self.min_items and failed > self.threshold * ended

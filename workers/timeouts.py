@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import signal
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
+from types import FrameType
+from typing import NoReturn
 
 from rq.timeouts import BaseDeathPenalty, JobTimeoutException
 
@@ -42,16 +44,17 @@ class BatchDeathPenalty(BaseDeathPenalty):
         signal.signal(signal.SIGALRM, signal.SIG_DFL)
 
 
-def _on_batch_deadline(signum, frame):
+def _on_batch_deadline(signum: int, frame: FrameType | None) -> NoReturn:
     raise _batch_exception("batch exceeded its hard time limit")
 
 
 def _arm_batch() -> None:
+    """Arm the timer for the batch's hard deadline (or disarm it when there is none)."""
     if _batch_deadline is None:
         signal.setitimer(signal.ITIMER_REAL, 0)
         return
     signal.signal(signal.SIGALRM, _on_batch_deadline)
-    signal.setitimer(signal.ITIMER_REAL, max(0.001, _batch_deadline - time.monotonic()))
+    signal.setitimer(signal.ITIMER_REAL, max(0.001, _batch_deadline - time.monotonic()))  # 0 would disarm it
 
 
 @contextmanager
@@ -61,7 +64,7 @@ def item_limit(soft_seconds: float) -> Iterator[None]:
         yield  # no soft limit, or the hard deadline comes first and is already armed
         return
 
-    def on_item_timeout(signum, frame):
+    def on_item_timeout(signum: int, frame: FrameType | None) -> NoReturn:
         raise ItemTimeout(f"timed out after {soft_seconds:g} s")
 
     signal.signal(signal.SIGALRM, on_item_timeout)

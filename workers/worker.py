@@ -21,30 +21,39 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import cast
 
 import psutil
 import redis
+from redis.client import PubSubWorkerThread
 from rq import Queue, Worker
 from rq.intermediate_queue import IntermediateQueue
 from rq.job import Job as RQJob
-from rq.serializers import JSONSerializer
+from rq.serializers import JSONSerializer, Serializer
+from rq.timeouts import BaseDeathPenalty
 from rq.utils import now
 from rq.worker import SHUTDOWN_SIGNAL, WorkerStatus
 
-from data.models import Alert, WorkerRow
+from data.alerts import raise_alert
+from data.models import WorkerRow
+from data.states import WorkerState
 from data.store import close_store, open_store, write
 from workers import registry, runner
-from workers.protocol import RUNNER, worker_name
+from workers.defaults import (
+    BROKER_CONNECT_TIMEOUT_SECONDS,
+    BROKER_HEALTH_CHECK_SECONDS,
+    FOLLOW_PARENT_GRACE_SECONDS,
+    FOLLOW_PARENT_POLL_SECONDS,
+    POISON_KEEP,
+    PUBSUB_STOP_SECONDS,
+    SHOWN_CHARS,
+)
 from workers.priority import lower_priority
 from workers.proctree import kill_tree
+from workers.protocol import POISON_KEY, QUEUES, RUNNER, worker_name
 from workers.timeouts import BatchDeathPenalty
-
-QUEUES = ("high", "default", "low")
-POISON_KEY = "batchdesk:poison"  # newest first: JSON {ts, queue, entry, reason}
-POISON_KEEP = 1000  # entries kept on it (a flood of poison must not fill the broker's memory)
-SHOWN = 200  # characters of an entry or a reason shown in a log line or an alert
 
 log = logging.getLogger("batchdesk.worker")
 
@@ -73,7 +82,7 @@ def _disarm(job: RQJob) -> None:
 
 
 def _clip(text: str) -> str:
-    return text if len(text) <= SHOWN else text[:SHOWN] + "..."
+    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + "..."
 
 
 def worker_alert(message: str) -> None:
@@ -83,8 +92,7 @@ def worker_alert(message: str) -> None:
         return
     try:
         open_store(runner.CONFIG.store)
-        with write():
-            Alert.create(ts=time.time(), level="error", kind="worker", message=message)
+        raise_alert("worker", message, level="error")
     except Exception as exc:  # the alert is a courtesy; the log line is already written
         log.warning("cannot record the alert in the store (%s): %s", exc, message)
     finally:
@@ -101,11 +109,12 @@ def set_aside(connection: redis.Redis, queue_key: str, entry: str, reason: str) 
     raw = entry.encode("utf-8", "surrogateescape")
     shown = raw.decode("utf-8", "backslashreplace")
     queue = queue_key.removeprefix(Queue.redis_queue_namespace_prefix)
-    record = {"ts": time.time(), "queue": queue, "entry": shown[:10 * SHOWN], "reason": _clip(reason)}
+    record = {"ts": time.time(), "queue": queue, "entry": shown[:10 * SHOWN_CHARS], "reason": _clip(reason)}
     with connection.pipeline() as pipe:
         pipe.lpush(POISON_KEY, json.dumps(record))
         pipe.ltrim(POISON_KEY, 0, POISON_KEEP - 1)
-        pipe.lrem(IntermediateQueue.get_intermediate_queue_key(queue_key), 1, raw)
+        # bytes: the entry as stored (redis-py takes any encodable value; its annotation says str)
+        pipe.lrem(IntermediateQueue.get_intermediate_queue_key(queue_key), 1, raw)  # type: ignore[arg-type]
         pipe.execute()
     message = f"poison queue entry {_clip(shown)!r} in queue {queue} set aside on {POISON_KEY}: {_clip(reason)}"
     log.error("%s", message)
@@ -137,11 +146,14 @@ class BatchQueue(Queue):
 
     @classmethod
     def _fetch_dequeued_job(cls, connection: redis.Redis, queue_key: str, job_id: str,
-                            **kwargs: Any) -> tuple[RQJob, Queue] | None:
+                            job_class: type[RQJob] | None = None, serializer: Serializer | str | None = None,
+                            death_penalty_class: type[BaseDeathPenalty] | None = None,
+                            ) -> tuple[RQJob, Queue] | None:
         """rq raises on a job hash it cannot read and silently drops an id without one; set both aside
         (None makes rq's dequeue_any pop the next entry)."""
         try:
-            fetched = super()._fetch_dequeued_job(connection, queue_key, job_id, **kwargs)
+            fetched = super()._fetch_dequeued_job(connection, queue_key, job_id, job_class, serializer,
+                                                  death_penalty_class)
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
             raise  # the broker, not the entry: rq's dequeue waits and retries
         except Exception as exc:
@@ -162,6 +174,7 @@ class BatchWorker(Worker):
     queue_class = BatchQueue
 
     def execute_job(self, job: RQJob, queue: Queue) -> None:
+        """Run a well-formed batch job; fail any other without running or sending anything it asks for."""
         reason = refusal(job)
         if reason is None:
             super().execute_job(job, queue)
@@ -188,7 +201,7 @@ class BatchWorker(Worker):
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
             raise
         except Exception as exc:
-            self.last_cleaned_at = now()
+            self.last_cleaned_at = now()  # type: ignore[assignment]  # rq's __init__ sets None, typing it None
             message = (f"worker {self.name}: rq's registry maintenance failed, a malformed entry in the broker? "
                        f"({type(exc).__name__}: {_clip(str(exc))}); the worker goes on")
             log.error("%s", message)
@@ -197,18 +210,21 @@ class BatchWorker(Worker):
     def unsubscribe(self) -> None:
         """Stop the pub/sub thread before unsubscribing: RQ's order lets the thread go back to a
         60 s wait after the reply, so every worker exit took an extra second (its join timeout)."""
-        if self.pubsub_thread:
-            self.pubsub_thread.stop()
+        thread = cast("PubSubWorkerThread | None", self.pubsub_thread)  # rq's __init__ types it None
+        if thread and self.pubsub:
+            thread.stop()
             self.pubsub.unsubscribe()
-            self.pubsub_thread.join(timeout=1)
+            thread.join(timeout=PUBSUB_STOP_SECONDS)
             self.pubsub.close()
 
 
 def connect(redis_url: str) -> redis.Redis:
-    return redis.Redis.from_url(redis_url, socket_connect_timeout=10, health_check_interval=30)
+    """A connection to the broker that gives up connecting in time and checks itself after idling."""
+    return redis.Redis.from_url(redis_url, socket_connect_timeout=BROKER_CONNECT_TIMEOUT_SECONDS,
+                                health_check_interval=BROKER_HEALTH_CHECK_SECONDS)
 
 
-def follow_parent(parent_pid: int, grace: float = 60.0) -> None:
+def follow_parent(parent_pid: int, grace: float = FOLLOW_PARENT_GRACE_SECONDS) -> None:
     """Stop this worker when the desk that started it dies (its embedded broker died with it).
 
     The batch in hand may finish (its items are recorded in the store); the restarted desk
@@ -218,7 +234,7 @@ def follow_parent(parent_pid: int, grace: float = 60.0) -> None:
 
     def watch() -> None:
         while os.getppid() == parent_pid:
-            time.sleep(1.0)
+            time.sleep(FOLLOW_PARENT_POLL_SECONDS)
         log.warning("desk (pid %s) is gone; stopping", parent_pid)
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(grace)
@@ -252,8 +268,8 @@ def run_worker(
     open_store(store)
     now = time.time()
     with write():
-        WorkerRow.insert(name=name, host=socket.gethostname(), pid=os.getpid(), state="idle", job=None, batch=None,
-                         rss=0, started_at=now, heartbeat_at=now).on_conflict(
+        WorkerRow.insert(name=name, host=socket.gethostname(), pid=os.getpid(), state=WorkerState.IDLE, job=None,
+                         batch=None, rss=0, started_at=now, heartbeat_at=now).on_conflict(
             conflict_target=[WorkerRow.name],
             preserve=[WorkerRow.host, WorkerRow.pid, WorkerRow.state, WorkerRow.job, WorkerRow.batch, WorkerRow.rss,
                       WorkerRow.started_at, WorkerRow.heartbeat_at],
@@ -274,7 +290,7 @@ def run_worker(
     finally:
         open_store(store)
         with write():
-            WorkerRow.update(state="stopped", job=None, batch=None, heartbeat_at=time.time()).where(
+            WorkerRow.update(state=WorkerState.STOPPED, job=None, batch=None, heartbeat_at=time.time()).where(
                 WorkerRow.name == name
             ).execute()
         close_store()

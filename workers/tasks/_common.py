@@ -6,6 +6,7 @@ Everything here is stdlib only and cheap: :func:`sniff_type` runs on the checksu
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import json
 import os
@@ -45,7 +46,7 @@ for _magic, _kind in (
     (b"SQLite format 3\x00", "sqlite"),
     (b"\x00\x00\x01\x00", "ico"),
 ):
-    _MAGIC[_magic[0]] = _MAGIC.get(_magic[0], ()) + ((_magic, _kind),)
+    _MAGIC[_magic[0]] = (*_MAGIC.get(_magic[0], ()), (_magic, _kind))
 
 _ODF_MIMETYPES = {
     b"application/epub+zip": "epub",
@@ -116,7 +117,7 @@ def _text_kind(head: bytes, complete: bool) -> str:
         low.startswith(b"<") and b"<html" in low
     ):
         return "html"
-    if low.startswith(b"<?xml") or low.startswith(b"<svg"):
+    if low.startswith((b"<?xml", b"<svg")):
         if b"<svg" in low:
             return "svg"
         return "html" if b"<html" in low else "xml"
@@ -289,10 +290,8 @@ def _write_atomic(target: Path, data: str | bytes, encoding: str) -> None:
                 fh.write(data)
         os.replace(tmp, target)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             tmp.unlink()
-        except OSError:
-            pass
         raise
 
 

@@ -27,6 +27,7 @@ import threading
 from hashlib import sha256
 from pathlib import Path
 
+from data.states import ItemState
 from workers.registry import ItemError, JobContext, Option, TaskContext, task
 from workers.tasks._common import sniff_type
 
@@ -59,10 +60,11 @@ def write_duplicates(job: JobContext) -> Path | None:
             db.execute("PRAGMA journal_mode=OFF")
             db.execute("PRAGMA synchronous=OFF")
             db.execute("CREATE TABLE f (sha TEXT, size INTEGER, path TEXT)")
+            done = ItemState.DONE
             rows = (
                 (result["sha256"], int(result.get("size") or 0), rel)
                 for rel, status, result, _error in job.results()
-                if status == "done" and result and result.get("sha256") and result.get("size")
+                if status == done and result and result.get("sha256") and result.get("size")
             )
             db.executemany("INSERT INTO f VALUES (?, ?, ?)", rows)
             db.execute("CREATE INDEX f_sha ON f (sha)")
