@@ -132,7 +132,7 @@ def test_pdf_without_text_layer_is_done_with_a_warning(tmp_path: Path) -> None:
     result, text, chunks = extract(tmp_path, "scan.pdf", buf.getvalue())
     assert text == "" and chunks == []
     assert result["words"] == 0 and result["pages"] == 1
-    assert result["warning"] == "no text layer (a scanned PDF needs OCR)"
+    assert result["warnings"] == ["no text layer (a scanned PDF needs OCR)"]
 
 
 # --------------------------------------------------------------------------------------------

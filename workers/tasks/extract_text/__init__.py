@@ -12,7 +12,8 @@ path under the job's output folder:
 
 Item result: ``format, pages, words, chars, chunks, encoding`` (for text formats; ``null`` for PDF
 and DOCX), ``title`` / ``author`` / ``created`` when the document has them, ``text_path`` and
-``chunks_path`` (relative to the output folder), and ``warning`` (e.g. a PDF with no text layer).
+``chunks_path`` (relative to the output folder), and ``warnings`` (a list, e.g. a PDF with no text layer:
+the convention of every task).
 ``pages`` is the PDF page count, for DOCX the page count Word saved or 1 + explicit page breaks,
 whichever is larger,
 and ``null`` for formats without pages.
@@ -86,12 +87,7 @@ def extract_text(path: Path, ctx: TaskContext) -> dict:
         raise ItemError("option chunk_size must be at least 50")
     if overlap < 0 or overlap > size // 2:
         raise ItemError("option chunk_overlap must be between 0 and chunk_size/2")
-    path = Path(path)
-    data = read_limited(path, int(opts.get("max_mb", 256)) << 20)
-    if not data:
-        raise ItemError("empty file (0 bytes)")
-    fmt = detect_format(path, data)
-    extracted = EXTRACTORS[fmt](path, data, str(opts.get("encoding") or "auto"))
+    fmt, extracted = extract_document(Path(path), str(opts.get("encoding") or "auto"), int(opts.get("max_mb", 256)))
     text = tidy(extracted.text)
     txt_path = output_file(ctx, path, ".txt")
     chunks_path = output_file(ctx, path, ".chunks.jsonl")
@@ -102,6 +98,16 @@ def extract_text(path: Path, ctx: TaskContext) -> dict:
     result["text_path"] = relative_to_output(ctx.output_dir, txt_path)
     result["chunks_path"] = relative_to_output(ctx.output_dir, chunks_path)
     return result
+
+
+def extract_document(path: Path, encoding: str = "auto", max_mb: int = 256) -> tuple[str, Extracted]:
+    """A document's format and what its extractor found (text, pages, headings, metadata, warnings);
+    the index task reads documents through this too. An unreadable document raises ItemError."""
+    data = read_limited(path, max_mb << 20)
+    if not data:
+        raise ItemError("empty file (0 bytes)")
+    fmt = detect_format(path, data)
+    return fmt, EXTRACTORS[fmt](path, data, encoding)
 
 
 def _result(fmt: str, text: str, chunks: int, extracted: Extracted) -> dict[str, Any]:
@@ -117,8 +123,7 @@ def _result(fmt: str, text: str, chunks: int, extracted: Extracted) -> dict[str,
     for key, value in extracted.meta.items():
         if value not in (None, ""):
             result[key] = value[:META_CHARS] if isinstance(value, str) else value
-    if extracted.warning:
-        result["warning"] = extracted.warning
-    elif not text.strip():
-        result["warning"] = "no text found"
+    warnings = extracted.warnings or ([] if text.strip() else ["no text found"])
+    if warnings:
+        result["warnings"] = warnings
     return result

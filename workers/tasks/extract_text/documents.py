@@ -53,10 +53,8 @@ def extract_pdf(path: Path, data: bytes, encoding: str) -> Extracted:
             raise ItemError(f"not a valid PDF (truncated: {short_reason(exc)})") from None
         raise ItemError(f"not a valid PDF ({short_reason(exc)})") from None
     text = "\n\n".join(t for t in page_texts if t)  # already tidy: offsets above stay exact
-    warning = None
-    if page_texts and not text.strip():
-        warning = "no text layer (a scanned PDF needs OCR)"
-    return Extracted(text, pages=len(page_texts), meta=meta, page_starts=page_starts, warning=warning)
+    warnings = ["no text layer (a scanned PDF needs OCR)"] if page_texts and not text.strip() else []
+    return Extracted(text, pages=len(page_texts), meta=meta, page_starts=page_starts, warnings=warnings)
 
 
 def _pdf_meta(reader: Any) -> dict[str, Any]:

@@ -19,7 +19,8 @@ class Extracted:
     encoding: str | None = None  # text formats: the encoding the bytes were decoded with
     meta: dict[str, Any] = field(default_factory=dict)
     page_starts: list[int] | None = None  # character offset where each PDF page starts
-    warning: str | None = None
+    headings: list[tuple[int, str]] = field(default_factory=list)  # (character offset, heading) in document order
+    warnings: list[str] = field(default_factory=list)  # what a person should know (no text layer, garbage ...)
 
 
 # (path, the file's bytes, the encoding option) -> Extracted, or ItemError with a readable reason
