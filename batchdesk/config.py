@@ -175,7 +175,8 @@ def _coerce(values: dict[str, Any], source: str) -> Settings:
         raise ConfigError(f"worker_nice must be between 0 and 19, not {settings.worker_nice}")
     bad_routes = {q for q in settings.routes.values() if q not in defaults.QUEUES}
     if bad_routes:
-        raise ConfigError(f"routes name unknown queue(s) {', '.join(sorted(bad_routes))}; use {', '.join(defaults.QUEUES)}")
+        raise ConfigError(f"routes name unknown queue(s) {', '.join(sorted(bad_routes))}; "
+                          f"use {', '.join(defaults.QUEUES)}")
     for scope, text in settings.rate_limits.items():
         try:
             RateLimit.parse(scope, text)

@@ -16,6 +16,7 @@ BATCH_TARGET_SECONDS = 2.0  # work per batch the planner aims at (first from cos
 BATCH_MIN_ITEMS = 1  # the smallest batch
 BATCH_MAX_ITEMS = 50000  # the largest batch, in items
 BATCH_MAX_BYTES = 2 * 1024 * 1024 * 1024  # the largest batch, in bytes (and at most 1/8 of free RAM per worker)
+BATCH_MIN_BYTES = 16 * 1024 * 1024  # a batch's byte cap never shrinks below this (free RAM low, many workers)
 QUEUE_AHEAD_PER_WORKER = 2  # batches kept queued ahead per worker, so no worker waits for the feeder
 
 # -- worker processes ---------------------------------------------------------------------------------

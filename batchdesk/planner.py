@@ -111,7 +111,8 @@ def plan_batch(
         basis = f"measured {per_item * 1000:.2f} ms/item"
     else:
         per_item = cost_per_item + cost_per_byte * avg_item_bytes
-        basis = f"estimated {per_item * 1000:.2f} ms/item from the task's cost and {avg_item_bytes / 1024:.0f} KiB avg size"
+        basis = (f"estimated {per_item * 1000:.2f} ms/item from the task's cost and "
+                 f"{avg_item_bytes / 1024:.0f} KiB avg size")
     size = max(1, int(defaults.BATCH_TARGET_SECONDS / max(per_item, 1e-7)))
     limits = []
     # Small jobs: give every worker a share rather than one worker the whole job.
@@ -126,9 +127,9 @@ def plan_batch(
     max_bytes = defaults.BATCH_MAX_BYTES
     if ram_available is not None:
         # A batch never needs more than a small share of free RAM even if a task reads whole files.
-        max_bytes = int(max(16 * 2**20, min(max_bytes, ram_available // (8 * max(1, workers)))))
+        max_bytes = int(max(defaults.BATCH_MIN_BYTES, min(max_bytes, ram_available // (8 * max(1, workers)))))
     if under_pressure:
-        max_bytes = max(16 * 2**20, max_bytes // 4)
+        max_bytes = max(defaults.BATCH_MIN_BYTES, max_bytes // 4)
     size = max(defaults.BATCH_MIN_ITEMS, size)
     reason = f"{size} items/batch: ~{defaults.BATCH_TARGET_SECONDS:g} s of work at {basis}"
     if limits:

@@ -23,7 +23,9 @@ from data import transitions
 from data.models import Job
 from data.states import JOB_ENDED, JOB_FEEDING, JobState, PausedBy
 
-_STAGES = {JobState.FINISHING: "writing the report", JobState.CANCELLING: "cancelling", JobState.PAUSED: "paused"}
+# What a follower shows beside the job name while the job is in a state without progress of its own.
+_STAGES: dict[str, str] = {JobState.FINISHING: "writing the report", JobState.CANCELLING: "cancelling",
+                           JobState.PAUSED: "paused"}
 
 
 def settled(job: Job) -> bool:

@@ -242,7 +242,8 @@ class Desk:
         """Workers of earlier desks on this host that are no longer alive (their batches go back in line)."""
         gone = {}
         for row in WorkerRow.select().where(WorkerRow.state != WorkerState.DEAD):
-            if (row.host == socket.gethostname() and not psutil.pid_exists(row.pid)) or row.state == WorkerState.STOPPED:
+            gone_here = row.host == socket.gethostname() and not psutil.pid_exists(row.pid)
+            if gone_here or row.state == WorkerState.STOPPED:
                 gone[row.name] = f"worker {row.name} is gone (desk restarted)"
         with write():
             WorkerRow.update(state=WorkerState.DEAD).where(WorkerRow.name.in_(list(gone))).execute()

@@ -26,9 +26,10 @@ from workers.protocol import HAND_BACK_SIGNAL, worker_name
 log = logging.getLogger("batchdesk.pool")
 
 
-
 @dataclass
 class WorkerProcess:
+    """A worker process this pool started; ``retiring`` once it was asked to stop (its exit is no death)."""
+
     name: str
     process: subprocess.Popen
     started_at: float = field(default_factory=time.time)
@@ -136,10 +137,8 @@ class WorkerPool:
 
     @staticmethod
     def _signal(worker: WorkerProcess, sig: signal.Signals) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             worker.process.send_signal(sig)
-        except ProcessLookupError:
-            pass
 
     @staticmethod
     def _hand_back(worker: WorkerProcess) -> None:
