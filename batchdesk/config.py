@@ -48,6 +48,8 @@ class ConfigError(BatchdeskError):
 
 @dataclass(frozen=True)
 class Settings:
+    """Every setting of a batchdesk process, resolved once (see the module docstring for the order)."""
+
     data_dir: Path = field(default_factory=locations.default_data_dir)
     broker: str = defaults.BROKER_MODE
     redis_url: str | None = None

@@ -57,10 +57,12 @@ class JobRow:
 
     @property
     def ended(self) -> int:
+        """Items that ended, whatever the outcome."""
         return self.done + self.failed + self.cancelled
 
     @property
     def remaining(self) -> int:
+        """Items still to end (never negative, even while counters catch up)."""
         return max(0, self.total - self.ended)
 
     @property
@@ -72,6 +74,7 @@ class JobRow:
 
     @property
     def active(self) -> bool:
+        """Whether the job may still run items (queued, running or paused)."""
         return self.status in JOB_ACTIVE
 
 
@@ -132,10 +135,12 @@ class JobDetail:
 
     @property
     def batch_size(self) -> Any:
+        """Items per batch in the job's current plan."""
         return self.batch_config.get("batch_size")
 
     @property
     def workers(self) -> Any:
+        """The worker count the plan was made for."""
         return self.batch_config.get("workers")
 
     @property
@@ -145,6 +150,7 @@ class JobDetail:
 
     @property
     def batch_reason(self) -> str:
+        """Why the batch size was last changed (measured item times, free RAM)."""
         return str(self.batch_config.get("batch_reason") or "")
 
 
@@ -194,6 +200,8 @@ def throughput_series(job_id: int, buckets: int = 60, now: float | None = None) 
 
 @dataclass(slots=True)
 class FailedItem:
+    """One failed item for the failed-items view: its path and why it failed."""
+
     id: int
     path: str
     error: str
@@ -254,9 +262,11 @@ class ResourceSeries:
 
     @property
     def empty(self) -> bool:
+        """No sample in the window: the desk has not sampled (yet)."""
         return not self.ts
 
     def latest(self, name: str) -> Any:
+        """The latest value of the series ``name`` (``cpu``, ``ram_free``, ...), or None."""
         values = getattr(self, name)
         return values[-1] if values else None
 
@@ -284,6 +294,8 @@ def resource_series(window: float = 300.0, now: float | None = None) -> Resource
 # -- workers and the pool --------------------------------------------------------------------------
 @dataclass(frozen=True)
 class WorkerView:
+    """One live worker process and the job and batch it is working on (busy workers only)."""
+
     name: str
     host: str
     pid: int
@@ -348,6 +360,8 @@ def pool_status() -> PoolView:
 # -- queues (the broker) ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class QueueDepth:
+    """One RQ queue's backlog, as `rq info` would count it."""
+
     name: str
     queued: int
     started: int
@@ -376,6 +390,8 @@ def queue_depths(connection: Any, names: Iterable[str] = defaults.QUEUES) -> lis
 # -- alerts and events -----------------------------------------------------------------------------
 @dataclass(slots=True)
 class AlertView:
+    """One alert row for the alerts panel."""
+
     id: int
     ts: float
     level: str
@@ -425,6 +441,8 @@ def watch_rows() -> list[WatchRow]:
 # -- one dashboard refresh -------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Dashboard:
+    """One consistent snapshot of everything a dashboard refresh shows."""
+
     now: float
     jobs: list[JobRow]
     resources: ResourceSeries
@@ -435,6 +453,7 @@ class Dashboard:
 
     @property
     def running_jobs(self) -> int:
+        """Jobs whose batches are running now."""
         return sum(1 for job in self.jobs if job.status == JobState.RUNNING)
 
     @property

@@ -29,6 +29,7 @@ class Readings:
 
     @classmethod
     def now(cls) -> Readings:
+        """The machine now (cpu_percent is since the previous call: no waiting)."""
         load1 = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
         return cls(
             cores=psutil.cpu_count(logical=True) or 1,
@@ -40,12 +41,16 @@ class Readings:
 
 @dataclass(frozen=True)
 class WorkerPlan:
+    """How many workers, and why."""
+
     count: int
     reason: str
 
 
 @dataclass(frozen=True)
 class BatchPlan:
+    """Items and bytes per batch, the per-item time they were sized by, and why."""
+
     size: int
     max_bytes: int
     seconds_per_item: float

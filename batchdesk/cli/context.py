@@ -26,6 +26,7 @@ class Group(click.Group):
     """Turns BatchdeskError (and store and task errors) into one line on stderr and a non-zero exit."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; a user-facing error ends it with one line and its exit code."""
         try:
             return super().invoke(ctx)
         except (BatchdeskError, StoreError, TaskError) as exc:

@@ -34,6 +34,9 @@ class Capacity:
 
 
 class Feeder:
+    """Cuts and queues batches for the jobs that run (see the module docstring); the desk calls :meth:`feed` every
+    tick."""
+
     def __init__(self, settings: Settings, queues: BatchQueues) -> None:
         self.settings = settings
         self.queues = queues

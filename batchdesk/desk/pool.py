@@ -46,6 +46,7 @@ class Death:
 
     @property
     def reason(self) -> str:
+        """What happened, for the alert and the re-queued batch: the signal or the exit code."""
         if self.returncode < 0:
             return f"worker {self.name} (pid {self.pid}) was killed by {signal.Signals(-self.returncode).name}"
         return f"worker {self.name} (pid {self.pid}) exited with code {self.returncode}"
@@ -67,9 +68,11 @@ class WorkerPool:
 
     @property
     def size(self) -> int:
+        """Workers running and not retiring (what counts toward ``target``)."""
         return sum(1 for w in self.workers.values() if not w.retiring)
 
     def pids(self) -> dict[str, int]:
+        """Every worker this pool started that has not been reaped: name -> pid."""
         return {name: w.process.pid for name, w in self.workers.items()}
 
     def resize(self, target: int) -> None:

@@ -109,6 +109,7 @@ class _Totals:
     bytes_done: int = 0
 
     def count(self, status: ItemState) -> int:
+        """Items in ``status`` (0 when none)."""
         return self.counts.get(status, 0)
 
 

@@ -89,6 +89,8 @@ def route(settings: Settings, task: str, queue: str | None) -> str:
 
 @dataclass(frozen=True)
 class Submission:
+    """What a submit did: the job it recorded or took up, and the scan (warnings) when it scanned."""
+
     job: Job
     scan: ScanResult | None  # None when an unfinished job was resumed instead
     resumed: bool

@@ -98,6 +98,8 @@ def write_new_file(path: Path, text: str) -> Path:
 
 @dataclass
 class AfterResult:
+    """What one pass did to a watch's files, and what it could not do (for an alert)."""
+
     moved: int = 0
     deleted: int = 0
     failed_moved: int = 0

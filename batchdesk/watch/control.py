@@ -9,7 +9,6 @@ finishes on its own; :func:`rolling_job` finds or makes it.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Any
 
 from batchdesk.config import Settings
 from batchdesk.errors import BatchdeskError
+from batchdesk.jobs.scan import ScanError, check_folder
 from batchdesk.jobs.submit import FOLDER_SOURCE, WATCH_SOURCE, SubmitError, create_job, resolve_task, route
 from batchdesk.watch.spec import WatchConfigError, WatchSpec
 from data import transitions
@@ -54,12 +54,10 @@ def _placement(settings: Settings, spec: WatchSpec, require_folder: bool, ignore
         raise WatchError(str(exc)) from None
     path = Path(spec.path).expanduser().resolve()
     if require_folder:
-        if not path.exists():
-            raise WatchError(f"folder not found: {path}")
-        if not path.is_dir():
-            raise WatchError(f"not a folder: {path}")
-        if not os.access(path, os.R_OK | os.X_OK):
-            raise WatchError(f"cannot read folder {path}: permission denied")
+        try:
+            check_folder(path)
+        except ScanError as exc:
+            raise WatchError(str(exc)) from None
     _check_overlaps(settings, path, spec.recursive, ignore_id)
     return {
         "path": str(path), "recursive": bool(spec.recursive), "include": list(spec.include),
@@ -169,6 +167,7 @@ def rolling_job(settings: Settings, watch: Watch) -> Job:
 
 
 def watch_summary(watch: Watch) -> dict[str, Any]:
+    """A watch as the CLI and the UI list it: its row, and its rolling job's counts."""
     job = current_job(watch.id)
     counts = {"job": None, "queued": 0, "done": 0, "failed": 0}
     if job is not None:
@@ -183,16 +182,20 @@ def watch_summary(watch: Watch) -> dict[str, Any]:
 
 
 def list_watches() -> list[dict[str, Any]]:
+    """Every watch (by id) as :func:`watch_summary` gives it."""
     return [watch_summary(w) for w in Watch.select().order_by(Watch.id)]
 
 
 def config_owned() -> set[str]:
+    """The paths of the watches the config file owns (removed when their entry goes)."""
     row = Setting.get_or_none(Setting.key == CONFIG_OWNED_KEY)
     return set(row.value or []) if row is not None else set()
 
 
 @dataclass
 class SyncResult:
+    """What syncing the config file's watches changed, and what it could not (for alerts)."""
+
     added: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)

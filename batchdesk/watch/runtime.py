@@ -63,6 +63,7 @@ class _Handler(FileSystemEventHandler):
         self.runtime = runtime
 
     def dispatch(self, event: FileSystemEvent) -> None:
+        """Note the event's paths (the source, and the destination of a move) for the desk thread."""
         if event.is_directory:
             return
         kind = _KINDS.get(type(event), LOOK) if self.runtime.closes else LOOK
@@ -185,6 +186,7 @@ class WatchRuntime:
         self.rescan(store)
 
     def close(self) -> None:
+        """Stop observing and scanning, and forget what was noted (a reopen scans again)."""
         observer, self.observer = self.observer, None
         if observer is not None:
             try:

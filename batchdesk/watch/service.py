@@ -53,6 +53,7 @@ class _OverflowHook(logging.Handler):
         self.callback = callback
 
     def emit(self, record: logging.LogRecord) -> None:
+        """Ask for a rescan when the record reports an overflow."""
         if "overflow" in record.getMessage().lower():
             self.callback()
 
@@ -82,6 +83,7 @@ class WatchService:
 
     # -- Service protocol ----------------------------------------------------------------------
     def start(self) -> None:
+        """Sync the config file's watches into the store, hook overflows, and open every watch."""
         specs = getattr(self.settings, "watches", None)
         if specs is not None:
             result = watch_control.sync_config_watches(self.settings, specs)
@@ -92,6 +94,7 @@ class WatchService:
         self._reload()
 
     def tick(self) -> None:
+        """Follow the Watch rows, take the files that settled, and move or delete processed ones."""
         now = self.clock()
         if now >= self._next_reload:
             self._reload()
@@ -113,6 +116,7 @@ class WatchService:
             self.wake()
 
     def stop(self) -> None:
+        """Close every watch (observers and scans) and unhook overflows."""
         for runtime in self.runtimes.values():
             runtime.close()
         self.runtimes.clear()

@@ -125,6 +125,7 @@ class SettleTracker:
         self._update(key, path, (size, mtime), self.clock())
 
     def clear(self) -> None:
+        """Forget every file (the watch closed: a reopen scans again)."""
         self._entries.clear()
         self._dirty.clear()
 
