@@ -1,7 +1,7 @@
 """Following a job from the terminal (`run`, `resume`): a progress bar fed from the job's counters,
 until the job has ended or paused itself, while the desk is kept alive.
 
-The command that follows a job is one of its waiters (:mod:`batchdesk.waiters`): when it stops
+The command that follows a job is one of its waiters (:mod:`batchdesk.desk.waiters`): when it stops
 waiting early (Ctrl-C, SIGTERM), :func:`stop_waiting` decides what happens to the job and says so.
 """
 

@@ -1,5 +1,5 @@
 """The desk a command relies on: the one already running for the data dir, else a background desk
-that this command launches (see :mod:`batchdesk.background`).
+that this command launches (see :mod:`batchdesk.desk.background`).
 
 `run`, `resume` and `submit` only write the store and wait; the desk does the work. A link launches
 at most one desk at a time, attaches when another desk won the race for the data dir, and launches

@@ -3,7 +3,7 @@
 A leaf module (no store, no registry): :mod:`batchdesk.config` can call
 :func:`parse_watch_entries` while it loads the settings, so a typo fails at start with a message
 naming the entry and the key. Checking the task and the folder happens when the desk syncs the
-entries into the store (:func:`batchdesk.watch_control.sync_config_watches`)::
+entries into the store (:func:`batchdesk.watch.control.sync_config_watches`)::
 
     [[watches]]
     path = "~/Inbox/invoices"     # required: the folder to watch
