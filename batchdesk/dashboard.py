@@ -271,8 +271,8 @@ class ResourceSeries:
         return values[-1] if values else None
 
 
-def resource_series(window: float = 300.0, now: float | None = None) -> ResourceSeries:
-    """Samples of the last ``window`` seconds (the monitor writes one every 2 s) with health badges."""
+def resource_series(window: float = defaults.RESOURCE_WINDOW_SECONDS, now: float | None = None) -> ResourceSeries:
+    """Samples of the last ``window`` seconds (the monitor writes one every MONITOR_SECONDS) with health badges."""
     now = time.time() if now is None else now
     rows = db.execute_sql(
         "SELECT ts, cpu, ram_used, ram_free, iowait, disk_free, load1, workers, queued FROM resourcesample "
@@ -462,7 +462,8 @@ class Dashboard:
         return sum(1 for job in self.jobs if job.status in JOB_ACTIVE)
 
 
-def dashboard(now: float | None = None, alerts_after: int = 0, window: float = 300.0) -> Dashboard:
+def dashboard(now: float | None = None, alerts_after: int = 0,
+              window: float = defaults.RESOURCE_WINDOW_SECONDS) -> Dashboard:
     """Everything a dashboard shows from the store, in one read transaction (a consistent snapshot)."""
     now = time.time() if now is None else now
     with db.atomic():

@@ -57,6 +57,7 @@ RAM_FREE_LOW = 1 * 2**30  # free RAM below which an alert is raised and the pool
 IOWAIT_HIGH = 50.0  # % of CPU time waiting for disks above which an alert is raised
 DISK_FREE_LOW = 1 * 2**30  # free disk of the data dir below which an alert is raised
 REALERT_SECONDS = 60.0  # one alert of a kind at most this often
+RESOURCE_WINDOW_SECONDS = 300.0  # the span of resource samples a dashboard shows (the UI's charts)
 
 # -- drop folders --------------------------------------------------------------------------------------
 SETTLE_SECONDS = 1.0  # a dropped file is taken once unchanged this long (settle_seconds)

@@ -41,7 +41,7 @@ def main(ctx: click.Context, data_dir: Path | None, broker: str | None, redis_ur
         )
     except BatchdeskError as exc:
         click.echo(f"batchdesk: error: {exc}", err=True)
-        sys.exit(2)
+        sys.exit(exc.exit_code)
     ctx.obj = {"settings": settings}
     if ctx.invoked_subcommand is None:
         ctx.invoke(ui_command)

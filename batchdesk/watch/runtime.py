@@ -46,7 +46,7 @@ EVENT_TYPES = [FileCreatedEvent, FileModifiedEvent, FileMovedEvent, FileClosedEv
 # ReadDirectoryChangesW, kqueue and polling do not, so there every file keeps the settle rule.
 CLOSES_REPORTED = sys.platform.startswith("linux") and Observer is not PollingObserver  # (its fallback)
 _KINDS = {FileModifiedEvent: WRITE, FileClosedEvent: CLOSE}  # what an event says where closes are reported
-SEEN_CHUNK = 500
+SEEN_CHUNK = 500  # paths per SeenFile lookup (and per batch of scanned files handed to the desk thread)
 
 
 def _rel(root: str, path: str) -> str | None:
