@@ -48,6 +48,8 @@ class ConfigError(BatchdeskError):
 
 @dataclass(frozen=True)
 class Settings:
+    """Every setting of a batchdesk process, resolved once (see the module docstring for the order)."""
+
     data_dir: Path = field(default_factory=locations.default_data_dir)
     broker: str = defaults.BROKER_MODE
     redis_url: str | None = None
@@ -175,7 +177,8 @@ def _coerce(values: dict[str, Any], source: str) -> Settings:
         raise ConfigError(f"worker_nice must be between 0 and 19, not {settings.worker_nice}")
     bad_routes = {q for q in settings.routes.values() if q not in defaults.QUEUES}
     if bad_routes:
-        raise ConfigError(f"routes name unknown queue(s) {', '.join(sorted(bad_routes))}; use {', '.join(defaults.QUEUES)}")
+        raise ConfigError(f"routes name unknown queue(s) {', '.join(sorted(bad_routes))}; "
+                          f"use {', '.join(defaults.QUEUES)}")
     for scope, text in settings.rate_limits.items():
         try:
             RateLimit.parse(scope, text)

@@ -24,9 +24,11 @@ from batchdesk import defaults
 from batchdesk.desk.monitor import Health
 from batchdesk.desk.sizing import DESIRED_WORKERS_KEY, POOL_KEY
 from batchdesk.watch import control as watch_control
-from data.models import JOB_ACTIVE, JOB_ENDED, QUEUED, RUNNING, Alert, Setting, db
+from data.models import Setting, db
+from data.states import JOB_ACTIVE, JOB_ENDED, JOB_FEEDING, ItemState, JobState, WorkerState
 
-LIVE_WORKER_STATES = ("idle", "busy")
+# Worker rows of processes that run (the CLI's `info` and the workers panel list these).
+LIVE_WORKER_STATES = (WorkerState.IDLE, WorkerState.BUSY)
 
 
 # -- jobs ------------------------------------------------------------------------------------------
@@ -55,10 +57,12 @@ class JobRow:
 
     @property
     def ended(self) -> int:
+        """Items that ended, whatever the outcome."""
         return self.done + self.failed + self.cancelled
 
     @property
     def remaining(self) -> int:
+        """Items still to end (never negative, even while counters catch up)."""
         return max(0, self.total - self.ended)
 
     @property
@@ -70,6 +74,7 @@ class JobRow:
 
     @property
     def active(self) -> bool:
+        """Whether the job may still run items (queued, running or paused)."""
         return self.status in JOB_ACTIVE
 
 
@@ -77,6 +82,7 @@ _JOB_COLUMNS = (
     "id, name, task, status, queue, items_total, items_done, items_failed, items_cancelled, "
     "created_at, started_at, finished_at"
 )
+_JOB_COLUMN_COUNT = _JOB_COLUMNS.count(",") + 1
 
 
 def job_row(values: Sequence[Any], now: float) -> JobRow:
@@ -89,9 +95,9 @@ def job_row(values: Sequence[Any], now: float) -> JobRow:
         if elapsed > 0 and processed > 0:
             rate = processed / elapsed
     remaining = max(0, total - done - failed - cancelled)
-    if status == RUNNING and rate and remaining:
+    if status == JobState.RUNNING and rate and remaining:
         eta = remaining / rate
-    elif status == RUNNING and started is not None and not remaining:
+    elif status == JobState.RUNNING and started is not None and not remaining:
         eta = 0.0
     return JobRow(
         id=job_id, name=name, task=task, status=status, queue=queue, total=total, done=done, failed=failed,
@@ -129,10 +135,12 @@ class JobDetail:
 
     @property
     def batch_size(self) -> Any:
+        """Items per batch in the job's current plan."""
         return self.batch_config.get("batch_size")
 
     @property
     def workers(self) -> Any:
+        """The worker count the plan was made for."""
         return self.batch_config.get("workers")
 
     @property
@@ -142,6 +150,7 @@ class JobDetail:
 
     @property
     def batch_reason(self) -> str:
+        """Why the batch size was last changed (measured item times, free RAM)."""
         return str(self.batch_config.get("batch_reason") or "")
 
 
@@ -155,12 +164,13 @@ def job_detail(job_id: int, now: float | None = None) -> JobDetail | None:
     ).fetchone()
     if values is None:
         return None
-    head, rest = values[:12], values[12:]
+    head, rest = values[:_JOB_COLUMN_COUNT], values[_JOB_COLUMN_COUNT:]
     source, kind, output_dir, options, batch_config, status_reason, bytes_total, bytes_done, b_total, b_done = rest
     return JobDetail(
         row=job_row(head, now), source=source, source_kind=kind, output_dir=output_dir,
         options=json.loads(options) if options else {}, batch_config=json.loads(batch_config) if batch_config else {},
-        status_reason=status_reason, bytes_total=bytes_total, bytes_done=bytes_done, batches_total=b_total, batches_done=b_done,
+        status_reason=status_reason, bytes_total=bytes_total, bytes_done=bytes_done, batches_total=b_total,
+        batches_done=b_done,
     )
 
 
@@ -181,8 +191,8 @@ def throughput_series(job_id: int, buckets: int = 60, now: float | None = None) 
     counts = [0.0] * buckets
     for index, count in db.execute_sql(
         "SELECT CAST((finished_at - ?) / ? AS INTEGER) AS b, COUNT(*) FROM item "
-        "WHERE job_id=? AND status IN ('done', 'failed') AND finished_at IS NOT NULL GROUP BY b",
-        (start, width, job_id),
+        "WHERE job_id=? AND status IN (?, ?) AND finished_at IS NOT NULL GROUP BY b",
+        (start, width, job_id, ItemState.DONE, ItemState.FAILED),
     ).fetchall():
         counts[min(max(int(index), 0), buckets - 1)] += count
     return [count / width for count in counts]
@@ -190,6 +200,8 @@ def throughput_series(job_id: int, buckets: int = 60, now: float | None = None) 
 
 @dataclass(slots=True)
 class FailedItem:
+    """One failed item for the failed-items view: its path and why it failed."""
+
     id: int
     path: str
     error: str
@@ -197,15 +209,26 @@ class FailedItem:
     finished_at: float | None
 
 
+# Failed items are read through their partial index (data.models), which a query must name literally
+# (a bound value would leave PostgreSQL's generic plan without it).
+_IS_FAILED = f"status = '{ItemState.FAILED}'"
+# A failed item matches a search when its path or its reason contains the text.
+_MATCHES = " AND (path LIKE ? ESCAPE '\\' OR error LIKE ? ESCAPE '\\')"
+
+
+def _like(text: str) -> str:
+    """A LIKE pattern for "contains ``text``", its wildcards taken literally (a path may hold ``_``)."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 def failed_items(job_id: int, text: str = "", limit: int = 500, after_id: int = 0) -> list[FailedItem]:
     """A page of the job's failed items (by id, after ``after_id``), optionally only those whose path
     or reason contains ``text`` (case-insensitive)."""
-    sql = "SELECT id, path, error, attempts, finished_at FROM item WHERE job_id=? AND status='failed' AND id>?"
+    sql = f"SELECT id, path, error, attempts, finished_at FROM item WHERE job_id=? AND {_IS_FAILED} AND id>?"
     params: list[Any] = [job_id, after_id]
     if text:
-        sql += " AND (path LIKE ? ESCAPE '\\' OR error LIKE ? ESCAPE '\\')"
-        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        params += [pattern, pattern]
+        sql += _MATCHES
+        params += [_like(text)] * 2
     sql += " ORDER BY id LIMIT ?"
     params.append(limit)
     return [FailedItem(i, p, e or "", a, f) for i, p, e, a, f in db.execute_sql(sql, params).fetchall()]
@@ -217,12 +240,8 @@ def failed_count(job_id: int, text: str = "") -> int:
     if not text:
         row = db.execute_sql("SELECT items_failed FROM job WHERE id=?", (job_id,)).fetchone()
         return row[0] if row else 0
-    pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    return db.execute_sql(
-        "SELECT COUNT(*) FROM item WHERE job_id=? AND status='failed' "
-        "AND (path LIKE ? ESCAPE '\\' OR error LIKE ? ESCAPE '\\')",
-        (job_id, pattern, pattern),
-    ).fetchone()[0]
+    return db.execute_sql(f"SELECT COUNT(*) FROM item WHERE job_id=? AND {_IS_FAILED}{_MATCHES}",
+                          (job_id, *[_like(text)] * 2)).fetchone()[0]
 
 
 # -- resources -------------------------------------------------------------------------------------
@@ -243,15 +262,17 @@ class ResourceSeries:
 
     @property
     def empty(self) -> bool:
+        """No sample in the window: the desk has not sampled (yet)."""
         return not self.ts
 
     def latest(self, name: str) -> Any:
+        """The latest value of the series ``name`` (``cpu``, ``ram_free``, ...), or None."""
         values = getattr(self, name)
         return values[-1] if values else None
 
 
-def resource_series(window: float = 300.0, now: float | None = None) -> ResourceSeries:
-    """Samples of the last ``window`` seconds (the monitor writes one every 2 s) with health badges."""
+def resource_series(window: float = defaults.RESOURCE_WINDOW_SECONDS, now: float | None = None) -> ResourceSeries:
+    """Samples of the last ``window`` seconds (the monitor writes one every MONITOR_SECONDS) with health badges."""
     now = time.time() if now is None else now
     rows = db.execute_sql(
         "SELECT ts, cpu, ram_used, ram_free, iowait, disk_free, load1, workers, queued FROM resourcesample "
@@ -260,7 +281,7 @@ def resource_series(window: float = 300.0, now: float | None = None) -> Resource
     ).fetchall()
     if not rows:
         return ResourceSeries()
-    columns = list(zip(*rows))
+    columns = list(zip(*rows, strict=True))
     last = rows[-1]
     health = Health(cpu=last[1], ram_used=last[2], ram_free=last[3], iowait=last[4], disk_free=last[5], load1=last[6])
     return ResourceSeries(
@@ -273,6 +294,8 @@ def resource_series(window: float = 300.0, now: float | None = None) -> Resource
 # -- workers and the pool --------------------------------------------------------------------------
 @dataclass(frozen=True)
 class WorkerView:
+    """One live worker process and the job and batch it is working on (busy workers only)."""
+
     name: str
     host: str
     pid: int
@@ -297,8 +320,9 @@ def workers(now: float | None = None) -> list[WorkerView]:
         LIVE_WORKER_STATES,
     ).fetchall()
     return [
-        WorkerView(name=n, host=h, pid=p, state=s, job=j if s == "busy" else None, job_name=jn if s == "busy" else None,
-                   batch=b if s == "busy" else None, batch_seq=bs if s == "busy" else None, rss=rss or 0,
+        WorkerView(name=n, host=h, pid=p, state=s, job=j if s == WorkerState.BUSY else None,
+                   job_name=jn if s == WorkerState.BUSY else None, batch=b if s == WorkerState.BUSY else None,
+                   batch_seq=bs if s == WorkerState.BUSY else None, rss=rss or 0,
                    uptime=max(0.0, now - started), heartbeat_age=max(0.0, now - beat))
         for n, h, p, s, j, jn, b, bs, rss, started, beat in rows
     ]
@@ -336,6 +360,8 @@ def pool_status() -> PoolView:
 # -- queues (the broker) ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class QueueDepth:
+    """One RQ queue's backlog, as `rq info` would count it."""
+
     name: str
     queued: int
     started: int
@@ -364,6 +390,8 @@ def queue_depths(connection: Any, names: Iterable[str] = defaults.QUEUES) -> lis
 # -- alerts and events -----------------------------------------------------------------------------
 @dataclass(slots=True)
 class AlertView:
+    """One alert row for the alerts panel."""
+
     id: int
     ts: float
     level: str
@@ -374,10 +402,8 @@ class AlertView:
 
 def alerts(after_id: int = 0, limit: int = 200) -> list[AlertView]:
     """Alert rows newer than ``after_id`` (health, breaker trips, worker crashes, watch events), newest first."""
-    rows = (
-        Alert.select(Alert.id, Alert.ts, Alert.level, Alert.kind, Alert.message, Alert.job)
-        .where(Alert.id > after_id).order_by(Alert.id.desc()).limit(limit).tuples()
-    )
+    rows = db.execute_sql("SELECT id, ts, level, kind, message, job FROM alert WHERE id > ? ORDER BY id DESC LIMIT ?",
+                          (after_id, limit)).fetchall()
     return [AlertView(*row) for row in rows]
 
 
@@ -415,6 +441,8 @@ def watch_rows() -> list[WatchRow]:
 # -- one dashboard refresh -------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Dashboard:
+    """One consistent snapshot of everything a dashboard refresh shows."""
+
     now: float
     jobs: list[JobRow]
     resources: ResourceSeries
@@ -425,7 +453,8 @@ class Dashboard:
 
     @property
     def running_jobs(self) -> int:
-        return sum(1 for job in self.jobs if job.status == RUNNING)
+        """Jobs whose batches are running now."""
+        return sum(1 for job in self.jobs if job.status == JobState.RUNNING)
 
     @property
     def active_jobs(self) -> int:
@@ -433,7 +462,8 @@ class Dashboard:
         return sum(1 for job in self.jobs if job.status in JOB_ACTIVE)
 
 
-def dashboard(now: float | None = None, alerts_after: int = 0, window: float = 300.0) -> Dashboard:
+def dashboard(now: float | None = None, alerts_after: int = 0,
+              window: float = defaults.RESOURCE_WINDOW_SECONDS) -> Dashboard:
     """Everything a dashboard shows from the store, in one read transaction (a consistent snapshot)."""
     now = time.time() if now is None else now
     with db.atomic():
@@ -446,4 +476,5 @@ def dashboard(now: float | None = None, alerts_after: int = 0, window: float = 3
 def running_work() -> int:
     """How many jobs are queued or running: the work quitting the desk would interrupt (it resumes at
     the next start). Paused jobs are not counted: nothing of theirs runs."""
-    return db.execute_sql("SELECT COUNT(*) FROM job WHERE status IN (?, ?)", (QUEUED, RUNNING)).fetchone()[0]
+    marks = ",".join("?" * len(JOB_FEEDING))
+    return db.execute_sql(f"SELECT COUNT(*) FROM job WHERE status IN ({marks})", JOB_FEEDING).fetchone()[0]

@@ -16,6 +16,7 @@ BATCH_TARGET_SECONDS = 2.0  # work per batch the planner aims at (first from cos
 BATCH_MIN_ITEMS = 1  # the smallest batch
 BATCH_MAX_ITEMS = 50000  # the largest batch, in items
 BATCH_MAX_BYTES = 2 * 1024 * 1024 * 1024  # the largest batch, in bytes (and at most 1/8 of free RAM per worker)
+BATCH_MIN_BYTES = 16 * 1024 * 1024  # a batch's byte cap never shrinks below this (free RAM low, many workers)
 QUEUE_AHEAD_PER_WORKER = 2  # batches kept queued ahead per worker, so no worker waits for the feeder
 
 # -- worker processes ---------------------------------------------------------------------------------
@@ -35,6 +36,7 @@ BATCH_STALE_SECONDS = 30.0  # a running batch with no heartbeat for this long is
 # the next command finds warm workers; `batchdesk stop` ends it sooner.
 LINGER_SECONDS = 60.0
 IDLE_CHECK_SECONDS = 0.5  # how often a background desk looks whether anything is left to do
+DESK_START_WAIT_SECONDS = 120.0  # how long a command waits for the background desk it launched to come up
 DESK_STOP_WAIT_SECONDS = 30.0  # how long `stop` (and `serve` taking over) waits for a desk to let go
 FOLLOW_POLL_SECONDS = 0.1  # how often `run` reads its job's counters for the progress bar
 
@@ -55,6 +57,7 @@ RAM_FREE_LOW = 1 * 2**30  # free RAM below which an alert is raised and the pool
 IOWAIT_HIGH = 50.0  # % of CPU time waiting for disks above which an alert is raised
 DISK_FREE_LOW = 1 * 2**30  # free disk of the data dir below which an alert is raised
 REALERT_SECONDS = 60.0  # one alert of a kind at most this often
+RESOURCE_WINDOW_SECONDS = 300.0  # the span of resource samples a dashboard shows (the UI's charts)
 
 # -- drop folders --------------------------------------------------------------------------------------
 SETTLE_SECONDS = 1.0  # a dropped file is taken once unchanged this long (settle_seconds)

@@ -17,34 +17,42 @@ def default_data_dir() -> Path:
 
 
 def default_config_file() -> Path:
+    """The per-user config file, read when neither --config nor BATCHDESK_CONFIG names one."""
     return Path(platformdirs.user_config_dir(APP)) / "config.toml"
 
 
 def store_path(data_dir: Path) -> Path:
+    """The SQLite store of a data dir (when no --store names another)."""
     return data_dir / "batchdesk.sqlite3"
 
 
 def desk_lock_path(data_dir: Path) -> Path:
+    """The lock file a desk holds for its whole life: one desk per data dir."""
     return data_dir / "desk.lock"
 
 
 def desk_info_path(data_dir: Path) -> Path:
+    """Where the running desk says where its broker is (``desk.json``)."""
     return data_dir / "desk.json"
 
 
 def broker_password_path(data_dir: Path) -> Path:
+    """The broker password file (0600), made once per data dir."""
     return data_dir / "broker.password"
 
 
 def broker_run_dir(data_dir: Path) -> Path:
+    """Where a managed or embedded broker keeps its files."""
     return data_dir / "broker"
 
 
 def outputs_dir(data_dir: Path) -> Path:
+    """Where jobs put their outputs unless --output names a folder."""
     return data_dir / "outputs"
 
 
 def logs_dir(data_dir: Path) -> Path:
+    """Where the desk and its workers log (a background desk and workers have no terminal)."""
     return data_dir / "logs"
 
 

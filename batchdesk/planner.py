@@ -29,6 +29,7 @@ class Readings:
 
     @classmethod
     def now(cls) -> Readings:
+        """The machine now (cpu_percent is since the previous call: no waiting)."""
         load1 = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
         return cls(
             cores=psutil.cpu_count(logical=True) or 1,
@@ -40,12 +41,16 @@ class Readings:
 
 @dataclass(frozen=True)
 class WorkerPlan:
+    """How many workers, and why."""
+
     count: int
     reason: str
 
 
 @dataclass(frozen=True)
 class BatchPlan:
+    """Items and bytes per batch, the per-item time they were sized by, and why."""
+
     size: int
     max_bytes: int
     seconds_per_item: float
@@ -111,7 +116,8 @@ def plan_batch(
         basis = f"measured {per_item * 1000:.2f} ms/item"
     else:
         per_item = cost_per_item + cost_per_byte * avg_item_bytes
-        basis = f"estimated {per_item * 1000:.2f} ms/item from the task's cost and {avg_item_bytes / 1024:.0f} KiB avg size"
+        basis = (f"estimated {per_item * 1000:.2f} ms/item from the task's cost and "
+                 f"{avg_item_bytes / 1024:.0f} KiB avg size")
     size = max(1, int(defaults.BATCH_TARGET_SECONDS / max(per_item, 1e-7)))
     limits = []
     # Small jobs: give every worker a share rather than one worker the whole job.
@@ -126,9 +132,9 @@ def plan_batch(
     max_bytes = defaults.BATCH_MAX_BYTES
     if ram_available is not None:
         # A batch never needs more than a small share of free RAM even if a task reads whole files.
-        max_bytes = int(max(16 * 2**20, min(max_bytes, ram_available // (8 * max(1, workers)))))
+        max_bytes = int(max(defaults.BATCH_MIN_BYTES, min(max_bytes, ram_available // (8 * max(1, workers)))))
     if under_pressure:
-        max_bytes = max(16 * 2**20, max_bytes // 4)
+        max_bytes = max(defaults.BATCH_MIN_BYTES, max_bytes // 4)
     size = max(defaults.BATCH_MIN_ITEMS, size)
     reason = f"{size} items/batch: ~{defaults.BATCH_TARGET_SECONDS:g} s of work at {basis}"
     if limits:

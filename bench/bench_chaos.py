@@ -55,7 +55,7 @@ def run(items: int, every: float) -> Section:
     proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     killer = threading.Thread(target=_killer, args=(proc, every, stop, kills), daemon=True)
     killer.start()
-    out, err = proc.communicate(timeout=1800)
+    _, err = proc.communicate(timeout=1800)
     stop.set()
     elapsed = time.perf_counter() - started
     if proc.returncode != 0:

@@ -2,7 +2,7 @@
 """Submitting: recording and enqueuing 100,000 files, in-process, no workers. Target >= 20,000 files/s.
 
 Times, on a fresh store:
-  1. ``batchdesk.submit.submit_folder`` (scan the folder + create the job + insert one item per file),
+  1. ``batchdesk.jobs.submit.submit_folder`` (scan the folder + create the job + insert one item per file),
      with ``scan_folder`` also timed alone on the same (warm) folder for the split;
   2. the desk feeder's ``feed`` cutting and enqueuing *all* the job's batches on the embedded broker.
      ``feed`` keeps only ``3 x workers`` batches outstanding, so between rounds the batches it enqueued

@@ -101,7 +101,8 @@ def task_hash(paths: list[Path], root: Path, out: Path) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="items/s per built-in task over data/samples")
     parser.add_argument("--seconds", type=float, default=1.0, help="minimum run time per task")
-    parser.add_argument("--synthetic", type=int, default=10000, help="1-8 KB files for the checksum comparison (0: skip)")
+    parser.add_argument("--synthetic", type=int, default=10000,
+                        help="1-8 KB files for the checksum comparison (0: skip)")
     args = parser.parse_args(argv)
 
     cmd = "cat {path}" if shutil.which("cat") else f'"{sys.executable}" -c "pass"'

@@ -23,6 +23,7 @@ batchdesk >= 10 x naive.
 from __future__ import annotations
 
 import argparse
+import itertools
 import subprocess
 import sys
 import time
@@ -126,7 +127,7 @@ def idle_between_batches(stats: common.StoreStats) -> float:
     idle = 0.0
     for batches in by_worker.values():
         batches.sort(key=lambda b: b["started"])
-        idle += sum(max(0.0, nxt["started"] - prev["finished"]) for prev, nxt in zip(batches, batches[1:]))
+        idle += sum(max(0.0, nxt["started"] - prev["finished"]) for prev, nxt in itertools.pairwise(batches))
     return idle
 
 
@@ -214,7 +215,7 @@ def main(argv: list[str] | None = None) -> list[Section]:
         "Throughput: batchdesk vs multiprocessing.Pool(2)",
         table(["case", "Pool files/s", "bd e2e files/s", "bd steady files/s", "e2e / Pool", "steady / Pool",
                "start-up s", "bd e2e / steady s", "batches", "busy", "other CPU Pool / bd"], rows),
-        notes + ["steady = MIN(item.started_at) .. MAX(item.finished_at); start-up = command start .. "
+        [*notes, "steady = MIN(item.started_at) .. MAX(item.finished_at); start-up = command start .. "
                  "MIN(item.finished_at); busy = time inside batches / (2 workers x steady window); other CPU = "
                  "share of the 2 CPUs used by other programs during the measurement (the machine is shared)"],
         data={r.case: {"pool": r.pool.rate, "e2e": r.bd.e2e_rate, "steady": r.bd.steady_rate,

@@ -2,7 +2,7 @@
 
 With 1,000 jobs and 1,000,000 items in the store it measures, side by side in one run:
 
-* one dashboard refresh (``batchdesk.views.dashboard``: jobs overview from counters, resource
+* one dashboard refresh (``batchdesk.dashboard.dashboard``: jobs overview from counters, resource
   series, workers, pool, alerts), its parts, the queue depths read from an embedded broker, and, for
   contrast, the ``COUNT(*) ... GROUP BY`` over items that the refresh path never runs;
 * applying one refresh to the main screen's widgets (UI-thread cost, headless app);
@@ -57,7 +57,8 @@ def seed(store_path: Path, jobs: int, items: int, now: float, out_root: Path | N
         total = per_job + (items - per_job * jobs if job_id == jobs else 0)
         status = status_of(job_id)
         failed = total // 50 if status in ("done", "failed", "running") else 0
-        done = total - failed if status in ("done", "failed") else (total // 2 if status in ("running", "paused") else 0)
+        done = (total - failed if status in ("done", "failed")
+                else total // 2 if status in ("running", "paused") else 0)
         cancelled = total - done - failed if status == "cancelled" else 0
         created = now - (jobs - job_id) * 60
         started = created + 1 if status != "queued" else None
@@ -79,7 +80,7 @@ def seed(store_path: Path, jobs: int, items: int, now: float, out_root: Path | N
               started, finished)
              for job_id, status, total, done, failed, cancelled, created, started, finished in plans])
         next_item = 1
-        for job_id, status, total, done, failed, cancelled, created, started, finished in plans:
+        for job_id, _status, total, done, failed, cancelled, _created, started, _finished in plans:
             rows = []
             for n in range(total):
                 state = ("done" if n < done else "failed" if n < done + failed

@@ -232,10 +232,8 @@ def pool_hash(root: Path, processes: int = 2) -> PoolResult:
         paths = list_files(root)
         t_list = time.perf_counter()
         chunksize = pool_chunksize(len(paths), processes)
-        results: dict[str, str] = {}
         with multiprocessing.Pool(processes) as pool:
-            for path, digest in pool.imap_unordered(hash_file, paths, chunksize):
-                results[path] = digest
+            results: dict[str, str] = dict(pool.imap_unordered(hash_file, paths, chunksize))
         t1 = time.perf_counter()
     assert len(results) == len(paths)
     return PoolResult(len(paths), t1 - t0, t_list - t0, chunksize, foreign.share, foreign.ours)
@@ -337,7 +335,8 @@ def check_run(run: CliRun, expected: int) -> None:
     s = run.summary or {}
     if run.returncode != 0 or s.get("done") != expected:
         raise RuntimeError(
-            f"batchdesk run failed: exit {run.returncode}, summary {s and {k: s.get(k) for k in ('status', 'done', 'failed', 'total')}}\n"
+            f"batchdesk run failed: exit {run.returncode}, "
+            f"summary {s and {k: s.get(k) for k in ('status', 'done', 'failed', 'total')}}\n"
             f"{run.stderr[-2000:]}"
         )
 
@@ -371,7 +370,7 @@ def read_store(data_dir: Path) -> StoreStats:
         ).fetchone()
         cols = ("id", "seq", "items", "queued", "started", "finished", "worker", "pid")
         batches = [
-            dict(zip(cols, row))
+            dict(zip(cols, row, strict=True))
             for row in con.execute(
                 "SELECT id, seq, items_count, queued_at, started_at, finished_at, worker, pid FROM batch ORDER BY id"
             )
@@ -422,7 +421,7 @@ def run_metrics(run: CliRun, stats: StoreStats, workers: int = 2) -> RunMetrics:
 
 
 # Runs that ended "done" with nothing processed: the job was closed by the desk's feeder between
-# the job row's commit and its items' insert (batchdesk.submit.create_job writes them in two
+# the job row's commit and its items' insert (batchdesk.jobs.submit.create_job writes them in two
 # transactions; Scheduler.feed -> finish_job_if_complete sees items_total = 0). Retried, counted.
 EMPTY_DONE_RUNS: list[str] = []
 _reported_empty = 0
@@ -496,7 +495,7 @@ def redis_server(password: str = "bench-secret") -> Iterator[str]:
         except redis.ConnectionError:
             if time.monotonic() > deadline or proc.poll() is not None:
                 proc.kill()
-                raise RuntimeError("redis-server did not start")
+                raise RuntimeError("redis-server did not start") from None
             time.sleep(0.02)
     try:
         yield url
@@ -522,7 +521,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
 
     def line(row: Sequence[str]) -> str:
-        return "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |"
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
 
     return "\n".join([line(cells[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, cells[1:])])
 

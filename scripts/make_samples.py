@@ -43,7 +43,7 @@ def make_pdf(pages: list[list[tuple[str, str]]], title: str, author: str, create
     objects[2] = b"<< /Type /Pages /Kids [" + b" ".join(b"%d 0 R" % p for p in page_ids) + b"] /Count %d >>" % n_pages
     objects[3] = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
     objects[4] = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold /Encoding /WinAnsiEncoding >>"
-    for page_id, lines in zip(page_ids, pages):
+    for page_id, lines in zip(page_ids, pages, strict=True):
         ops = [b"BT", b"72 770 Td"]
         for style, text in lines:
             font, size, leading = fonts[style]
@@ -98,7 +98,8 @@ def _table(rows: list[list[str]]) -> str:
     out += ['<w:gridCol w:w="3000"/>' for _ in rows[0]]
     out.append("</w:tblGrid>")
     for row in rows:
-        out.append("<w:tr>" + "".join(f'<w:tc><w:tcPr><w:tcW w:w="3000" w:type="dxa"/></w:tcPr>{_para(c)}</w:tc>' for c in row) + "</w:tr>")
+        cells = "".join(f'<w:tc><w:tcPr><w:tcW w:w="3000" w:type="dxa"/></w:tcPr>{_para(c)}</w:tc>' for c in row)
+        out.append(f"<w:tr>{cells}</w:tr>")
     out.append("</w:tbl>")
     return "".join(out)
 
@@ -429,7 +430,9 @@ def sample_files() -> dict[str, bytes]:
         "documents/quarterly-report-q1-2024.pdf": make_pdf(
             QUARTERLY, "Quarterly Report Q1 2024", "Northwind Orchards finance team", "20240415090000"
         ),
-        "documents/invoice-2024-0042.pdf": make_pdf(INVOICE, "Invoice 2024-0042", "Lumen Print & Design Ltd", "20240312100000"),
+        "documents/invoice-2024-0042.pdf": make_pdf(
+            INVOICE, "Invoice 2024-0042", "Lumen Print & Design Ltd", "20240312100000"
+        ),
         "documents/employee-handbook.docx": make_docx(
             HANDBOOK_BLOCKS, "Employee Handbook", "Northwind Orchards HR", "2024-02-01T09:00:00Z", pages=2
         ),
@@ -454,7 +457,8 @@ def main(argv: list[str] | None = None) -> int:
     files = sample_files()
     total = sum(len(b) for b in files.values())
     if args.check:
-        bad = [rel for rel, data in files.items() if not (args.out / rel).is_file() or (args.out / rel).read_bytes() != data]
+        bad = [rel for rel, data in files.items()
+               if not (args.out / rel).is_file() or (args.out / rel).read_bytes() != data]
         for rel in bad:
             print(f"differs: {rel}")
         return 1 if bad else 0

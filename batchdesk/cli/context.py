@@ -26,6 +26,7 @@ class Group(click.Group):
     """Turns BatchdeskError (and store and task errors) into one line on stderr and a non-zero exit."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; a user-facing error ends it with one line and its exit code."""
         try:
             return super().invoke(ctx)
         except (BatchdeskError, StoreError, TaskError) as exc:
@@ -48,6 +49,7 @@ def with_store(ctx: click.Context) -> Settings:
 
 
 def echo_json(data: Any) -> None:
+    """Print ``data`` as indented JSON (``--json``): what scripts parse, so dates and paths become text."""
     click.echo(json.dumps(data, indent=2, default=str))
 
 
@@ -62,17 +64,24 @@ def parse_opts(pairs: tuple[str, ...]) -> dict[str, str]:
     return options
 
 
+# The options a job and a watch share (`run`, `submit`, `watch add`), defined once.
+opt_option = click.option("--opt", "-o", "opts", multiple=True, metavar="KEY=VALUE", help="Task option (repeatable).")
+priority_option = click.option("--priority", "--queue", "queue", type=click.Choice(defaults.QUEUES),
+                               help="Queue (default: the task's route).")
+include_option = click.option("--include", multiple=True, metavar="GLOB", help="Only files matching (repeatable).")
+exclude_option = click.option("--exclude", multiple=True, metavar="GLOB", help="Skip files matching (repeatable).")
+
+
 def task_options(func: F) -> F:
-    """``--task`` and ``--opt``, shared by `run`, `submit` and `watch add`."""
-    func = click.option("--opt", "-o", "opts", multiple=True, metavar="KEY=VALUE", help="Task option (repeatable).")(func)
+    """``--task`` and ``--opt``, shared by `run` and `submit`."""
+    func = opt_option(func)
     return click.option("--task", "-t", default="checksum", show_default=True, help="Task to run on each file.")(func)
 
 
 _JOB_OPTIONS = [
-    click.option("--priority", "--queue", "queue", type=click.Choice(defaults.QUEUES),
-                 help="Queue (default: the task's route)."),
-    click.option("--include", multiple=True, metavar="GLOB", help="Only files matching (repeatable)."),
-    click.option("--exclude", multiple=True, metavar="GLOB", help="Skip files matching (repeatable)."),
+    priority_option,
+    include_option,
+    exclude_option,
     click.option("--hidden", is_flag=True, help="Include dotfiles."),
     click.option("--name", help="Job name (default: the folder's name)."),
     click.option("--output", type=click.Path(path_type=Path), help="Output folder (default: in the data dir)."),
@@ -102,4 +111,4 @@ def job_request(func: F) -> F:
     for option in reversed(_JOB_OPTIONS):
         wrapped = option(wrapped)
     wrapped = task_options(wrapped)
-    return click.argument("folder", type=click.Path(path_type=Path))(wrapped)  # type: ignore[no-any-return]
+    return click.argument("folder", type=click.Path(path_type=Path))(wrapped)

@@ -116,9 +116,11 @@ def workers(ctx: click.Context, count: str | None) -> None:
         except ValueError:
             raise BatchdeskError(f"give a number of workers or 'auto', not {count!r}") from None
         set_desired_workers(wanted)
-        click.echo("asked the desk to let the planner choose" if wanted is None else f"asked the desk for {wanted} worker(s)")
+        click.echo("asked the desk to let the planner choose" if wanted is None
+                   else f"asked the desk for {wanted} worker(s)")
     status = pool_status()
-    click.echo(f"pool target: {status.target if status.target is not None else '-'}  ({status.reason or 'no desk yet'})")
+    target = status.target if status.target is not None else "-"
+    click.echo(f"pool target: {target}  ({status.reason or 'no desk yet'})")
 
 
 @click.command()

@@ -1,7 +1,7 @@
 """Following a job from the terminal (`run`, `resume`): a progress bar fed from the job's counters,
 until the job has ended or paused itself, while the desk is kept alive.
 
-The command that follows a job is one of its waiters (:mod:`batchdesk.waiters`): when it stops
+The command that follows a job is one of its waiters (:mod:`batchdesk.desk.waiters`): when it stops
 waiting early (Ctrl-C, SIGTERM), :func:`stop_waiting` decides what happens to the job and says so.
 """
 
@@ -23,7 +23,9 @@ from data import transitions
 from data.models import Job
 from data.states import JOB_ENDED, JOB_FEEDING, JobState, PausedBy
 
-_STAGES = {JobState.FINISHING: "writing the report", JobState.CANCELLING: "cancelling", JobState.PAUSED: "paused"}
+# What a follower shows beside the job name while the job is in a state without progress of its own.
+_STAGES: dict[str, str] = {JobState.FINISHING: "writing the report", JobState.CANCELLING: "cancelling",
+                           JobState.PAUSED: "paused"}
 
 
 def settled(job: Job) -> bool:

@@ -22,7 +22,8 @@ from batchdesk.errors import BatchdeskError
 
 @click.group(cls=Group, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Data folder [env BATCHDESK_DATA_DIR].")
-@click.option("--broker", type=click.Choice(defaults.BROKER_MODES), help="Broker mode [env BATCHDESK_BROKER; default auto].")
+@click.option("--broker", type=click.Choice(defaults.BROKER_MODES),
+              help=f"Broker mode [env BATCHDESK_BROKER; default {defaults.BROKER_MODE}].")
 @click.option("--redis-url", help="Use an external Redis instead [env BATCHDESK_REDIS_URL].")
 @click.option("--store", metavar="FILE|URL",
               help="SQLite file, or postgresql://user:pw@host/db for workers on many hosts [env BATCHDESK_STORE].")
@@ -40,7 +41,7 @@ def main(ctx: click.Context, data_dir: Path | None, broker: str | None, redis_ur
         )
     except BatchdeskError as exc:
         click.echo(f"batchdesk: error: {exc}", err=True)
-        sys.exit(2)
+        sys.exit(exc.exit_code)
     ctx.obj = {"settings": settings}
     if ctx.invoked_subcommand is None:
         ctx.invoke(ui_command)

@@ -7,8 +7,9 @@ from typing import Any
 
 import click
 
-from data.models import Item, Job
-from data.states import ItemState, JobState
+from batchdesk import dashboard
+from data.models import Job
+from data.states import JobState
 
 
 def summarize(job: Job, command_s: float | None = None) -> dict[str, Any]:
@@ -32,8 +33,7 @@ def summarize(job: Job, command_s: float | None = None) -> dict[str, Any]:
 
 def failed_items(job_id: int, limit: int) -> list[dict[str, Any]]:
     """The job's failed items (path and reason), first ``limit`` of them."""
-    return [{"path": i.path, "error": i.error} for i in Item.select(Item.path, Item.error).where(
-        (Item.job == job_id) & (Item.status == ItemState.FAILED)).order_by(Item.id).limit(limit)]
+    return [{"path": i.path, "error": i.error or None} for i in dashboard.failed_items(job_id, limit=limit)]
 
 
 def exit_code(job: Job) -> int:
@@ -44,6 +44,7 @@ def exit_code(job: Job) -> int:
 
 
 def print_summary(s: dict[str, Any]) -> None:
+    """The summary for a person: counts on stdout; why it paused or failed, and what to do next, on stderr."""
     rate = f"{s['items_per_s']:,.0f} files/s" if s["items_per_s"] else "-"
     took = f"; the command took {s['command_s']:.2f} s" if "command_s" in s else ""
     click.echo(

@@ -11,15 +11,15 @@ import click
 
 from batchdesk.cli.context import echo_json, settings_of, with_store
 from batchdesk.cli.summary import failed_items, summarize
+from batchdesk.dashboard import LIVE_WORKER_STATES
 from batchdesk.desk.info import read_desk_info
 from batchdesk.desk.monitor import read_health
 from batchdesk.jobs import control
 from batchdesk.jobs.report import FORMATS, write_report
 from batchdesk.jobs.stats import stats as job_stats
+from batchdesk.tasks import available
 from data.models import Alert, Job, WorkerRow
-from data.states import WorkerState
 from data.store import describe_store
-from workers import registry
 
 # The command `info` suggests: rq reads the URL from RQ_REDIS_URL, so the password stays out of the
 # shell history and the process list.
@@ -81,7 +81,8 @@ def report(ctx: click.Context, job_id: int, fmt: str, out: Path | None) -> None:
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True)
-@click.option("--url", "url_only", is_flag=True, help="Print only the broker URL (for RQ_REDIS_URL; exit 1 without a desk).")
+@click.option("--url", "url_only", is_flag=True,
+              help="Print only the broker URL (for RQ_REDIS_URL; exit 1 without a desk).")
 @click.pass_context
 def info(ctx: click.Context, as_json: bool, url_only: bool) -> None:
     """Where things are: store, broker URL, the desk, workers, and how to inspect the queues with `rq info`."""
@@ -92,9 +93,8 @@ def info(ctx: click.Context, as_json: bool, url_only: bool) -> None:
             sys.exit(1)
         click.echo(desk.url)
         return
-    live = (WorkerState.IDLE, WorkerState.BUSY)
     workers = [{"name": w.name, "pid": w.pid, "state": w.state, "host": w.host}
-               for w in WorkerRow.select().where(WorkerRow.state.in_(live))] if desk else []
+               for w in WorkerRow.select().where(WorkerRow.state.in_(LIVE_WORKER_STATES))] if desk else []
     rq_info = RQ_INFO.format(args=f" --data-dir '{settings.data_dir}'") if desk else None
     data = {
         "data_dir": str(settings.data_dir), "store": describe_store(settings.store_ref),
@@ -119,8 +119,8 @@ def info(ctx: click.Context, as_json: bool, url_only: bool) -> None:
 @click.pass_context
 def tasks(ctx: click.Context, as_json: bool) -> None:
     """List every task with its options and what each allows."""
-    specs = registry.load(settings_of(ctx).plugins)
-    data = [
+    specs = available(settings_of(ctx).plugins)
+    data: list[dict[str, Any]] = [
         {"name": s.name, "description": s.description,
          "options": [{"name": o.name, "type": o.type.__name__, "default": o.default, "help": o.help,
                       "choices": list(o.choices), "allowed": o.describe()} for o in s.options]}
@@ -149,12 +149,13 @@ def stats(ctx: click.Context, as_json: bool) -> None:
     click.echo(f"{'TASK':<22} {'JOBS':>5} {'DONE':>9} {'FAILED':>7} {'SUCCESS':>8} {'ITEMS/S':>9} {'ITEM ms':>8} "
                f"{'BATCH s':>8}")
     for r in rows:
-        click.echo(f"{r['task']:<22} {r['jobs']:>5} {r['done']:>9} {r['failed']:>7} {_cell(r['success_rate'], '>8.1%')} "
-                   f"{_cell(r['items_per_s'], '>9,.0f')} {_cell(r['avg_item_ms'], '>8.2f')} "
-                   f"{_cell(r['avg_batch_s'], '>8.2f')}")
+        click.echo(f"{r['task']:<22} {r['jobs']:>5} {r['done']:>9} {r['failed']:>7} "
+                   f"{_cell(r['success_rate'], '>8.1%')} {_cell(r['items_per_s'], '>9,.0f')} "
+                   f"{_cell(r['avg_item_ms'], '>8.2f')} {_cell(r['avg_batch_s'], '>8.2f')}")
 
 
 def _cell(value: Any, spec: str) -> str:
+    """A table cell: the value formatted, or "-" where there is nothing to show (no items ended)."""
     return format(value, spec) if value is not None else "-"
 
 
@@ -165,7 +166,7 @@ def health(ctx: click.Context, as_json: bool) -> None:
     """Machine health now and recent alerts; exits 1 when a threshold is tripped."""
     settings = with_store(ctx)
     now = read_health(settings.data_dir)
-    alerts = [{"ts": a.ts, "level": a.level, "kind": a.kind, "message": a.message}
+    alerts: list[dict[str, Any]] = [{"ts": a.ts, "level": a.level, "kind": a.kind, "message": a.message}
               for a in Alert.select().order_by(Alert.ts.desc()).limit(20)]
     problems = [message for _, message in now.problems()]
     if as_json:

@@ -29,10 +29,12 @@ from batchdesk.config import Settings, settings_env
 from batchdesk.desk.desk import Desk
 from batchdesk.desk.info import BACKGROUND, DeskBusy, install_wake_signal
 from batchdesk.errors import BatchdeskError
+from batchdesk.jobs.submit import FOLDER_SOURCE
 from data.models import Job
 from data.states import JOB_BUSY
 from data.store import StoreError, close_store, open_store
 
+# The first word a starting background desk writes to its launcher (see the module docstring).
 READY, BUSY, ERROR = "ready", "busy", "error"
 
 log = logging.getLogger("batchdesk.background")
@@ -58,7 +60,8 @@ class Launch:
                 self._finish()
         return self.outcome
 
-    def wait(self, timeout: float = 120.0) -> str:
+    def wait(self, timeout: float = defaults.DESK_START_WAIT_SECONDS) -> str:
+        """Block until the desk said how its start went (READY or BUSY); DeskStartError if it failed."""
         deadline = time.monotonic() + timeout
         while (outcome := self.poll(0.1)) is None:
             if time.monotonic() > deadline:
@@ -195,4 +198,4 @@ def _linger(linger_seconds: float, stop: threading.Event) -> None:
 def has_work() -> bool:
     """A folder job a desk must still carry, or a job somebody waits for (even a paused one)."""
     return bool(Job.select(Job.id).where(
-        ((Job.status.in_(JOB_BUSY)) & (Job.source_kind == "folder")) | Job.has_waiters()).exists())
+        ((Job.status.in_(JOB_BUSY)) & (Job.source_kind == FOLDER_SOURCE)) | Job.has_waiters()).exists())

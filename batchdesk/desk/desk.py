@@ -43,11 +43,14 @@ class Service(Protocol):
     """Something the desk runs beside its workers (the drop-folder watcher): started after the
     broker and pool, ticked on the desk thread, stopped before the pool."""
 
-    def start(self) -> None: ...
+    def start(self) -> None:
+        """Begin (the broker and the pool are up)."""
 
-    def tick(self) -> None: ...
+    def tick(self) -> None:
+        """Do one round of work on the desk thread."""
 
-    def stop(self) -> None: ...
+    def stop(self) -> None:
+        """Let go of everything before the pool stops."""
 
 
 def default_services(settings: Settings, kind: str, wake: Callable[[], None]) -> list[Service]:
@@ -67,6 +70,7 @@ class _Every:
         self.seconds, self.last = seconds, 0.0
 
     def due(self, now: float) -> bool:
+        """True once every ``seconds``: the chore runs now and the clock restarts."""
         if now - self.last < self.seconds:
             return False
         self.last = now
@@ -101,6 +105,8 @@ class Desk:
 
     # -- life cycle ------------------------------------------------------------------------
     def start(self) -> Desk:
+        """Take the data dir, start the broker, the pool and the services, recover unfinished batches, then tick on
+        a thread of its own. Undone on any failure."""
         locations.ensure_private_dir(self.data_dir)
         self._lock.take()
         try:
@@ -242,7 +248,8 @@ class Desk:
         """Workers of earlier desks on this host that are no longer alive (their batches go back in line)."""
         gone = {}
         for row in WorkerRow.select().where(WorkerRow.state != WorkerState.DEAD):
-            if (row.host == socket.gethostname() and not psutil.pid_exists(row.pid)) or row.state == WorkerState.STOPPED:
+            gone_here = row.host == socket.gethostname() and not psutil.pid_exists(row.pid)
+            if gone_here or row.state == WorkerState.STOPPED:
                 gone[row.name] = f"worker {row.name} is gone (desk restarted)"
         with write():
             WorkerRow.update(state=WorkerState.DEAD).where(WorkerRow.name.in_(list(gone))).execute()

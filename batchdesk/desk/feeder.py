@@ -34,6 +34,9 @@ class Capacity:
 
 
 class Feeder:
+    """Cuts and queues batches for the jobs that run (see the module docstring); the desk calls :meth:`feed` every
+    tick."""
+
     def __init__(self, settings: Settings, queues: BatchQueues) -> None:
         self.settings = settings
         self.queues = queues
@@ -52,8 +55,8 @@ class Feeder:
         now = time.time()
         # Materialised (list) before writing: an open SELECT would hold a stale read snapshot, and
         # upgrading it to a write fails at once with "database is locked" when another process wrote.
-        for batch in list(Batch.select().where(
-                (Batch.status == BatchState.HELD) | ((Batch.status == BatchState.RETRY_WAIT) & (Batch.retry_at <= now)))):
+        retry_due = (Batch.status == BatchState.RETRY_WAIT) & (Batch.retry_at <= now)
+        for batch in list(Batch.select().where((Batch.status == BatchState.HELD) | retry_due)):
             job = Job.get_by_id(batch.job_id)
             if job.status in (*JOB_FEEDING, JobState.FINISHING):  # a finishing job's held batch is its end step
                 self.queues.enqueue(batch, job)

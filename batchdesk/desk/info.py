@@ -45,6 +45,8 @@ class DeskBusy(DeskError):
 
 @dataclass(frozen=True)
 class DeskInfo:
+    """What ``desk.json`` says about the running desk: where its broker is and who runs it."""
+
     pid: int
     url: str
     mode: str
@@ -110,6 +112,7 @@ class DeskLock:
             json.dump(asdict(info), fh)
 
     def release(self) -> None:
+        """Let go of the locks and remove ``desk.json``, so the next desk can start."""
         if self._store_lock is not None:
             self._store_lock()
             self._store_lock = None

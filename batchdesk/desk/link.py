@@ -1,5 +1,5 @@
 """The desk a command relies on: the one already running for the data dir, else a background desk
-that this command launches (see :mod:`batchdesk.background`).
+that this command launches (see :mod:`batchdesk.desk.background`).
 
 `run`, `resume` and `submit` only write the store and wait; the desk does the work. A link launches
 at most one desk at a time, attaches when another desk won the race for the data dir, and launches
@@ -22,6 +22,8 @@ from batchdesk.errors import BatchdeskError
 
 
 class DeskLink:
+    """One command's hold on the desk it needs: the running one, or the background desk it launched."""
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.launch: background.Launch | None = None
@@ -42,7 +44,7 @@ class DeskLink:
             self.launch = background.launch(self.settings, fork=threading.active_count() == 1 and hasattr(os, "fork"))
         return info
 
-    def wait_ready(self, timeout: float = 120.0) -> DeskInfo:
+    def wait_ready(self, timeout: float = defaults.DESK_START_WAIT_SECONDS) -> DeskInfo:
         """Block until a desk runs (``submit``: it returns at once, so the desk must be up)."""
         deadline = time.monotonic() + timeout
         while (info := self.ensure()) is None:
@@ -55,6 +57,7 @@ class DeskLink:
         return info
 
     def wake(self) -> None:
+        """Wake the running desk, so what this command wrote is fed at once, not at its next tick."""
         info = read_desk_info(self.settings.data_dir)
         if info is not None:
             wake_desk(info)

@@ -13,12 +13,17 @@ from pathlib import Path
 import psutil
 
 from batchdesk import defaults
-from data.models import Alert, ResourceSample
+from data.alerts import raise_alert
+from data.models import ResourceSample
 from data.store import write
+
+GIB, MIB = 2**30, 2**20
 
 
 @dataclass(frozen=True)
 class Health:
+    """One reading of the machine: what the desk sizes the pool by and `batchdesk health` shows."""
+
     cpu: float
     ram_used: int
     ram_free: int
@@ -32,11 +37,12 @@ class Health:
         if self.cpu > defaults.CPU_HIGH:
             found.append(("cpu", f"CPU at {self.cpu:.0f}% (> {defaults.CPU_HIGH:.0f}%)"))
         if self.ram_free < defaults.RAM_FREE_LOW:
-            found.append(("ram", f"free RAM {self.ram_free / 2**20:.0f} MiB (< {defaults.RAM_FREE_LOW / 2**30:.0f} GiB)"))
+            found.append(("ram", f"free RAM {self.ram_free / MIB:.0f} MiB (< {defaults.RAM_FREE_LOW / GIB:.0f} GiB)"))
         if self.iowait > defaults.IOWAIT_HIGH:
             found.append(("iowait", f"disk I/O wait {self.iowait:.0f}% (> {defaults.IOWAIT_HIGH:.0f}%)"))
         if self.disk_free < defaults.DISK_FREE_LOW:
-            found.append(("disk", f"free disk {self.disk_free / 2**30:.1f} GiB (< {defaults.DISK_FREE_LOW / 2**30:.0f} GiB)"))
+            found.append(("disk", f"free disk {self.disk_free / GIB:.1f} GiB "
+                                  f"(< {defaults.DISK_FREE_LOW / GIB:.0f} GiB)"))
         return found
 
     @property
@@ -73,6 +79,7 @@ class Monitor:
         psutil.cpu_times_percent(interval=None)
 
     def sample(self, workers: int, queued: int) -> Health:
+        """Take a reading, keep it (with the pool's size and the queued batches) and alert on it."""
         health = read_health(self.data_dir)
         self.latest = health
         now = time.time()
@@ -87,5 +94,5 @@ class Monitor:
                     continue  # the first reading spans the desk's own start-up, which is all CPU
                 if now - self._last_alert.get(kind, 0) >= defaults.REALERT_SECONDS:
                     self._last_alert[kind] = now
-                    Alert.create(ts=now, level="warning", kind=kind, message=message)
+                    raise_alert(kind, message)
         return health

@@ -26,9 +26,10 @@ from workers.protocol import HAND_BACK_SIGNAL, worker_name
 log = logging.getLogger("batchdesk.pool")
 
 
-
 @dataclass
 class WorkerProcess:
+    """A worker process this pool started; ``retiring`` once it was asked to stop (its exit is no death)."""
+
     name: str
     process: subprocess.Popen
     started_at: float = field(default_factory=time.time)
@@ -45,6 +46,7 @@ class Death:
 
     @property
     def reason(self) -> str:
+        """What happened, for the alert and the re-queued batch: the signal or the exit code."""
         if self.returncode < 0:
             return f"worker {self.name} (pid {self.pid}) was killed by {signal.Signals(-self.returncode).name}"
         return f"worker {self.name} (pid {self.pid}) exited with code {self.returncode}"
@@ -66,9 +68,11 @@ class WorkerPool:
 
     @property
     def size(self) -> int:
+        """Workers running and not retiring (what counts toward ``target``)."""
         return sum(1 for w in self.workers.values() if not w.retiring)
 
     def pids(self) -> dict[str, int]:
+        """Every worker this pool started that has not been reaped: name -> pid."""
         return {name: w.process.pid for name, w in self.workers.items()}
 
     def resize(self, target: int) -> None:
@@ -136,10 +140,8 @@ class WorkerPool:
 
     @staticmethod
     def _signal(worker: WorkerProcess, sig: signal.Signals) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             worker.process.send_signal(sig)
-        except ProcessLookupError:
-            pass
 
     @staticmethod
     def _hand_back(worker: WorkerProcess) -> None:

@@ -27,6 +27,7 @@ class Policy:
 
     @classmethod
     def for_job(cls, job: Job, settings: Settings) -> Policy:
+        """The policy stored on the job at submit, with the settings for what it lacks (older jobs)."""
         config = job.batch_config or {}
         return cls(
             retries=int(config.get("retries", settings.retries)),
@@ -51,6 +52,7 @@ class BatchQueues:
                         for name in defaults.QUEUES}
 
     def of(self, job: Job) -> Queue:
+        """The job's queue (default when the job names one that no longer exists)."""
         return self.by_name.get(job.queue, self.by_name[defaults.DEFAULT_QUEUE])
 
     def enqueue(self, batch: Batch, job: Job) -> None:

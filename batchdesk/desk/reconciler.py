@@ -38,6 +38,8 @@ log = logging.getLogger("batchdesk.reconciler")
 
 
 class Reconciler:
+    """Brings unfinished batches in line with the broker and the workers (see the module docstring)."""
+
     def __init__(self, settings: Settings, queues: BatchQueues) -> None:
         self.settings = settings
         self.queues = queues

@@ -7,7 +7,7 @@ attached to goes away (killed), :meth:`Session.ensure_desk` takes over and recov
 
 from __future__ import annotations
 
-from batchdesk import locations
+from batchdesk import defaults, locations
 from batchdesk.config import Settings
 from batchdesk.desk.desk import Desk
 from batchdesk.desk.info import SERVE, DeskError, DeskInfo, read_desk_info, wake_desk
@@ -18,22 +18,26 @@ from data.store import open_store
 
 
 class Session:
+    """What the UI and `serve` hold: the store opened, and the desk they own or are attached to."""
+
     def __init__(self, settings: Settings, kind: str = SERVE) -> None:
         self.settings = settings
         self.kind = kind  # what this session's own desk is, if it starts one (serve, ui)
         locations.ensure_private_dir(settings.data_dir)
-        open_store(settings.store_path)
+        open_store(settings.store_ref)
         self.desk: Desk | None = None
         self.attached: DeskInfo | None = None
 
     @property
     def broker_url(self) -> str | None:
+        """The broker of the desk in use (the UI's queue panel reads it), or None without one."""
         if self.desk is not None and self.desk.broker is not None:
             return self.desk.broker.url
         return self.attached.url if self.attached else None
 
     @property
     def broker_mode(self) -> str | None:
+        """How the desk in use runs its broker (embedded, managed, external), or None without one."""
         if self.desk is not None and self.desk.broker is not None:
             return self.desk.broker.mode
         return self.attached.mode if self.attached else None
@@ -71,12 +75,14 @@ class Session:
         return submission.job, submission.scan, submission.resumed
 
     def wake(self) -> None:
+        """Wake the desk in use (ours, or the one attached to) so a submit is fed at once."""
         if self.desk is not None:
             self.desk.wake()
         elif self.attached is not None:
             wake_desk(self.attached)
 
-    def close(self, grace: float = 10.0) -> None:
+    def close(self, grace: float = defaults.STOP_GRACE_SECONDS) -> None:
+        """Stop the desk this session owns (an attached desk runs on); ``grace``: for the items in hand."""
         if self.desk is not None:
             self.desk.stop(grace)
             self.desk = None

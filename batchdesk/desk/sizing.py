@@ -18,6 +18,8 @@ POOL_KEY = "pool"  # the pool's target and its reason, as the desk last set them
 
 @dataclass(frozen=True)
 class PoolSize:
+    """A pool target and the one-line reason the CLI and the UI show for it."""
+
     target: int
     reason: str
 
@@ -33,6 +35,7 @@ def set_desired_workers(count: int | None) -> int | None:
 
 
 def desired_workers() -> int | None:
+    """The count a user asked for, or None when the planner decides."""
     row = Setting.get_or_none(Setting.key == DESIRED_WORKERS_KEY)
     return row.value if row is not None else None
 

@@ -11,8 +11,8 @@ import time
 
 from batchdesk.errors import BatchdeskError
 from data import queries, transitions
-from data.models import CANCELLED, DEAD, FAILED, HELD, PAUSED, RUNNING, Batch, Job
-from data.states import JobState, PausedBy
+from data.models import Batch, Job, db
+from data.states import BatchState, ItemState, JobState, PausedBy
 from data.store import write
 
 
@@ -21,6 +21,7 @@ class JobError(BatchdeskError):
 
 
 def get_job(job_id: int) -> Job:
+    """The job, or a JobError that tells the user how to find the right id."""
     job = Job.get_or_none(Job.id == job_id)
     if job is None:
         raise JobError(f"no job {job_id}; `batchdesk jobs` lists them")
@@ -57,8 +58,8 @@ def resume(job_id: int) -> Job:
 def retry_failed(job_id: int) -> int:
     """Re-run only the job's failed items, as new batches; returns how many items go again."""
     job = get_job(job_id)
-    if job.status in (PAUSED, CANCELLED):
-        raise JobError(f"job {job_id} is {job.status}; resume it first" if job.status == PAUSED
+    if job.status in (JobState.PAUSED, JobState.CANCELLED):
+        raise JobError(f"job {job_id} is {job.status}; resume it first" if job.status == JobState.PAUSED
                        else f"job {job_id} was cancelled; submit the folder again")
     if job.status == JobState.FAILED and job.items_failed == 0:
         transitions.redo_end_step(job_id)  # its report failed: write it again
@@ -70,14 +71,15 @@ def retry_failed(job_id: int) -> int:
     count = queries.reset_failed(job_id)
     with write():
         # Dead batches are done with: their items are pending again and get cut into new batches.
-        Batch.update(status=FAILED).where((Batch.job == job_id) & (Batch.status == DEAD)).execute()
+        Batch.update(status=BatchState.FAILED).where(
+            (Batch.job == job_id) & (Batch.status == BatchState.DEAD)).execute()
         Job.update(cut_cursor=0).where(Job.id == job_id).execute()
     return count
 
 
 def dead_batches(job_id: int | None = None) -> list[Batch]:
     """The dead-letter list: batches that used up their retries."""
-    query = Batch.select().where(Batch.status == DEAD)
+    query = Batch.select().where(Batch.status == BatchState.DEAD)
     if job_id is not None:
         query = query.where(Batch.job == job_id)
     return list(query.order_by(Batch.finished_at.desc()))
@@ -85,17 +87,18 @@ def dead_batches(job_id: int | None = None) -> list[Batch]:
 
 def retry_dead(batch_id: int) -> int:
     """Give one dead batch another go: its failed items return to pending; returns how many."""
-    batch = Batch.get_or_none((Batch.id == batch_id) & (Batch.status == DEAD))
+    batch = Batch.get_or_none((Batch.id == batch_id) & (Batch.status == BatchState.DEAD))
     if batch is None:
         raise JobError(f"batch {batch_id} is not in the dead-letter list")
     with write():
-        reset = Batch._meta.database.execute_sql(
-            "UPDATE item SET status='pending', error=NULL WHERE job_id=? AND status='failed' AND id BETWEEN ? AND ?",
-            (batch.job_id, batch.first_item, batch.last_item),
+        reset = db.execute_sql(
+            "UPDATE item SET status=?, error=NULL WHERE job_id=? AND status=? AND id BETWEEN ? AND ?",
+            (ItemState.PENDING, batch.job_id, ItemState.FAILED, batch.first_item, batch.last_item),
         ).rowcount
         Job.update(
             items_failed=Job.items_failed - reset, batches_done=Job.batches_done - 1,
-            status=RUNNING, status_at=time.time(), finished_at=None, reason=None, outputs=[],
+            status=JobState.RUNNING, status_at=time.time(), finished_at=None, reason=None, outputs=[],
         ).where(Job.id == batch.job_id).execute()
-        Batch.update(status=HELD, attempts=0, error=None, finished_at=None).where(Batch.id == batch_id).execute()
+        Batch.update(status=BatchState.HELD, attempts=0, error=None, finished_at=None).where(
+            Batch.id == batch_id).execute()
     return reset

@@ -35,17 +35,19 @@ import json
 import os
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from batchdesk.errors import BatchdeskError
-from data.models import CANCELLED, DONE, FAILED, JOB_ENDED, Item, Job, db
+from data.models import Item, Job, db
+from data.states import JOB_ENDED, ItemState
 
-CHUNK = 2000
-FORMATS = ("csv", "json", "xlsx")
+CHUNK = 2000  # item rows read per query while a report is written
+FORMATS = ("csv", "json", "xlsx")  # every report format (the CLI's --format, the UI's report buttons)
 ITEM_COLUMNS = ["id", "path", "status", "size", "attempts", "duration_s", "started", "finished", "error", "result"]
-XLSX_CELL_LIMIT = 32_000
+XLSX_CELL_LIMIT = 32_000  # characters a cell keeps (Excel's limit is 32,767)
 
 
 class ReportError(BatchdeskError, ValueError):
@@ -89,47 +91,71 @@ def summary_path(out: Path) -> Path:
 
 
 def _iso(ts: float | None) -> str:
+    """A Unix time as local ISO 8601 with its offset (what a person and a spreadsheet both read)."""
     if ts is None:
         return ""
     return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="seconds")
 
 
-def report_summary(job: Job) -> dict[str, Any]:
-    """Counts, duration, throughput and success rate of a job, from one GROUP BY over its items."""
+@dataclass
+class _Totals:
+    """What one GROUP BY over a job's items says: counts per status, CPU time, first and last times, bytes."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    cpu: float = 0.0
+    first: float | None = None  # the earliest item start
+    last: float | None = None  # the latest item finish
+    bytes_total: int = 0
+    bytes_done: int = 0
+
+    def count(self, status: ItemState) -> int:
+        """Items in ``status`` (0 when none)."""
+        return self.counts.get(status, 0)
+
+
+def _item_totals(job_id: int) -> _Totals:
+    """The job's items summed per status in one query (no row of them is held in memory)."""
     meta = Item._meta
-    table = meta.table_name
-    col = {name: meta.fields[name].column_name for name in ("job", "status", "duration", "started_at", "finished_at", "size")}
+    col = {name: meta.fields[name].column_name
+           for name in ("job", "status", "duration", "started_at", "finished_at", "size")}
     cursor = db.execute_sql(
         f"SELECT {col['status']}, COUNT(*), SUM({col['duration']}), MIN({col['started_at']}), "
-        f"MAX({col['finished_at']}), SUM({col['size']}) FROM {table} WHERE {col['job']} = ? "
+        f"MAX({col['finished_at']}), SUM({col['size']}) FROM {meta.table_name} WHERE {col['job']} = ? "
         f"GROUP BY {col['status']}",
-        (job.id,),
+        (job_id,),
     )
-    counts: dict[str, int] = {}
-    cpu = 0.0
-    first = last = None
-    bytes_done = total_bytes = 0
+    totals = _Totals()
     for status, count, dur, min_started, max_finished, size in cursor.fetchall():
-        counts[status] = count
-        cpu += dur or 0.0
+        totals.counts[status] = count
+        totals.cpu += dur or 0.0
         if min_started is not None:
-            first = min_started if first is None else min(first, min_started)
+            totals.first = min_started if totals.first is None else min(totals.first, min_started)
         if max_finished is not None:
-            last = max_finished if last is None else max(last, max_finished)
-        total_bytes += size or 0
-        if status == DONE:
-            bytes_done = size or 0
-    done, failed, cancelled = counts.get(DONE, 0), counts.get(FAILED, 0), counts.get(CANCELLED, 0)
-    total = sum(counts.values())
-    started = job.started_at if job.started_at is not None else first
-    if job.finished_at is not None:
-        finished = job.finished_at
-    elif job.status in JOB_ENDED:
-        finished = last
-    else:
-        finished = None  # still running: measure up to now
-    end = finished if finished is not None else (time.time() if job.status not in JOB_ENDED else None)
+            totals.last = max_finished if totals.last is None else max(totals.last, max_finished)
+        totals.bytes_total += size or 0
+        if status == ItemState.DONE:
+            totals.bytes_done = size or 0
+    return totals
+
+
+def _span(job: Job, totals: _Totals) -> tuple[float | None, float | None, float | None]:
+    """(started, finished, duration): the job's own times, else its items'; a job still running is
+    measured up to now (finished None)."""
+    ended = job.status in JOB_ENDED
+    started: float | None = job.started_at if job.started_at is not None else totals.first
+    finished: float | None = job.finished_at if job.finished_at is not None else (totals.last if ended else None)
+    end = finished if finished is not None else (None if ended else time.time())
     duration = max(0.0, end - started) if started is not None and end is not None else None
+    return started, finished, duration
+
+
+def report_summary(job: Job) -> dict[str, Any]:
+    """Counts, duration, throughput and success rate of a job, from one GROUP BY over its items."""
+    totals = _item_totals(job.id)
+    done, failed = totals.count(ItemState.DONE), totals.count(ItemState.FAILED)
+    cancelled = totals.count(ItemState.CANCELLED)
+    total = sum(totals.counts.values())
+    started, finished, duration = _span(job, totals)
     processed = done + failed
     return {
         "job_id": job.id,
@@ -146,13 +172,13 @@ def report_summary(job: Job) -> dict[str, Any]:
         "failed": failed,
         "cancelled": cancelled,
         "pending": total - done - failed - cancelled,
-        "bytes_total": job.bytes_total or total_bytes,
-        "bytes_done": bytes_done,
+        "bytes_total": job.bytes_total or totals.bytes_total,
+        "bytes_done": totals.bytes_done,
         "duration_s": round(duration, 3) if duration is not None else None,
         "throughput_items_per_s": round(processed / duration, 2) if duration else None,
         "success_rate": round(done / processed, 4) if processed else None,
-        "cpu_s": round(cpu, 3),
-        "mean_item_s": round(cpu / processed, 6) if processed else None,
+        "cpu_s": round(totals.cpu, 3),
+        "mean_item_s": round(totals.cpu / processed, 6) if processed else None,
         "generated": _iso(time.time()),
     }
 
@@ -221,7 +247,7 @@ def _write_json(job: Job, summary: dict[str, Any], part: Path, out: Path) -> Non
         fh.write(', "items": [')
         sep = "\n"
         for item in iter_items(job.id):
-            row = dict(zip(ITEM_COLUMNS, _row(item)))
+            row = dict(zip(ITEM_COLUMNS, _row(item), strict=True))
             raw = item[-1]
             try:
                 row["result"] = json.loads(raw) if raw else None
@@ -261,7 +287,7 @@ def _write_xlsx(job: Job, summary: dict[str, Any], part: Path, out: Path) -> Non
         ws.append([cell(ws, key), cell(ws, value)])
 
     items = wb.create_sheet("Items")
-    for col, width in zip("ABCDEFGHIJ", (8, 50, 10, 12, 9, 11, 26, 26, 50, 80)):
+    for col, width in zip("ABCDEFGHIJ", (8, 50, 10, 12, 9, 11, 26, 26, 50, 80), strict=True):
         items.column_dimensions[col].width = width
     items.freeze_panes = "A2"
     items.append([cell(items, name, bold) for name in ITEM_COLUMNS])

@@ -25,6 +25,8 @@ class ScanError(BatchdeskError):
 
 @dataclass
 class ScanResult:
+    """The files a job will take from a folder, and what was left out (with warnings a person can read)."""
+
     root: Path
     files: list[tuple[str, int, float]] = field(default_factory=list)  # (rel posix path, size, mtime)
     skipped: int = 0
@@ -33,6 +35,7 @@ class ScanResult:
 
     @property
     def bytes(self) -> int:
+        """The size of every file taken (the planner sizes batches from it)."""
         return sum(size for _, size, _ in self.files)
 
 
@@ -126,15 +129,15 @@ def _add_symlink(root: Path, path: str, rel: str, keep: Callable[[str], bool] | 
     except OSError as exc:
         if exc.errno not in (errno.ELOOP, errno.ENOENT, errno.ENOTDIR):
             raise  # unreadable: the caller warns with the reason
-        stat, reason = None, "a symlink loop" if exc.errno == errno.ELOOP else _NOT_A_FILE_INSIDE
+        reason = "a symlink loop" if exc.errno == errno.ELOOP else _NOT_A_FILE_INSIDE
     else:
-        inside = S_ISREG(stat.st_mode) and Path(os.path.realpath(path)).is_relative_to(root)
-        reason = None if inside else _NOT_A_FILE_INSIDE
-    if reason is not None or stat is None:
-        result.skipped += 1
-        result.warnings.append(f"skipped symlink {rel}: {reason}")
-    elif keep is None or keep(rel):
-        result.links.add(rel)
-        result.files.append((rel, stat.st_size, stat.st_mtime))
-    else:
-        result.skipped += 1
+        if S_ISREG(stat.st_mode) and Path(os.path.realpath(path)).is_relative_to(root):
+            if keep is None or keep(rel):
+                result.links.add(rel)
+                result.files.append((rel, stat.st_size, stat.st_mtime))
+            else:
+                result.skipped += 1
+            return
+        reason = _NOT_A_FILE_INSIDE
+    result.skipped += 1
+    result.warnings.append(f"skipped symlink {rel}: {reason}")

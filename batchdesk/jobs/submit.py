@@ -18,11 +18,14 @@ from batchdesk.errors import BatchdeskError
 from batchdesk.jobs.scan import ScanResult, check_folder, scan_folder
 from batchdesk.planner import Readings, plan_batch, plan_workers
 from data import queries, transitions
-from data.models import JOB_ACTIVE, Job
-from data.states import JobState
+from data.models import Job
+from data.states import JOB_ACTIVE, JobState
 from data.store import write
 from workers import registry
 from workers.throttle import RateLimit
+
+# What a job's items come from (Job.source_kind): a folder scanned once, or a watch feeding its rolling job.
+FOLDER_SOURCE, WATCH_SOURCE = "folder", "watch"
 
 
 class SubmitError(BatchdeskError):
@@ -52,7 +55,8 @@ def failure_policy(settings: Settings, task: str, overrides: Mapping[str, Any] |
     """Retries and time limits for a job: the global settings, then the task's, then the job's own."""
     merged: dict[str, Any] = {"retries": settings.retries, "retry_backoff": list(settings.retry_backoff),
                               "batch_timeout": settings.batch_timeout, "item_timeout": settings.item_timeout}
-    for layer, where in ((settings.task_policies.get(task) or {}, f"task_policies.{task}"), (overrides or {}, "the job")):
+    layers = ((settings.task_policies.get(task) or {}, f"task_policies.{task}"), (overrides or {}, "the job"))
+    for layer, where in layers:
         unknown = sorted(set(layer) - set(POLICY_KEYS))
         if unknown:
             raise SubmitError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(POLICY_KEYS)}")
@@ -85,6 +89,8 @@ def route(settings: Settings, task: str, queue: str | None) -> str:
 
 @dataclass(frozen=True)
 class Submission:
+    """What a submit did: the job it recorded or took up, and the scan (warnings) when it scanned."""
+
     job: Job
     scan: ScanResult | None  # None when an unfinished job was resumed instead
     resumed: bool
@@ -138,7 +144,7 @@ def create_job(
     name: str,
     output_dir: Path | None = None,
     files: list[tuple[str, int, float]] | None = None,
-    source_kind: str = "folder",
+    source_kind: str = FOLDER_SOURCE,
     watch_id: int | None = None,
     links: set[str] | frozenset[str] = frozenset(),
     policy: dict | None = None,
@@ -164,7 +170,8 @@ def create_job(
                 "breaker": {"threshold": settings.breaker_threshold, "min_items": settings.breaker_min_items},
             },
         )
-        out = Path(output_dir).expanduser().resolve() if output_dir else locations.outputs_dir(settings.data_dir) / f"job-{job.id}"
+        out = (Path(output_dir).expanduser().resolve() if output_dir
+               else locations.outputs_dir(settings.data_dir) / f"job-{job.id}")
         if out == Path(source) or Path(source) in out.parents:
             raise SubmitError(f"the output folder {out} is inside the source folder: its outputs would be "
                               "picked up as inputs; choose an --output outside it")
@@ -193,7 +200,7 @@ def find_resumable(source: Path, task: str) -> Job | None:
     return (
         Job.select()
         .where((Job.source == str(Path(source).expanduser().resolve())) & (Job.task == task)
-               & (Job.status.in_([*JOB_ACTIVE, JobState.FINISHING])) & (Job.source_kind == "folder"))
+               & (Job.status.in_([*JOB_ACTIVE, JobState.FINISHING])) & (Job.source_kind == FOLDER_SOURCE))
         .order_by(Job.id.desc())
         .first()
     )

@@ -19,13 +19,18 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from data.models import CANCELLED, DEAD, DONE, FAILED, SeenFile, Setting, db
+from batchdesk.watch.settle import DONE_DIR, FAILED_DIR
+from batchdesk.watch.spec import DELETE, KEEP, MOVE
+from data.models import SeenFile, Setting, db
+from data.states import BatchState, ItemState
 from data.store import write
 
 log = logging.getLogger("batchdesk.watch")
 
-BATCH_ENDED = (DONE, DEAD, CANCELLED)
-MAX_SUFFIX = 100_000
+# A batch in one of these states has all of its items ended (retry_wait and failed batches go again).
+BATCH_ENDED = (BatchState.DONE, BatchState.DEAD, BatchState.CANCELLED)
+MAX_SUFFIX = 100_000  # report.pdf .. report-99999.pdf: past that a folder is taken to be broken
+ERROR_SUFFIX = ".error.txt"  # beside a file moved to failed/: why it failed
 
 
 def free_name(directory: Path, name: str, n: int) -> Path:
@@ -93,6 +98,8 @@ def write_new_file(path: Path, text: str) -> Path:
 
 @dataclass
 class AfterResult:
+    """What one pass did to a watch's files, and what it could not do (for an alert)."""
+
     moved: int = 0
     deleted: int = 0
     failed_moved: int = 0
@@ -137,10 +144,10 @@ class AfterProcessing:
             for batch_id, first, last, status in rows:
                 if status not in BATCH_ENDED or batch_id in cursor.handled:
                     continue
-                if on_done != "keep" or on_fail != "keep":
+                if on_done != KEEP or on_fail != KEEP:
                     self._handle_batch(root, on_done, on_fail, job_id, batch_id, first, last, result)
                 cursor.handled.add(batch_id)
-            for batch_id, _first, _last, status in rows:  # advance over the finished prefix
+            for batch_id, _first, _last, _status in rows:  # advance over the finished prefix
                 if batch_id not in cursor.handled:
                     break
                 cursor.batch = batch_id
@@ -154,12 +161,13 @@ class AfterProcessing:
         current = {k: c.batch for k, c in (self._cursors or {}).items()}
         if current != self._saved:
             with write():
-                Setting.insert(key=self.key, value={str(k): v for k, v in current.items()}).on_conflict_replace().execute()
+                value = {str(k): v for k, v in current.items()}
+                Setting.insert(key=self.key, value=value).on_conflict_replace().execute()
             self._saved = current
 
     def _handle_batch(self, root: Path, on_done: str, on_fail: str, job_id: int, batch_id: int,
                       first: int, last: int, result: AfterResult) -> None:
-        statuses = [s for s, policy in ((DONE, on_done), (FAILED, on_fail)) if policy != "keep"]
+        statuses = [s for s, policy in ((ItemState.DONE, on_done), (ItemState.FAILED, on_fail)) if policy != KEEP]
         marks = ",".join("?" * len(statuses))
         items = db.execute_sql(
             f"SELECT id, path, status, error, size, mtime FROM item WHERE job_id=? AND id BETWEEN ? AND ? "
@@ -172,16 +180,16 @@ class AfterProcessing:
             if not _same_file(src, size, mtime):
                 continue  # already moved, deleted by the user, or replaced by a newer version
             try:
-                if status == DONE and on_done == "delete":
+                if status == ItemState.DONE and on_done == DELETE:
                     os.unlink(src)
                     result.deleted += 1
-                elif status == DONE and on_done == "move":
-                    move_no_overwrite(src, (root / "done" / rel).parent, src.name)
+                elif status == ItemState.DONE and on_done == MOVE:
+                    move_no_overwrite(src, (root / DONE_DIR / rel).parent, src.name)
                     result.moved += 1
-                elif status == FAILED and on_fail == "move":
-                    target = move_no_overwrite(src, (root / "failed" / rel).parent, src.name,
-                                               also_free=(".error.txt",))
-                    write_new_file(Path(str(target) + ".error.txt"), _error_text(rel, job_id, item_id, error))
+                elif status == ItemState.FAILED and on_fail == MOVE:
+                    target = move_no_overwrite(src, (root / FAILED_DIR / rel).parent, src.name,
+                                               also_free=(ERROR_SUFFIX,))
+                    write_new_file(Path(str(target) + ERROR_SUFFIX), _error_text(rel, job_id, item_id, error))
                     result.failed_moved += 1
                     forget.append((rel, item_id))
             except FileNotFoundError:

@@ -9,7 +9,6 @@ finishes on its own; :func:`rolling_job` finds or makes it.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -18,10 +17,12 @@ from typing import Any
 
 from batchdesk.config import Settings
 from batchdesk.errors import BatchdeskError
-from batchdesk.jobs.submit import SubmitError, create_job, resolve_task, route
+from batchdesk.jobs.scan import ScanError, check_folder
+from batchdesk.jobs.submit import FOLDER_SOURCE, WATCH_SOURCE, SubmitError, create_job, resolve_task, route
 from batchdesk.watch.spec import WatchConfigError, WatchSpec
 from data import transitions
-from data.models import JOB_ACTIVE, Job, Setting, Watch
+from data.models import Job, Setting, Watch
+from data.states import JOB_ACTIVE, WatchState
 from data.store import write
 
 CONFIG_OWNED_KEY = "watches.from_config"  # paths of the watches that the config file owns
@@ -53,12 +54,10 @@ def _placement(settings: Settings, spec: WatchSpec, require_folder: bool, ignore
         raise WatchError(str(exc)) from None
     path = Path(spec.path).expanduser().resolve()
     if require_folder:
-        if not path.exists():
-            raise WatchError(f"folder not found: {path}")
-        if not path.is_dir():
-            raise WatchError(f"not a folder: {path}")
-        if not os.access(path, os.R_OK | os.X_OK):
-            raise WatchError(f"cannot read folder {path}: permission denied")
+        try:
+            check_folder(path)
+        except ScanError as exc:
+            raise WatchError(str(exc)) from None
     _check_overlaps(settings, path, spec.recursive, ignore_id)
     return {
         "path": str(path), "recursive": bool(spec.recursive), "include": list(spec.include),
@@ -105,7 +104,7 @@ def add_watch(settings: Settings, spec: WatchSpec) -> Watch:
     if existing is not None:
         raise WatchError(f"{fields_['path']} is already watched (watch {existing.id}); remove it first")
     with write():
-        return Watch.create(**fields_, status="active", created_at=time.time())
+        return Watch.create(**fields_, status=WatchState.ACTIVE, created_at=time.time())
 
 
 def find_watch(ref: str | int) -> Watch:
@@ -124,7 +123,8 @@ def set_paused(ref: str | int, paused: bool) -> Watch:
     """Pause (stop taking files; files dropped meanwhile are taken on resume) or resume a watch."""
     watch = find_watch(ref)
     with write():
-        Watch.update(status="paused" if paused else "active", error=None).where(Watch.id == watch.id).execute()
+        status = WatchState.PAUSED if paused else WatchState.ACTIVE
+        Watch.update(status=status, error=None).where(Watch.id == watch.id).execute()
     return Watch.get_by_id(watch.id)
 
 
@@ -134,11 +134,18 @@ def remove_watch(ref: str | int) -> Watch:
     watch = find_watch(ref)
     with write():
         for job in list(Job.select(Job.id).where((Job.watch == watch.id) & Job.status.in_(JOB_ACTIVE))):
-            Job.update(source_kind="folder").where(Job.id == job.id).execute()
-            transitions.settle_job(job.id)
+            retire_job(job.id)
         Setting.delete().where(Setting.key == f"watch.{watch.id}.after").execute()
         watch.delete_instance()
     return watch
+
+
+def retire_job(job_id: int) -> None:
+    """A rolling job its watch no longer feeds (the watch was removed, or its task changed) becomes an
+    ordinary folder job, so it finishes once the items it took have ended."""
+    with write():
+        Job.update(source_kind=FOLDER_SOURCE).where(Job.id == job_id).execute()
+        transitions.settle_job(job_id)
 
 
 def current_job(watch_id: int) -> Job | None:
@@ -148,17 +155,19 @@ def current_job(watch_id: int) -> Job | None:
 
 def rolling_job(settings: Settings, watch: Watch) -> Job:
     """The active job this watch feeds; a new one if there is none (or its task/options/queue changed)."""
-    job = (Job.select().where((Job.watch == watch.id) & (Job.source_kind == "watch") & Job.status.in_(JOB_ACTIVE))
-           .order_by(Job.id.desc()).first())
+    job = (Job.select().where((Job.watch == watch.id) & (Job.source_kind == WATCH_SOURCE)
+                              & Job.status.in_(JOB_ACTIVE)).order_by(Job.id.desc()).first())
     spec, options = resolve_task(settings, watch.task, watch.options, Path(watch.path))
-    if job is not None and (job.task, job.options, job.queue, job.source) == (spec.name, options, watch.queue, watch.path):
+    if job is not None and (job.task, job.options, job.queue, job.source) == (spec.name, options, watch.queue,
+                                                                              watch.path):
         return job
     return create_job(settings, spec, options, watch.queue, source=Path(watch.path),
                       name=WATCH_JOB_PREFIX + (Path(watch.path).name or watch.path),
-                      source_kind="watch", watch_id=watch.id)
+                      source_kind=WATCH_SOURCE, watch_id=watch.id)
 
 
 def watch_summary(watch: Watch) -> dict[str, Any]:
+    """A watch as the CLI and the UI list it: its row, and its rolling job's counts."""
     job = current_job(watch.id)
     counts = {"job": None, "queued": 0, "done": 0, "failed": 0}
     if job is not None:
@@ -173,16 +182,20 @@ def watch_summary(watch: Watch) -> dict[str, Any]:
 
 
 def list_watches() -> list[dict[str, Any]]:
+    """Every watch (by id) as :func:`watch_summary` gives it."""
     return [watch_summary(w) for w in Watch.select().order_by(Watch.id)]
 
 
 def config_owned() -> set[str]:
+    """The paths of the watches the config file owns (removed when their entry goes)."""
     row = Setting.get_or_none(Setting.key == CONFIG_OWNED_KEY)
     return set(row.value or []) if row is not None else set()
 
 
 @dataclass
 class SyncResult:
+    """What syncing the config file's watches changed, and what it could not (for alerts)."""
+
     added: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
@@ -229,16 +242,16 @@ def _store_config_watch(existing: Watch | None, fields_: dict[str, Any], problem
     """Create or update a config watch; False when the row already says the same."""
     state: dict[str, Any] = {}
     if problem is not None:
-        paused = existing is not None and existing.status == "paused"
-        state = {"error": problem} if paused else {"status": "error", "error": problem}
+        paused = existing is not None and existing.status == WatchState.PAUSED
+        state = {"error": problem} if paused else {"status": WatchState.ERROR, "error": problem}
     with write():
         if existing is None:
-            Watch.create(**{"status": "active", **fields_, **state}, created_at=time.time())
+            Watch.create(**{"status": WatchState.ACTIVE, **fields_, **state}, created_at=time.time())
             return True
         changes = {k: v for k, v in fields_.items() if getattr(existing, k) != v}
         if not changes:
             return False
-        if problem is None and existing.status == "error":
-            state = {"status": "active", "error": None}  # fixed in the config: the desk opens it again
+        if problem is None and existing.status == WatchState.ERROR:
+            state = {"status": WatchState.ACTIVE, "error": None}  # fixed in the config: the desk opens it again
         Watch.update(**changes, **state).where(Watch.id == existing.id).execute()
     return True

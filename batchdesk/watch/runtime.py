@@ -3,7 +3,7 @@ taking settled files into the store exactly once (:func:`take`).
 
 The observer's thread only notes paths, with what their last event said (coalesced per path);
 scans run on their own thread and pre-filter against the SeenFile rows; everything else runs on the
-desk thread, in the watch service's tick (:mod:`batchdesk.watcher`).
+desk thread, in the watch service's tick (:mod:`batchdesk.watch.service`).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from watchdog.events import (
     FileSystemEventHandler,
 )
 from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
 from batchdesk import defaults
@@ -35,6 +36,7 @@ from batchdesk.errors import BatchdeskError
 from batchdesk.watch.settle import CLOSE, LOOK, RESERVED_DIRS, WRITE, SettleTracker, wanted
 from data import queries
 from data.models import Job, Watch, db
+from data.states import WatchState
 from data.store import close_store, open_store, write
 
 log = logging.getLogger("batchdesk.watch")
@@ -42,9 +44,9 @@ log = logging.getLogger("batchdesk.watch")
 EVENT_TYPES = [FileCreatedEvent, FileModifiedEvent, FileMovedEvent, FileClosedEvent, FileDeletedEvent]
 # Only inotify (Linux) says that a writer closed a file (IN_CLOSE_WRITE -> FileClosedEvent); FSEvents,
 # ReadDirectoryChangesW, kqueue and polling do not, so there every file keeps the settle rule.
-CLOSES_REPORTED = sys.platform.startswith("linux") and not issubclass(Observer, PollingObserver)
+CLOSES_REPORTED = sys.platform.startswith("linux") and Observer is not PollingObserver  # (its fallback)
 _KINDS = {FileModifiedEvent: WRITE, FileClosedEvent: CLOSE}  # what an event says where closes are reported
-SEEN_CHUNK = 500
+SEEN_CHUNK = 500  # paths per SeenFile lookup (and per batch of scanned files handed to the desk thread)
 
 
 def _rel(root: str, path: str) -> str | None:
@@ -61,6 +63,7 @@ class _Handler(FileSystemEventHandler):
         self.runtime = runtime
 
     def dispatch(self, event: FileSystemEvent) -> None:
+        """Note the event's paths (the source, and the destination of a move) for the desk thread."""
         if event.is_directory:
             return
         kind = _KINDS.get(type(event), LOOK) if self.runtime.closes else LOOK
@@ -82,13 +85,13 @@ class WatchRuntime:
         self.polling = bool(row.polling)
         self.closes = CLOSES_REPORTED and not self.polling  # write and close events mean what they say
         self.signature = signature(row)
-        self.state = "stopped"  # stopped | active | paused | error
+        self.state: WatchState | None = None  # None: not open (stopped); else active, paused or error
         self.error: str | None = None
         self.next_check = 0.0
         self.next_rescan = 0.0
         self.job_id: int | None = None
         self.tracker = SettleTracker(settle_seconds, probe=self.probe, clock=clock)
-        self.observer = None
+        self.observer: BaseObserver | None = None
         self.identity: tuple[int, int] | None = None
         self._lock = threading.Lock()
         self._dirty: dict[str, str] = {}  # rel -> what its events said (LOOK, WRITE, CLOSE)
@@ -160,7 +163,7 @@ class WatchRuntime:
             return f"cannot read folder {self.root}: permission denied"
         return None
 
-    def open(self, store_path: Path) -> None:
+    def open(self, store: Path | str) -> None:
         """Start observing, then scan for what is already there. Raises OSError/BatchdeskError."""
         problem = self.problem()
         if problem:
@@ -179,10 +182,11 @@ class WatchRuntime:
             raise
         self.observer = observer
         self.identity = (st.st_dev, st.st_ino)
-        self.state, self.error = "active", None
-        self.rescan(store_path)
+        self.state, self.error = WatchState.ACTIVE, None
+        self.rescan(store)
 
     def close(self) -> None:
+        """Stop observing and scanning, and forget what was noted (a reopen scans again)."""
         observer, self.observer = self.observer, None
         if observer is not None:
             try:
@@ -219,17 +223,17 @@ class WatchRuntime:
             error, self._scan_error = self._scan_error, None
         return error
 
-    def rescan(self, store_path: Path) -> None:
+    def rescan(self, store: Path | str) -> None:
         """Scan the folder in a background thread for files not yet taken (unless one is running)."""
         if self._scan is not None and self._scan.is_alive():
             return
-        self._scan = threading.Thread(target=self._scan_run, args=(store_path, self._stop_scan),
+        self._scan = threading.Thread(target=self._scan_run, args=(store, self._stop_scan),
                                       name=f"watch-{self.id}-scan", daemon=True)
         self._scan.start()
 
-    def _scan_run(self, store_path: Path, stop: threading.Event) -> None:
+    def _scan_run(self, store: Path | str, stop: threading.Event) -> None:
         try:
-            open_store(store_path)
+            open_store(store)
             chunk: list[tuple[str, str, int, float]] = []
             for rel, path in walk(self.root, self.recursive):
                 if stop.is_set():

@@ -33,15 +33,16 @@ from pathlib import Path
 from batchdesk import defaults
 from batchdesk.config import Settings
 from batchdesk.errors import BatchdeskError
+from batchdesk.jobs.submit import WATCH_SOURCE
 from batchdesk.watch import control as watch_control
 from batchdesk.watch.after import AfterProcessing
 from batchdesk.watch.runtime import WatchRuntime, signature, take, walk
-from data import transitions
-from data.models import JOB_ACTIVE, Alert, Job, Watch, db
+from data.alerts import raise_alert
+from data.models import Job, Watch, db
+from data.states import JOB_ACTIVE, WatchState
 from data.store import write
 
 log = logging.getLogger("batchdesk.watch")
-
 
 
 class _OverflowHook(logging.Handler):
@@ -52,6 +53,7 @@ class _OverflowHook(logging.Handler):
         self.callback = callback
 
     def emit(self, record: logging.LogRecord) -> None:
+        """Ask for a rescan when the record reports an overflow."""
         if "overflow" in record.getMessage().lower():
             self.callback()
 
@@ -81,25 +83,27 @@ class WatchService:
 
     # -- Service protocol ----------------------------------------------------------------------
     def start(self) -> None:
+        """Sync the config file's watches into the store, hook overflows, and open every watch."""
         specs = getattr(self.settings, "watches", None)
         if specs is not None:
             result = watch_control.sync_config_watches(self.settings, specs)
             for message in result.errors:
-                self._alert(message, level="error")
+                raise_alert("watch", message, level="error")
         self._hook = _OverflowHook(self._overflow.set)
         logging.getLogger("watchdog").addHandler(self._hook)
         self._reload()
 
     def tick(self) -> None:
+        """Follow the Watch rows, take the files that settled, and move or delete processed ones."""
         now = self.clock()
         if now >= self._next_reload:
             self._reload()
         if self._overflow.is_set():
             self._overflow.clear()
             for runtime in self.runtimes.values():
-                if runtime.state == "active" and not runtime.polling:
+                if runtime.state == WatchState.ACTIVE and not runtime.polling:
                     log.warning("watch %s: events were lost (inotify queue overflow); rescanning", runtime.id)
-                    runtime.rescan(self.settings.store_path)
+                    runtime.rescan(self.settings.store_ref)
         took = 0
         for runtime in list(self.runtimes.values()):
             try:
@@ -112,6 +116,7 @@ class WatchService:
             self.wake()
 
     def stop(self) -> None:
+        """Close every watch (observers and scans) and unhook overflows."""
         for runtime in self.runtimes.values():
             runtime.close()
         self.runtimes.clear()
@@ -121,11 +126,11 @@ class WatchService:
 
     # -- per watch -----------------------------------------------------------------------------
     def _tick_watch(self, runtime: WatchRuntime, now: float) -> int:
-        if runtime.state == "error":
+        if runtime.state == WatchState.ERROR:
             if now >= runtime.next_check:
                 self._open(runtime, recovering=True)
             return 0
-        if runtime.state != "active":
+        if runtime.state != WatchState.ACTIVE:
             return 0
         if now >= runtime.next_check:
             runtime.next_check = now + self.health_seconds
@@ -141,7 +146,7 @@ class WatchService:
                 return 0
         if not runtime.polling and now >= runtime.next_rescan:
             runtime.next_rescan = now + self.rescan_seconds
-            runtime.rescan(self.settings.store_path)
+            runtime.rescan(self.settings.store_ref)
         runtime.drain()
         ready = runtime.tracker.poll(limit=defaults.WATCH_TAKE_PER_TICK)
         if not ready:
@@ -176,7 +181,7 @@ class WatchService:
         try:
             row = Watch.get_by_id(runtime.id)
             runtime.job_id = watch_control.rolling_job(self.settings, row).id
-            runtime.open(self.settings.store_path)
+            runtime.open(self.settings.store_ref)
         except (OSError, BatchdeskError) as exc:
             runtime.close()
             message = str(exc) if isinstance(exc, BatchdeskError) else f"cannot watch {runtime.root}: {exc}"
@@ -185,24 +190,24 @@ class WatchService:
         runtime.next_check = now + self.health_seconds
         runtime.next_rescan = now + self.rescan_seconds
         with write():
-            changed = Watch.update(status="active", error=None).where(
-                (Watch.id == runtime.id) & (Watch.status == "error")).execute()
+            changed = Watch.update(status=WatchState.ACTIVE, error=None).where(
+                (Watch.id == runtime.id) & (Watch.status == WatchState.ERROR)).execute()
         if changed and recovering:
-            self._alert(f"watch {runtime.id} ({runtime.root}) recovered; catching up", level="info")
+            raise_alert("watch", f"watch {runtime.id} ({runtime.root}) recovered; catching up", level="info")
         log.info("watching %s (watch %s, %s)", runtime.root, runtime.id, "polling" if runtime.polling else "events")
 
     def _fail(self, runtime: WatchRuntime, message: str) -> None:
         runtime.close()
-        again = runtime.state == "error" and runtime.error == message
-        runtime.state, runtime.error = "error", message
+        again = runtime.state == WatchState.ERROR and runtime.error == message
+        runtime.state, runtime.error = WatchState.ERROR, message
         runtime.next_check = self.clock() + self.retry_seconds
         full = f"{message}; retrying every {self.retry_seconds:g} s"
         with write():
-            Watch.update(status="error", error=full).where(
-                (Watch.id == runtime.id) & (Watch.status != "paused")).execute()
+            Watch.update(status=WatchState.ERROR, error=full).where(
+                (Watch.id == runtime.id) & (Watch.status != WatchState.PAUSED)).execute()
         if not again:
             log.warning("watch %s: %s", runtime.id, full)
-            self._alert(f"watch {runtime.id}: {full}", level="error")
+            raise_alert("watch", f"watch {runtime.id}: {full}", level="error")
 
     # -- rows ----------------------------------------------------------------------------------
     def _reload(self) -> None:
@@ -219,19 +224,19 @@ class WatchService:
                 runtime = None
             if runtime is None:
                 runtime = self.runtimes[watch_id] = WatchRuntime(row, self.settings.settle_seconds, self.clock)
-            if row.status == "paused":
-                if runtime.state != "paused":
+            if row.status == WatchState.PAUSED:
+                if runtime.state != WatchState.PAUSED:
                     runtime.close()
-                    runtime.state, runtime.error = "paused", None
-            elif runtime.state in ("stopped", "paused"):
+                    runtime.state, runtime.error = WatchState.PAUSED, None
+            elif runtime.state in (None, WatchState.PAUSED):
                 self._open(runtime, recovering=False)
-            elif runtime.state == "error" and row.status == "active":
+            elif runtime.state == WatchState.ERROR and row.status == WatchState.ACTIVE:
                 runtime.next_check = 0.0  # the user resumed it: retry now
             if runtime.job_id is not None:
                 job = Job.get_or_none(Job.id == runtime.job_id)
                 if job is None or (job.task, job.queue) != (row.task, row.queue) or job.options != row.options:
                     runtime.job_id = None  # the task, options or priority changed: a new rolling job
-                    if runtime.state == "active":
+                    if runtime.state == WatchState.ACTIVE:
                         self._job_for(runtime)
             self._retire_old_jobs(row.id, runtime.job_id)
 
@@ -240,25 +245,23 @@ class WatchService:
         """Rolling jobs left behind by a change of task: done once nothing of theirs is left to run."""
         if keep is None:
             return
-        for job in list(Job.select().where((Job.watch == watch_id) & Job.status.in_(JOB_ACTIVE) & (Job.id != keep)
-                                           & (Job.source_kind == "watch"))):
-            with write():
-                Job.update(source_kind="folder").where(Job.id == job.id).execute()
-                transitions.settle_job(job.id)
+        for job in list(Job.select(Job.id).where((Job.watch == watch_id) & Job.status.in_(JOB_ACTIVE)
+                                                 & (Job.id != keep) & (Job.source_kind == WATCH_SOURCE))):
+            watch_control.retire_job(job.id)
 
     def _after_processing(self) -> None:
         if not self.runtimes:
             return
         rows = {w.id: w for w in Watch.select(Watch.id, Watch.path, Watch.on_done, Watch.on_fail)}
         jobs: dict[int, list[int]] = {}
+        marks = ",".join("?" * len(JOB_ACTIVE))
         for job_id, watch_id in db.execute_sql(
-            f"SELECT id, watch_id FROM job WHERE watch_id IS NOT NULL AND status IN ({','.join('?' * len(JOB_ACTIVE))})",
-            JOB_ACTIVE,
+            f"SELECT id, watch_id FROM job WHERE watch_id IS NOT NULL AND status IN ({marks})", JOB_ACTIVE,
         ):
             jobs.setdefault(watch_id, []).append(job_id)
         for watch_id, row in rows.items():
             runtime = self.runtimes.get(watch_id)
-            if runtime is None or runtime.state not in ("active", "paused"):
+            if runtime is None or runtime.state not in (WatchState.ACTIVE, WatchState.PAUSED):
                 continue  # folder unreachable: leave the cursor where it is
             after = self.after.setdefault(watch_id, AfterProcessing(watch_id))
             try:
@@ -267,13 +270,8 @@ class WatchService:
                 log.exception("watch %s: after-processing failed", watch_id)
                 continue
             if result.errors:
-                self._alert(f"watch {watch_id}: could not move {len(result.errors)} file(s) after processing; "
-                            f"first: {result.errors[0]}")
-
-    @staticmethod
-    def _alert(message: str, level: str = "warning") -> None:
-        with write():
-            Alert.create(ts=time.time(), level=level, kind="watch", message=message)
+                raise_alert("watch", f"watch {watch_id}: could not move {len(result.errors)} file(s) after "
+                            f"processing; first: {result.errors[0]}")
 
 
 __all__ = ["WatchRuntime", "WatchService", "take", "walk"]

@@ -32,8 +32,9 @@ from batchdesk.jobs.scan import matches
 # Names a browser, a copy tool or an office program uses while a file is still being written.
 TEMP_SUFFIXES = (".part", ".tmp", ".crdownload")
 TEMP_PREFIXES = ("~$", ".")
-# Top-level subfolders of a watched folder where processed files go; never watched.
-RESERVED_DIRS = ("done", "failed")
+# Top-level subfolders of a watched folder where processed files go (on_done / on_fail "move"); never watched.
+DONE_DIR, FAILED_DIR = "done", "failed"
+RESERVED_DIRS = (DONE_DIR, FAILED_DIR)
 
 Probe = Callable[[str], "tuple[int, float] | None"]
 
@@ -124,6 +125,7 @@ class SettleTracker:
         self._update(key, path, (size, mtime), self.clock())
 
     def clear(self) -> None:
+        """Forget every file (the watch closed: a reopen scans again)."""
         self._entries.clear()
         self._dirty.clear()
 

@@ -3,7 +3,7 @@
 A leaf module (no store, no registry): :mod:`batchdesk.config` can call
 :func:`parse_watch_entries` while it loads the settings, so a typo fails at start with a message
 naming the entry and the key. Checking the task and the folder happens when the desk syncs the
-entries into the store (:func:`batchdesk.watch_control.sync_config_watches`)::
+entries into the store (:func:`batchdesk.watch.control.sync_config_watches`)::
 
     [[watches]]
     path = "~/Inbox/invoices"     # required: the folder to watch
@@ -27,8 +27,12 @@ from typing import Any
 from batchdesk import defaults
 from batchdesk.errors import BatchdeskError
 
-ON_DONE = ("keep", "move", "delete")
-ON_FAIL = ("keep", "move")
+# What happens to a watched file once its item ended: left where it is, moved (to PATH/done/ or
+# PATH/failed/), or deleted (done files only: a failed one is kept for a person to look at).
+KEEP, MOVE, DELETE = "keep", "move", "delete"
+ON_DONE = (KEEP, MOVE, DELETE)
+ON_FAIL = (KEEP, MOVE)
+# The keys a [[watches]] entry may have ("priority" and "queue" are the same setting).
 KEYS = ("path", "task", "options", "recursive", "include", "exclude", "on_done", "on_fail", "priority",
         "queue", "polling")
 
@@ -47,12 +51,13 @@ class WatchSpec:
     recursive: bool = False
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
-    on_done: str = "keep"
-    on_fail: str = "keep"
+    on_done: str = KEEP
+    on_fail: str = KEEP
     queue: str | None = None  # None: the task's route, else default
     polling: bool = False
 
     def check(self) -> WatchSpec:
+        """This spec, if its values are allowed; else a WatchConfigError naming the bad one."""
         if self.on_done not in ON_DONE:
             raise WatchConfigError(f"on_done must be one of {', '.join(ON_DONE)}, not {self.on_done!r}")
         if self.on_fail not in ON_FAIL:
@@ -94,8 +99,8 @@ def parse_watch_entries(raw: Any, source: str = "the config file") -> tuple[Watc
             spec = WatchSpec(
                 path=entry["path"], task=entry["task"], options=dict(options),
                 recursive=_bool(entry, "recursive"), include=_globs(entry, "include"),
-                exclude=_globs(entry, "exclude"), on_done=str(entry.get("on_done", "keep")),
-                on_fail=str(entry.get("on_fail", "keep")),
+                exclude=_globs(entry, "exclude"), on_done=str(entry.get("on_done", KEEP)),
+                on_fail=str(entry.get("on_fail", KEEP)),
                 queue=entry.get("priority", entry.get("queue")), polling=_bool(entry, "polling"),
             ).check()
         except WatchConfigError as exc:
