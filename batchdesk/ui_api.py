@@ -30,7 +30,7 @@ def dead_letter() -> list[DeadBatch]:
     """The dead-letter list, newest first. The store must be open in this thread."""
     rows = []
     for batch in control.dead_batches():
-        job_id = batch.job_id  # type: ignore[attr-defined]  # peewee's foreign-key id accessor; the stubs lack it
+        job_id = batch.job_id
         rows.append(DeadBatch(batch.id, job_id, batch.seq, batch.items_count, batch.attempts, batch.error or ""))
     return rows
 

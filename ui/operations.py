@@ -9,8 +9,8 @@ message (a :class:`~batchdesk.errors.BatchdeskError` says what to fix: a warning
 from __future__ import annotations
 
 from batchdesk.dashboard import pool_status
-from batchdesk.desk.sizing import set_desired_workers
 from batchdesk.desk.session import Session
+from batchdesk.desk.sizing import set_desired_workers
 from batchdesk.jobs import control as jobs
 from batchdesk.store import JobState, WatchState
 from batchdesk.ui_api import write_job_report

@@ -12,7 +12,10 @@ from workers.tasks.statements.model import StatementError
 _NUMBER_CHARS = re.compile(r"[^\d.,]")
 _DIGITS = re.compile(r"\d")
 _NUMERIC = re.compile(
-    r"^[\s(+\-\u2212]*[^\d\s]{0,3}\s*[\d.,' \u00a0\u202f]*\d[\d.,' \u00a0\u202f]*\s*[^\d\s]{0,3}[\s)\-]*(?:CR|DR)?$", re.IGNORECASE
+    r"^[\s(+\-\u2212]*[^\d\s]{0,3}\s*"  # signs, brackets, a currency symbol before
+    r"[\d.,' \u00a0\u202f]*\d[\d.,' \u00a0\u202f]*"  # digits with their separators
+    r"\s*[^\d\s]{0,3}[\s)\-]*(?:CR|DR)?$",  # a symbol, a bracket or trailing minus, CR/DR after
+    re.IGNORECASE,
 )
 
 NEGATIVE_INDICATORS = frozenset(

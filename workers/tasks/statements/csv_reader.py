@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 from collections import Counter
@@ -43,10 +44,8 @@ _DELIMS = {"auto": None, ",": ",", ";": ";", "tab": "\t", "|": "|"}
 
 def _rows(text: str, delimiter: str) -> Rows:
     reader = csv.reader(io.StringIO(text), delimiter=delimiter, skipinitialspace=True, strict=False)
-    out = []
     try:
-        for row in reader:
-            out.append((reader.line_num, row))
+        out = [(reader.line_num, row) for row in reader]
     except csv.Error as exc:
         raise StatementError(f"not valid CSV: {exc}") from None
     return out
@@ -67,10 +66,8 @@ def _choose_delimiter(text: str, wanted: str | None) -> tuple[str, Rows, tuple[i
         rows = _rows(text, wanted)
         return wanted, rows, _find_header(rows)
     candidates: list[str] = []
-    try:
+    with contextlib.suppress(csv.Error):
         candidates.append(csv.Sniffer().sniff(text[:20000], delimiters=",;\t|").delimiter)
-    except csv.Error:
-        pass
     candidates += [d for d in (",", ";", "\t", "|") if d not in candidates]
     best: tuple[tuple[int, int, int], str, Rows, tuple[int, Columns] | None] | None = None
     for rank, delim in enumerate(candidates):
@@ -282,7 +279,7 @@ def _apply_indicator(layout: _Layout, statement: Statement, flags: list[str]) ->
     cols = layout.cols
     signed = cols.amount is not None and cols.indicator is not None
     if signed and all(tx.amount >= 0 for tx in statement.transactions):
-        for tx, flag in zip(statement.transactions, flags):
+        for tx, flag in zip(statement.transactions, flags, strict=True):
             if flag in NEGATIVE_INDICATORS:
                 tx.amount, used = -tx.amount, True
             elif flag in POSITIVE_INDICATORS:

@@ -23,7 +23,8 @@ _CODE = re.compile(r"\b([A-Z]{3})\b")
 _TEXT_MARK = re.compile(r"(?<![A-Za-z])(EUR|USD|GBP|CHF|CAD|AUD|NZD|SEK|NOK|DKK|PLN|CZK|HUF|JPY)(?![A-Za-z])|([€£$])")
 _IBAN = re.compile(r"\b([A-Z]{2})(\d{2})((?:\s?[A-Z0-9]{4}){2,7}(?:\s?[A-Z0-9]{1,3})?)\b")
 _EURO_COUNTRIES = frozenset(
-    ["AT", "BE", "CY", "DE", "EE", "ES", "FI", "FR", "GR", "HR", "IE", "IT", "LT", "LU", "LV", "MT", "NL", "PT", "SI", "SK", "MC", "SM", "AD"]
+    ["AT", "BE", "CY", "DE", "EE", "ES", "FI", "FR", "GR", "HR", "IE", "IT", "LT", "LU", "LV", "MT", "NL", "PT",
+     "SI", "SK", "MC", "SM", "AD"]
 )
 _IBAN_CURRENCY = {"GB": "GBP", "CH": "CHF", "LI": "CHF", "SE": "SEK", "NO": "NOK", "DK": "DKK", "PL": "PLN",
                   "CZ": "CZK", "HU": "HUF"}

@@ -184,7 +184,7 @@ def _settle(tied: list[_Candidate], hints: DateHints) -> tuple[_Candidate, str]:
         scores = [key(c) for c in tied]
         if len(set(scores)) > 1:
             low = min(scores)
-            kept = [c for c, s in zip(tied, scores) if s == low]
+            kept = [c for c, s in zip(tied, scores, strict=True) if s == low]
             if len({c.order for c in kept}) == 1:
                 return kept[0], basis
             tied = kept

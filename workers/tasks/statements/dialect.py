@@ -123,7 +123,8 @@ def role_of(name: str, exact: bool = False) -> tuple[str, int, str] | None:
     words = set(name.split())
     if words & {"balance", "saldo", "kontostand", "solde"}:
         return "balance", 50, "any"
-    for role, keys in (("debit", ("debit", "withdrawal", "withdrawals")), ("credit", ("credit", "deposit", "deposits"))):
+    english = (("debit", ("debit", "withdrawal", "withdrawals")), ("credit", ("credit", "deposit", "deposits")))
+    for role, keys in english:
         if words & set(keys):
             return role, 50, "en"
     if "date" in words or "datum" in words:

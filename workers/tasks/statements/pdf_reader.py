@@ -207,10 +207,7 @@ def _nearest(phrase: Phrase, columns: list[Column]) -> Column:
 
 def _in_zone(phrase: Phrase, table: Table, roles: tuple[str, ...]) -> bool:
     """Whether a phrase sits in one of these text columns (a value date, a type code)."""
-    for col in table.columns:
-        if col.role in roles and col.x0 - 2 <= phrase.x0 < table.after(col):
-            return True
-    return False
+    return any(col.role in roles and col.x0 - 2 <= phrase.x0 < table.after(col) for col in table.columns)
 
 
 # --------------------------------------------------------------------------------------------

@@ -152,7 +152,8 @@ def statement_text(result: Mapping[str, object]) -> str:
     """One line on a statement's balance check, for the report."""
     check = result.get("balance_check", "n/a")
     if check == "ok":
-        return f"balance ok: opening {result.get('opening_balance')} + transactions = closing {result.get('closing_balance')}"
+        return (f"balance ok: opening {result.get('opening_balance')} + transactions = closing "
+                f"{result.get('closing_balance')}")
     if check == "mismatch":
         return (f"balance mismatch: stated closing {result.get('closing_balance')}, computed "
                 f"{result.get('computed_closing_balance')}, difference {result.get('balance_difference')}")
@@ -276,7 +277,7 @@ def _write_statements(wb: Workbook, data: JobData) -> None:
     for row in data.statements:
         values = [_typed(row.result.get(key), kind) for _title, key, kind, _width in STATEMENT_COLUMNS]
         sheet.append([_safe_cell(row.source), *values])
-        for cell, (_title, _key, kind, _width) in zip(sheet[sheet.max_row][1:], STATEMENT_COLUMNS):
+        for cell, (_title, _key, kind, _width) in zip(sheet[sheet.max_row][1:], STATEMENT_COLUMNS, strict=True):
             cell.number_format = MONEY if kind == "money" else "yyyy-mm-dd" if kind == "date" else cell.number_format
     warnings = _sheet(wb, "Warnings", ["File", "Warning"], (40, 120))
     for source, warning in data.warnings():

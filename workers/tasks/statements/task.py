@@ -126,7 +126,8 @@ def _transactions_csv(statement: Statement, source: str) -> str:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(TRANSACTION_COLUMNS)
     for tx in statement.transactions:
-        writer.writerow([tx.date.isoformat(), tx.description, fmt(tx.amount), tx.currency, tx.category, source, tx.line])
+        writer.writerow([tx.date.isoformat(), tx.description, fmt(tx.amount), tx.currency, tx.category, source,
+                         tx.line])
     return buf.getvalue()
 
 
