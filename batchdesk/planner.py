@@ -118,7 +118,7 @@ def plan_batch(
         per_item = cost_per_item + cost_per_byte * avg_item_bytes
         basis = (f"estimated {per_item * 1000:.2f} ms/item from the task's cost and "
                  f"{avg_item_bytes / 1024:.0f} KiB avg size")
-    size = max(1, int(defaults.BATCH_TARGET_SECONDS / max(per_item, 1e-7)))
+    size = max(1, round(defaults.BATCH_TARGET_SECONDS / max(per_item, 1e-7)))  # slow items: 1.2 s -> 2, not 1
     limits = []
     # Small jobs: give every worker a share rather than one worker the whole job.
     spread = max(1, math.ceil(pending_items / max(1, workers)))
@@ -140,3 +140,41 @@ def plan_batch(
     if limits:
         reason += f" ({'; '.join(limits)})"
     return BatchPlan(size=size, max_bytes=max_bytes, seconds_per_item=per_item, reason=reason)
+
+
+@dataclass(frozen=True)
+class HandBack:
+    """How many of a running batch's pending items (the one in hand first) it keeps; the rest it hands
+    back to the desk, which queues them as new batches. ``reason`` says why, for the job's plan revisions."""
+
+    keep: int
+    reason: str
+    for_idle: bool = False  # to give an idle worker work (at most one such request per idle worker)
+
+
+def plan_hand_back(pending: int, seconds_per_item: float, idle_workers: int) -> HandBack | None:
+    """Should a running batch hand back part of its range, and how much? Two cases:
+
+    - it is far longer than planned (its items are slower than the estimate it was cut by): it keeps
+      about ``BATCH_TARGET_SECONDS`` of work past the item in hand, so batches end often and other jobs
+      (a small one, a ``--priority high`` one) get a worker at the next batch boundary;
+    - a worker is idle and nothing is queued: it keeps half of its rest, if the other half is worth a
+      batch start, so a job of few slow items uses every worker.
+
+    None when it keeps everything."""
+    left = pending * seconds_per_item
+    time = f"{left:.1f} s of work left at {_per_item(seconds_per_item)}"
+    if left > defaults.BATCH_LONG_SECONDS:
+        keep = 1 + int(defaults.BATCH_TARGET_SECONDS / seconds_per_item)
+        if keep < pending:
+            return HandBack(keep, f"{time}, more than {defaults.BATCH_LONG_SECONDS:g} s")
+    if idle_workers > 0 and pending >= 2:
+        keep = math.ceil(pending / 2)
+        if (pending - keep) * seconds_per_item >= defaults.HAND_BACK_MIN_SECONDS:
+            return HandBack(keep, f"{time}, and {idle_workers} worker(s) idle with nothing queued", for_idle=True)
+    return None
+
+
+def _per_item(seconds: float) -> str:
+    """An item time for people: ``1.02 s/item``, ``50 ms/item``."""
+    return f"{seconds:.2f} s/item" if seconds >= 1 else f"{seconds * 1000:.3g} ms/item"

@@ -99,3 +99,27 @@ def test_failure_policy_layers_global_task_and_job(tmp_path):
     assert failure_policy(settings, "command", {"retries": 5, "batch_timeout": 60})["retries"] == 5
     with pytest.raises(SubmitError, match="unknown key"):
         failure_policy(settings, "command", {"retry": 5})
+
+
+def test_slow_items_round_to_the_nearest_item_count():
+    plan = plan_batch(100, 100, 2, cost_per_item=0.05, cost_per_byte=0, measured_seconds_per_item=1.1)
+    assert plan.size == 2, "1.1 s items: two per batch (2.2 s), not one"
+
+
+def test_a_running_batch_far_longer_than_planned_keeps_about_the_target():
+    from batchdesk.planner import plan_hand_back
+
+    long = plan_hand_back(pending=19, seconds_per_item=1.0, idle_workers=0)
+    assert long is not None and long.keep == 1 + int(defaults.BATCH_TARGET_SECONDS) and not long.for_idle
+    assert f"more than {defaults.BATCH_LONG_SECONDS:g} s" in long.reason and "1.00 s/item" in long.reason
+    assert plan_hand_back(pending=4, seconds_per_item=1.0, idle_workers=0) is None, "not long: it keeps its range"
+    assert plan_hand_back(pending=3, seconds_per_item=30.0, idle_workers=0).keep == 1, "the item in hand, no more"
+    assert plan_hand_back(pending=1, seconds_per_item=30.0, idle_workers=3) is None, "one item cannot be shared"
+
+
+def test_an_idle_worker_gets_half_of_a_running_batchs_rest():
+    from batchdesk.planner import plan_hand_back
+
+    half = plan_hand_back(pending=5, seconds_per_item=1.0, idle_workers=1)
+    assert half is not None and half.keep == 3 and half.for_idle and "1 worker(s) idle" in half.reason
+    assert plan_hand_back(pending=5, seconds_per_item=0.01, idle_workers=1) is None, "not worth a batch start"

@@ -1,0 +1,134 @@
+"""Re-planning running batches from measured item times.
+
+A batch is cut by the plan of its moment: from the task's cost model until items have ended, then from
+measured times. When the items turn out slower than planned, or a worker is idle while another still
+has a long range ahead, the desk *asks* running batches to hand back the rest of their range
+(:func:`batchdesk.planner.plan_hand_back` decides how much). The runner does it between items, keeping
+every item it has started (workers.runner), and the handed-back items become a held batch that the
+feeder queues, in plan-sized pieces, in its job's turn. Nothing runs twice and nothing is left behind:
+only the runner ever changes a running batch's range.
+
+Each revision of a job's plan (its item time moved by ``PLAN_REVISION_FACTOR``, a batch handed back)
+is recorded on the job, newest last, in ``batch_config["revisions"]``: ``{"at": unix time, "change":
+..., "why": ...}``, which ``batchdesk show`` and the job screen's batch plan show.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from typing import Any
+
+from batchdesk import defaults
+from batchdesk.planner import BatchPlan, HandBack, plan_hand_back
+from data import queries, transitions
+from data.models import Batch, Job, db
+from data.states import BatchKind, BatchState, SourceKind
+from data.store import write
+
+
+def measured_seconds(job: Job, now: float | None = None) -> float | None:
+    """Seconds per item measured on the job's batches: those done, and those running with what they have
+    ended so far (the job's counters), so the plan follows the first items that end, not only whole
+    batches. Each running batch is also half-way through its item in hand, on average: counting it as
+    half an item keeps two batches started a second apart from doubling the first measurement. None
+    before any item has ended."""
+    now = time.time() if now is None else now
+    done_items, done_time, running_time, running = db.execute_sql(
+        "SELECT SUM(CASE WHEN status=? THEN items_count END), SUM(CASE WHEN status=? THEN finished_at - started_at "
+        "END), SUM(CASE WHEN status=? THEN ? - started_at END), COUNT(CASE WHEN status=? THEN 1 END) FROM batch "
+        "WHERE job_id=? AND kind=? AND started_at IS NOT NULL",
+        (BatchState.DONE, BatchState.DONE, BatchState.RUNNING, now, BatchState.RUNNING, job.id, BatchKind.ITEMS),
+    ).fetchone()
+    done_items, done_time = done_items or 0, done_time or 0.0
+    ended = done_items + (max(0, job.items_done + job.items_failed - done_items) if running else 0)
+    return (done_time + (running_time or 0.0)) / (ended + running / 2) if ended else None
+
+
+def update_config(job: Job, change: Callable[[dict[str, Any]], bool]) -> None:
+    """Change the job's ``batch_config`` from its stored value, in one write transaction (the CLI writes
+    it too: a resume's breaker baseline must not be lost); ``change`` returns whether it changed it."""
+    with write():
+        config = dict(Job.select(Job.batch_config).where(Job.id == job.id).scalar() or {})
+        if change(config):
+            Job.update(batch_config=config).where(Job.id == job.id).execute()
+            job.batch_config = config
+
+
+def _revise(config: dict[str, Any], change: str, why: str) -> bool:
+    """Add a revision to a job's config, keeping the newest PLAN_REVISIONS_KEPT (True: it changed)."""
+    revisions = [*config.get("revisions", []), {"at": round(time.time(), 3), "change": change, "why": why}]
+    config["revisions"] = revisions[-defaults.PLAN_REVISIONS_KEPT:]
+    return True
+
+
+def remember_plan(job: Job, plan: BatchPlan) -> bool:
+    """Keep the job's current batch size and why. True when the plan was *revised*: its batch size changed
+    and its item time moved by PLAN_REVISION_FACTOR since the plan it was last revised from (the first
+    plan: the estimate)."""
+    config = job.batch_config or {}
+    base = config.get("plan_seconds_per_item")
+    factor = defaults.PLAN_REVISION_FACTOR
+    resized = config.get("batch_size") != plan.size
+    revised = resized and base is not None and not base / factor < plan.seconds_per_item < base * factor
+    if not resized and base is not None:
+        return False
+
+    def change(config: dict[str, Any]) -> bool:
+        if revised:
+            _revise(config, f"batch size {config.get('batch_size', '-')} -> {plan.size}", plan.reason)
+        if revised or config.get("plan_seconds_per_item") is None:
+            config["plan_seconds_per_item"] = plan.seconds_per_item
+        config.update(batch_size=plan.size, batch_reason=plan.reason)
+        return True
+
+    update_config(job, change)
+    return revised
+
+
+class HandBacks:
+    """The desk's hand-back requests (see the module docstring); :meth:`ask` runs every feeder tick."""
+
+    def __init__(self) -> None:
+        self._asked: dict[int, int] | None = None  # batch id -> hand back the items after this id (as stored)
+
+    def ask(self, jobs: list[Job], idle_workers: int) -> None:
+        """Ask the running batches of ``jobs`` that should hand back part of their range to do so."""
+        by_id = {job.id: job for job in jobs if job.source_kind == SourceKind.FOLDER}
+        running = [b for b in queries.running_batches() if b.job_id in by_id and b.kind == BatchKind.ITEMS]
+        asked = self._asked or {}
+        # a request stands until its runner has done it (or the batch ended); it already feeds an idle worker
+        asks = {b.id: asked[b.id] for b in running if b.id in asked and b.last_item > asked[b.id]}
+        idle_workers -= len(asks)
+        for pending, batch, plan in self._wanted([b for b in running if b.id not in asks], by_id, idle_workers):
+            if plan.for_idle:
+                if idle_workers <= 0:
+                    continue
+                idle_workers -= 1
+            at = queries.nth_pending(batch, plan.keep)
+            if at is None:
+                continue
+            asks[batch.id] = at
+            change = f"batch {batch.seq} hands back {pending - plan.keep} of its {pending} pending item(s)"
+            update_config(by_id[batch.job_id], functools.partial(_revise, change=change, why=plan.reason))
+        if asks != self._asked:
+            transitions.ask_hand_backs(asks)
+            self._asked = asks
+
+    @staticmethod
+    def _wanted(running: list[Batch], jobs: dict[int, Job], idle_workers: int) -> list[tuple[int, Batch, HandBack]]:
+        """The running batches that should hand back, as (pending items, batch, how), most work left first."""
+        measured: dict[int, float | None] = {}
+        wanted = []
+        for batch in running:
+            if batch.job_id not in measured:
+                measured[batch.job_id] = measured_seconds(jobs[batch.job_id])
+            per_item = measured[batch.job_id]
+            if per_item is None or (batch.items_count * per_item <= defaults.BATCH_LONG_SECONDS and idle_workers <= 0):
+                continue  # it cannot be too long: no need to count its pending items
+            pending = queries.pending_count(batch)
+            plan = plan_hand_back(pending, per_item, idle_workers)
+            if plan is not None:
+                wanted.append((pending * per_item, pending, batch, plan))
+        return [(pending, batch, plan) for _, pending, batch, plan in sorted(wanted, key=lambda w: -w[0])]
