@@ -19,11 +19,11 @@ BATCH_MAX_BYTES = 2 * 1024 * 1024 * 1024  # the largest batch, in bytes (and at 
 BATCH_MIN_BYTES = 16 * 1024 * 1024  # a batch's byte cap never shrinks below this (free RAM low, many workers)
 # Batches kept queued per queue and per worker, so no worker waits for the feeder; which job's batch is
 # queued next goes round robin, and a job with nothing queued or running gets one at the front at once.
-QUEUE_AHEAD_PER_WORKER = 1
+QUEUE_AHEAD_PER_WORKER = 2
 EVEN_SPLIT_ROUNDS = 3  # a job that fits in this many batches per worker is cut into equal batches
-# A running batch with more work than this left (at its job's measured item time) hands back what lies
-# beyond BATCH_TARGET_SECONDS of it, so batches end often enough for other jobs to get workers.
-BATCH_LONG_SECONDS = 3 * BATCH_TARGET_SECONDS
+# While another job waits for a worker, a running batch with more work than this left (at its job's
+# measured item time) hands back what lies beyond BATCH_TARGET_SECONDS of it: the other job starts soon.
+BATCH_LONG_SECONDS = 2 * BATCH_TARGET_SECONDS
 HAND_BACK_MIN_SECONDS = 0.5  # a worker is idle: a running batch gives it half its rest if that is this much work
 PLAN_REVISION_FACTOR = 2.0  # the plan's item time moved this many times (up or down): a revision is recorded
 PLAN_REVISIONS_KEPT = 20  # revisions of a job's plan kept on the job (the newest), for `show` and the UI

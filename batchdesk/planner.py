@@ -149,30 +149,32 @@ class HandBack:
 
     keep: int
     reason: str
-    for_idle: bool = False  # to give an idle worker work (at most one such request per idle worker)
 
 
-def plan_hand_back(pending: int, seconds_per_item: float, idle_workers: int) -> HandBack | None:
-    """Should a running batch hand back part of its range, and how much? Two cases:
-
-    - it is far longer than planned (its items are slower than the estimate it was cut by): it keeps
-      about ``BATCH_TARGET_SECONDS`` of work past the item in hand, so batches end often and other jobs
-      (a small one, a ``--priority high`` one) get a worker at the next batch boundary;
-    - a worker is idle and nothing is queued: it keeps half of its rest, if the other half is worth a
-      batch start, so a job of few slow items uses every worker.
-
-    None when it keeps everything."""
+def hand_back_for_waiting(pending: int, seconds_per_item: float, waiting: str) -> HandBack | None:
+    """Another job (``waiting`` says which) has a batch queued and every worker is busy: a running batch
+    with more than ``BATCH_LONG_SECONDS`` of work left (its items are slower than the plan it was cut by)
+    keeps about ``BATCH_TARGET_SECONDS`` of it past the item in hand and hands back the rest, so the other
+    job starts at that batch's next boundary instead of after all its work. None: it keeps its range."""
     left = pending * seconds_per_item
-    time = f"{left:.1f} s of work left at {_per_item(seconds_per_item)}"
-    if left > defaults.BATCH_LONG_SECONDS:
-        keep = 1 + int(defaults.BATCH_TARGET_SECONDS / seconds_per_item)
-        if keep < pending:
-            return HandBack(keep, f"{time}, more than {defaults.BATCH_LONG_SECONDS:g} s")
-    if idle_workers > 0 and pending >= 2:
-        keep = math.ceil(pending / 2)
-        if (pending - keep) * seconds_per_item >= defaults.HAND_BACK_MIN_SECONDS:
-            return HandBack(keep, f"{time}, and {idle_workers} worker(s) idle with nothing queued", for_idle=True)
-    return None
+    keep = 1 + int(defaults.BATCH_TARGET_SECONDS / seconds_per_item)
+    if left <= defaults.BATCH_LONG_SECONDS or keep >= pending:
+        return None
+    return HandBack(keep, f"{waiting} waits for a worker; {_left(left, seconds_per_item)}, more than "
+                          f"{defaults.BATCH_LONG_SECONDS:g} s")
+
+
+def hand_back_for_idle(pending: int, seconds_per_item: float) -> HandBack | None:
+    """A worker is idle and nothing is queued: a running batch keeps half of its rest and hands back the
+    other half, if that is worth a batch start, so a job of a few slow items uses every worker."""
+    keep = math.ceil(pending / 2)
+    if pending < 2 or (pending - keep) * seconds_per_item < defaults.HAND_BACK_MIN_SECONDS:
+        return None
+    return HandBack(keep, f"a worker is idle; {_left(pending * seconds_per_item, seconds_per_item)}")
+
+
+def _left(seconds: float, per_item: float) -> str:
+    return f"{seconds:.1f} s of work left at {_per_item(per_item)}"
 
 
 def _per_item(seconds: float) -> str:

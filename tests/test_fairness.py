@@ -8,10 +8,12 @@ submission; 40 items of 1 s on 2 workers in about 21 s) are measured by bench/be
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 
 import pytest
 
+from batchdesk import defaults
 from batchdesk.desk.feeder import Capacity
 from batchdesk.desk.sizing import set_desired_workers
 from batchdesk.jobs.submit import JobRequest, submit_folder
@@ -50,7 +52,7 @@ def test_a_small_job_behind_a_long_one_finishes_first_and_fast(tmp_path, run_des
     assert took < SMALL_JOB_DEADLINE_S, f"the small job took {took:.1f} s from its submission"
     assert_each_item_once(long.id, 40)
     revisions = long_end.batch_config.get("revisions", [])
-    assert any("hands back" in r["change"] and "more than" in r["why"] for r in revisions), revisions
+    assert any("hands back" in r["change"] and f"job {small.id}" in r["why"] for r in revisions), revisions
 
 
 @pytest.mark.slow
@@ -58,13 +60,13 @@ def test_a_job_cut_for_one_worker_uses_the_second_when_it_comes(tmp_path, run_de
     """The first cut saw one worker (a busy machine): the whole job is one batch. When a second worker
     comes and has nothing to do, the running batch hands it half of what is left."""
     desk, settings = run_desk(workers=1)
-    job = submit(settings, desk, files(tmp_path / "in", [f"f{i}" for i in range(8)]), "fixture_tasks:slow", ms=700)
+    job = submit(settings, desk, files(tmp_path / "in", [f"f{i:02d}" for i in range(12)]), "fixture_tasks:slow", ms=700)
     wait_for(lambda: Job.get_by_id(job.id).items_done >= 1, 60, 0.05, "the first item to end")
     assert Batch.select().where(Batch.job == job.id).count() == 1, "cut for one worker: one batch"
     set_desired_workers(2)
     desk.wake()
     done = wait_for(lambda: ended(job.id), 120, 0.1, "the job to end")
-    assert_each_item_once(job.id, 8)
+    assert_each_item_once(job.id, 12)
     workers = {b.worker for b in Batch.select().where(Batch.job == job.id) if b.items_count}
     assert len(workers) == 2, f"only {workers} ran the job's items"
     assert any("idle" in r["why"] for r in done.batch_config.get("revisions", [])), done.batch_config
@@ -89,22 +91,26 @@ def take(rig, count: int) -> None:
 def test_a_new_job_goes_to_the_front_then_jobs_take_turns(rig, tmp_path):
     """No workers: the test plays them, so the queue's order is exact."""
     settings = replace(rig.settings, workers=2)
-    capacity = Capacity(workers=2)
+    capacity, depth = Capacity(workers=2), 2 * defaults.QUEUE_AHEAD_PER_WORKER
     a, _ = submit_folder(settings, JobRequest(files(tmp_path / "a", [f"f{i}" for i in range(300)]), "checksum"))
     Job.update(batches_total=1).where(Job.id == a.id).execute()  # not a first cut: tail-sized batches
     rig.feeder.plan = lambda job, workers, under_pressure=False: _plan(20)  # 20 items per batch
-    assert rig.feeder.feed(capacity) == 2  # one at the front (nothing in flight), one more: 2 workers x 1 ahead
-    assert queue_order(rig) == [(a.id, 1), (a.id, 2)]
-    take(rig, 2)
+    assert rig.feeder.feed(capacity) == depth, "the queue holds QUEUE_AHEAD_PER_WORKER batches per worker"
+    assert queue_order(rig) == [(a.id, seq) for seq in range(1, depth + 1)]
+    take(rig, depth)
     b, _ = submit_folder(settings, JobRequest(files(tmp_path / "b", [f"f{i}" for i in range(100)]), "checksum"))
     rig.feeder.feed(capacity)
-    assert queue_order(rig)[0] == (b.id, 1), "a new job's first batch goes to the front"
-    take(rig, 3)
-    rig.feeder.feed(capacity)
-    take(rig, 2)
+    order = queue_order(rig)
+    assert order[0] == (b.id, 1), "a new job's first batch goes to the front"
+    assert len(order) == depth and alternate([job for job, _ in order[1:]]), order
+    take(rig, depth)
     rig.feeder.feed(capacity)
     jobs = [job for job, _ in queue_order(rig)]
-    assert sorted(jobs) == [a.id, b.id], f"the two jobs take turns: {queue_order(rig)}"
+    assert len(jobs) == depth and set(jobs) == {a.id, b.id} and alternate(jobs), f"the jobs take turns: {jobs}"
+
+
+def alternate(jobs: list[int]) -> bool:
+    return all(one != other for one, other in itertools.pairwise(jobs))
 
 
 def _plan(size: int):

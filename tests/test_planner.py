@@ -106,20 +106,21 @@ def test_slow_items_round_to_the_nearest_item_count():
     assert plan.size == 2, "1.1 s items: two per batch (2.2 s), not one"
 
 
-def test_a_running_batch_far_longer_than_planned_keeps_about_the_target():
-    from batchdesk.planner import plan_hand_back
+def test_a_long_running_batch_makes_room_for_a_waiting_job():
+    from batchdesk.planner import hand_back_for_waiting
 
-    long = plan_hand_back(pending=19, seconds_per_item=1.0, idle_workers=0)
-    assert long is not None and long.keep == 1 + int(defaults.BATCH_TARGET_SECONDS) and not long.for_idle
-    assert f"more than {defaults.BATCH_LONG_SECONDS:g} s" in long.reason and "1.00 s/item" in long.reason
-    assert plan_hand_back(pending=4, seconds_per_item=1.0, idle_workers=0) is None, "not long: it keeps its range"
-    assert plan_hand_back(pending=3, seconds_per_item=30.0, idle_workers=0).keep == 1, "the item in hand, no more"
-    assert plan_hand_back(pending=1, seconds_per_item=30.0, idle_workers=3) is None, "one item cannot be shared"
+    long = hand_back_for_waiting(pending=19, seconds_per_item=1.0, waiting="job 2")
+    assert long is not None and long.keep == 1 + int(defaults.BATCH_TARGET_SECONDS)
+    assert long.reason.startswith("job 2 waits for a worker; 19.0 s of work left at 1.00 s/item")
+    assert hand_back_for_waiting(pending=3, seconds_per_item=1.0, waiting="job 2") is None, "ends soon anyway"
+    assert hand_back_for_waiting(pending=3, seconds_per_item=30.0, waiting="job 2").keep == 1, "only the item in hand"
+    assert hand_back_for_waiting(pending=1, seconds_per_item=30.0, waiting="job 2") is None, "nothing to hand back"
 
 
 def test_an_idle_worker_gets_half_of_a_running_batchs_rest():
-    from batchdesk.planner import plan_hand_back
+    from batchdesk.planner import hand_back_for_idle
 
-    half = plan_hand_back(pending=5, seconds_per_item=1.0, idle_workers=1)
-    assert half is not None and half.keep == 3 and half.for_idle and "1 worker(s) idle" in half.reason
-    assert plan_hand_back(pending=5, seconds_per_item=0.01, idle_workers=1) is None, "not worth a batch start"
+    half = hand_back_for_idle(pending=5, seconds_per_item=1.0)
+    assert half is not None and half.keep == 3 and half.reason.startswith("a worker is idle; 5.0 s of work left")
+    assert hand_back_for_idle(pending=5, seconds_per_item=0.01) is None, "not worth a batch start"
+    assert hand_back_for_idle(pending=1, seconds_per_item=30.0) is None, "one item cannot be shared"

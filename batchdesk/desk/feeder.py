@@ -84,8 +84,10 @@ class Feeder:
             if turn.in_flight == 0:
                 with write():
                     transitions.settle_job(turn.job.id)
-        busy = sum(counts[name, state] for name in defaults.QUEUES for state in (BatchState.QUEUED, BatchState.RUNNING))
-        self.hand_backs.ask(jobs, max(0, capacity.workers - busy - enqueued))
+        running = sum(counts[name, BatchState.RUNNING] for name in defaults.QUEUES)
+        queued = sum(counts[name, BatchState.QUEUED] for name in defaults.QUEUES) + enqueued
+        waiting = [t.job for t in turns if t.in_flight and not counts[t.job.id, BatchState.RUNNING]]
+        self.hand_backs.ask(jobs, waiting, capacity.workers - running, capacity.workers - running - queued)
         return due + enqueued
 
     def _queue_due(self) -> int:

@@ -18,10 +18,11 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from batchdesk import defaults
-from batchdesk.planner import BatchPlan, HandBack, plan_hand_back
+from batchdesk.planner import BatchPlan, HandBack, hand_back_for_idle, hand_back_for_waiting
 from data import queries, transitions
 from data.models import Batch, Job, db
 from data.states import BatchKind, BatchState, SourceKind
@@ -87,48 +88,79 @@ def remember_plan(job: Job, plan: BatchPlan) -> bool:
     return revised
 
 
+@dataclass
+class _Running:
+    """A running batch that could hand back part of its range: its pending items and their item time."""
+
+    batch: Batch
+    job: Job
+    pending: int
+    per_item: float
+
+    @property
+    def left(self) -> float:
+        return self.pending * self.per_item
+
+
 class HandBacks:
     """The desk's hand-back requests (see the module docstring); :meth:`ask` runs every feeder tick."""
 
     def __init__(self) -> None:
         self._asked: dict[int, int] | None = None  # batch id -> hand back the items after this id (as stored)
 
-    def ask(self, jobs: list[Job], idle_workers: int) -> None:
-        """Ask the running batches of ``jobs`` that should hand back part of their range to do so."""
+    def ask(self, jobs: list[Job], waiting: list[Job], free_workers: int, idle_workers: int) -> None:
+        """Ask running batches of ``jobs`` to hand back part of their range: one for each job in ``waiting``
+        (a batch queued, none running) that no free worker (one not running a batch) will take, the
+        highest priority and oldest first; then one for each idle worker (nothing even after the queues)."""
         by_id = {job.id: job for job in jobs if job.source_kind == SourceKind.FOLDER}
         running = [b for b in queries.running_batches() if b.job_id in by_id and b.kind == BatchKind.ITEMS]
         asked = self._asked or {}
-        # a request stands until its runner has done it (or the batch ended); it already feeds an idle worker
+        # a request stands until its runner has done it (or the batch ended); it already frees a worker
         asks = {b.id: asked[b.id] for b in running if b.id in asked and b.last_item > asked[b.id]}
-        idle_workers -= len(asks)
-        for pending, batch, plan in self._wanted([b for b in running if b.id not in asks], by_id, idle_workers):
-            if plan.for_idle:
-                if idle_workers <= 0:
-                    continue
-                idle_workers -= 1
-            at = queries.nth_pending(batch, plan.keep)
-            if at is None:
-                continue
-            asks[batch.id] = at
-            change = f"batch {batch.seq} hands back {pending - plan.keep} of its {pending} pending item(s)"
-            update_config(by_id[batch.job_id], functools.partial(_revise, change=change, why=plan.reason))
+        needed = max(0, len(waiting) - max(0, free_workers))
+        starved, spare = max(0, needed - len(asks)), max(0, len(asks) - needed)
+        idle = max(0, idle_workers - spare)
+        if starved or idle:
+            candidates = _candidates([b for b in running if b.id not in asks], by_id)
+            for waiter in sorted(waiting, key=lambda job: (_rank(job), job.id))[:starved]:
+                self._for_waiting(waiter, candidates, asks)
+            for _ in range(idle):
+                self._ask(candidates, asks, lambda c: hand_back_for_idle(c.pending, c.per_item))
         if asks != self._asked:
             transitions.ask_hand_backs(asks)
             self._asked = asks
 
+    def _for_waiting(self, waiter: Job, candidates: list[_Running], asks: dict[int, int]) -> None:
+        """A running batch of another job of the same or a lower priority makes room for ``waiter``."""
+        what = f"job {waiter.id}" + (f" ({waiter.queue} priority)" if waiter.queue != defaults.DEFAULT_QUEUE else "")
+        self._ask(candidates, asks, lambda c: hand_back_for_waiting(c.pending, c.per_item, what) if (
+            c.job.id != waiter.id and _rank(c.job) >= _rank(waiter)) else None)
+
     @staticmethod
-    def _wanted(running: list[Batch], jobs: dict[int, Job], idle_workers: int) -> list[tuple[int, Batch, HandBack]]:
-        """The running batches that should hand back, as (pending items, batch, how), most work left first."""
-        measured: dict[int, float | None] = {}
-        wanted = []
-        for batch in running:
-            if batch.job_id not in measured:
-                measured[batch.job_id] = measured_seconds(jobs[batch.job_id])
-            per_item = measured[batch.job_id]
-            if per_item is None or (batch.items_count * per_item <= defaults.BATCH_LONG_SECONDS and idle_workers <= 0):
-                continue  # it cannot be too long: no need to count its pending items
-            pending = queries.pending_count(batch)
-            plan = plan_hand_back(pending, per_item, idle_workers)
-            if plan is not None:
-                wanted.append((pending * per_item, pending, batch, plan))
-        return [(pending, batch, plan) for _, pending, batch, plan in sorted(wanted, key=lambda w: -w[0])]
+    def _ask(candidates: list[_Running], asks: dict[int, int], how: Callable[[_Running], HandBack | None]) -> None:
+        """Ask the candidate with the most work left that ``how`` says should hand back; record why."""
+        for candidate in candidates:
+            plan = how(candidate)
+            at = queries.nth_pending(candidate.batch, plan.keep) if plan is not None else None
+            if plan is None or at is None:
+                continue
+            candidates.remove(candidate)
+            asks[candidate.batch.id] = at
+            change = (f"batch {candidate.batch.seq} hands back {candidate.pending - plan.keep} of its "
+                      f"{candidate.pending} pending item(s)")
+            update_config(candidate.job, functools.partial(_revise, change=change, why=plan.reason))
+            return
+
+
+def _candidates(running: list[Batch], jobs: dict[int, Job]) -> list[_Running]:
+    """The running batches with their pending items and measured item time, most work left first."""
+    measured = {job_id: measured_seconds(jobs[job_id]) for job_id in {b.job_id for b in running}}
+    found = [_Running(b, jobs[b.job_id], queries.pending_count(b), per_item)
+             for b in running if (per_item := measured[b.job_id]) is not None]
+    return sorted(found, key=lambda c: -c.left)
+
+
+def _rank(job: Job) -> int:
+    """A job's priority: 0 for the high queue, then default, then low (an unknown queue counts as default)."""
+    queue = job.queue if job.queue in defaults.QUEUES else defaults.DEFAULT_QUEUE
+    return defaults.QUEUES.index(queue)
