@@ -9,8 +9,8 @@ boundary of whatever runs. A job's work is its held batches (handed back by a ru
 queued in plan-sized pieces, then its pending items not cut yet, cut as id ranges sized by the planner
 from the task's cost and the job's measured item times. Retries whose backoff is over and end-of-job
 steps are queued at once. A job with nothing left in flight is settled (done, or finishing with its
-report). Paused jobs get nothing. Running batches that turned out too long are asked to hand back the
-rest of their range (batchdesk.desk.handback).
+report). Paused jobs get nothing. A running batch whose work is needed elsewhere (another job waits for
+a worker, or a worker is idle) is asked to hand back the rest of its range (batchdesk.desk.handback).
 """
 
 from __future__ import annotations

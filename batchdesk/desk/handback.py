@@ -1,12 +1,15 @@
 """Re-planning running batches from measured item times.
 
 A batch is cut by the plan of its moment: from the task's cost model until items have ended, then from
-measured times. When the items turn out slower than planned, or a worker is idle while another still
-has a long range ahead, the desk *asks* running batches to hand back the rest of their range
-(:func:`batchdesk.planner.plan_hand_back` decides how much). The runner does it between items, keeping
-every item it has started (workers.runner), and the handed-back items become a held batch that the
-feeder queues, in plan-sized pieces, in its job's turn. Nothing runs twice and nothing is left behind:
-only the runner ever changes a running batch's range.
+measured times (:func:`measured_seconds`: the first items that end count, not only whole batches). A
+batch cut before its items were measured may be far longer than planned, and a job cut for fewer workers
+than there are now leaves some idle. So the desk *asks* running batches to hand back the rest of their
+range when their work is needed elsewhere: another job waits for a worker (a batch queued, none running,
+every worker busy: :func:`batchdesk.planner.hand_back_for_waiting`), or a worker is idle with nothing
+queued (:func:`batchdesk.planner.hand_back_for_idle`). A job alone keeps its batches. The runner hands
+back between items, keeping every item it has started (workers.runner), and the handed-back items become
+a held batch that the feeder queues, in plan-sized pieces, in its job's turn. Nothing runs twice and
+nothing is left behind: only the runner ever changes a running batch's range.
 
 Each revision of a job's plan (its item time moved by ``PLAN_REVISION_FACTOR``, a batch handed back)
 is recorded on the job, newest last, in ``batch_config["revisions"]``: ``{"at": unix time, "change":
