@@ -15,6 +15,9 @@ FAILURE_TTL = 7 * 24 * 3600  # seconds RQ keeps a failed batch's queue entry
 BATCH_TARGET_SECONDS = 2.0  # work per batch the planner aims at (first from cost models, then measured)
 BATCH_MIN_ITEMS = 1  # the smallest batch
 BATCH_MAX_ITEMS = 50000  # the largest batch, in items
+# A job estimated at less work than this is one batch, not split over the workers: a batch start (~30-50 ms)
+# costs more than sharing it saves, and a small job behind a long one then needs only one worker slot.
+SPREAD_MIN_SECONDS = 0.1
 BATCH_MAX_BYTES = 2 * 1024 * 1024 * 1024  # the largest batch, in bytes (and at most 1/8 of free RAM per worker)
 BATCH_MIN_BYTES = 16 * 1024 * 1024  # a batch's byte cap never shrinks below this (free RAM low, many workers)
 # Batches kept queued per queue and per worker, so no worker waits for the feeder; which job's batch is

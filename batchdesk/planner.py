@@ -122,7 +122,8 @@ def plan_batch(
     limits = []
     # Small jobs: give every worker a share rather than one worker the whole job.
     spread = max(1, math.ceil(pending_items / max(1, workers)))
-    if spread < size:
+    # ... unless the whole job is less work than a batch start saves: one batch, one worker, one queue slot
+    if spread < size and pending_items * per_item >= defaults.SPREAD_MIN_SECONDS:
         size, limits = spread, [f"split over {workers} worker(s)"]
     if size > defaults.BATCH_MAX_ITEMS:
         size, limits = defaults.BATCH_MAX_ITEMS, [f"capped at {defaults.BATCH_MAX_ITEMS} items"]

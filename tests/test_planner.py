@@ -40,8 +40,14 @@ def test_measured_times_override_the_estimate():
 
 
 def test_small_jobs_spread_over_workers():
-    plan = plan_batch(10, 100, 4, cost_per_item=1e-6, cost_per_byte=0)
+    plan = plan_batch(10, 100, 4, cost_per_item=0.05, cost_per_byte=0)
     assert plan.size == 3 and "split" in plan.reason
+
+
+def test_a_job_of_less_work_than_a_batch_start_saves_stays_one_batch():
+    plan = plan_batch(5, 4096, 2, cost_per_item=2e-5, cost_per_byte=1.5e-9)  # 5 files to checksum: ~0.1 ms
+    assert plan.size >= 5 and "split" not in plan.reason
+    assert plan_batch(10_000, 4096, 2, cost_per_item=2e-5, cost_per_byte=1.5e-9).size == 5000, "0.26 s: shared"
 
 
 def test_pressure_shrinks_batches_and_says_so():

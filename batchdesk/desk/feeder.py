@@ -86,8 +86,8 @@ class Feeder:
                     transitions.settle_job(turn.job.id)
         running = sum(counts[name, BatchState.RUNNING] for name in defaults.QUEUES)
         queued = sum(counts[name, BatchState.QUEUED] for name in defaults.QUEUES) + enqueued
-        waiting = [t.job for t in turns if t.in_flight and not counts[t.job.id, BatchState.RUNNING]]
-        self.hand_backs.ask(jobs, waiting, capacity.workers - running, capacity.workers - running - queued)
+        free, idle = capacity.workers - running, capacity.workers - running - queued
+        self.hand_backs.ask(jobs, _waiting(turns, counts), free, idle)
         return due + enqueued
 
     def _queue_due(self) -> int:
@@ -180,6 +180,16 @@ def _piece_of(held: Batch, plan: BatchPlan) -> Batch:
     if piece is not None and piece[2] < held.last_item:
         transitions.split_batch(held.id, piece[2], BatchState.HELD)
     return Batch.get_by_id(held.id)
+
+
+def _waiting(turns: list[_Turn], counts: Counter) -> list[Job]:
+    """The jobs with a batch queued and none running: feeding jobs, and finishing ones (their report)."""
+    jobs = {turn.job.id: turn.job for turn in turns if turn.in_flight}
+    others = {key[0] for key in counts if key[1] == BatchState.QUEUED and isinstance(key[0], int)} - set(jobs)
+    if others:
+        finishing = Job.select().where(Job.id.in_(list(others)) & (Job.status == JobState.FINISHING))
+        jobs.update({job.id: job for job in finishing})
+    return [job for job_id, job in jobs.items() if not counts[job_id, BatchState.RUNNING]]
 
 
 def _batch_counts() -> Counter:
