@@ -577,3 +577,28 @@ def test_unwritable_output_fails_the_item_cleanly(tmp_path: Path) -> None:
         pytest.skip("this file system refuses the input name already")
     with pytest.raises(ItemError, match=r"^cannot write "):
         run_task("extract-text", src / name, src, tmp_path / "out")
+
+
+def test_place_headings() -> None:
+    from workers.tasks.extract_text.extracted import place_headings
+
+    text = "Intro\nSome text.\nIntro\nResults in\ndetail here\nRESULTS SUMMARY\n  Code line"
+    assert place_headings(text, ["Intro", "Intro", "Results in detail", "Results summary", "Missing", "Code line"]) == [
+        (0, "Intro"),
+        (17, "Intro"),  # the next one after the previous heading
+        (23, "Results in detail"),  # wrapped over two lines
+        (46, "Results summary"),  # another case
+        (64, "Code line"),  # indented: the offset of its first letter
+    ]
+
+
+def test_headings_not_in_the_text_cost_little() -> None:
+    """A hostile document: 20,000 headings, none of them at a line start of 2 MB of text."""
+    import time
+
+    from workers.tasks.extract_text.extracted import place_headings
+
+    text = "| cell text in a table row\n" * 80_000
+    started = time.perf_counter()
+    assert place_headings(text, [f"heading {n}" for n in range(20_000)]) == []
+    assert time.perf_counter() - started < 10  # about 1 s; a scan to the end per heading takes minutes
