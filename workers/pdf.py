@@ -171,7 +171,7 @@ class PdfPage:
         (neither embedded nor installed: typically a Chinese, Japanese or Korean font); 0 when the
         page's text looks complete. A text object so affected has no width."""
         chars = len("".join(self.reading_text().split()))
-        if pdfium_c.FPDFPage_CountObjects(self._page.raw) * 4 <= chars:
+        if pdfium_c.FPDFPage_CountObjects(self._page.raw) * 2 <= chars:
             return 0  # plenty of text for the objects the page has
         total, blank = _text_objects(self._page.raw)
         if blank >= 10 and blank * 2 >= total and blank > chars:  # more lost than read
@@ -191,17 +191,17 @@ def _undouble(handle: Any, text: str) -> str:
 
 
 def _same_place(handle: Any, first: int, second: int) -> bool:
-    """Whether two characters are one letter drawn twice: from two text objects (a ligature's letters
-    share one object and one box), the second starting at about the first's place."""
-    objects = (pdfium_c.FPDFText_GetTextObject(handle, first), pdfium_c.FPDFText_GetTextObject(handle, second))
-    if _address(objects[0]) == _address(objects[1]):
-        return False
+    """Whether two characters are one letter drawn twice: the second starts at about the first's
+    place, and they come from two text objects (a ligature's letters share one object and one box)."""
     a, b = pdfium_c.FS_RECTF(), pdfium_c.FS_RECTF()
     box = pdfium_c.FPDFText_GetLooseCharBox
     if not (box(handle, first, a) and box(handle, second, b)):
         return False
     width, height = max(a.right - a.left, 0.1), max(a.top - a.bottom, 0.1)
-    return abs(b.left - a.left) < _SAME_PLACE * width and abs(b.bottom - a.bottom) < _SAME_PLACE * height
+    if abs(b.left - a.left) >= _SAME_PLACE * width or abs(b.bottom - a.bottom) >= _SAME_PLACE * height:
+        return False  # one after the other: "ll" in "all"
+    objects = pdfium_c.FPDFText_GetTextObject(handle, first), pdfium_c.FPDFText_GetTextObject(handle, second)
+    return _address(objects[0]) != _address(objects[1])
 
 
 def _address(pointer: Any) -> int | None:
