@@ -154,7 +154,7 @@ SAMPLES = REPO / "data" / "samples"
 
 @pytest.mark.parametrize("task,folder", [("extract-text", "documents"), ("statements", "statements")])
 def test_optional_dependencies_match_the_unfrozen_run(exe, tmp_path, task, folder):
-    """pypdf, python-docx and the bundled rules file work frozen: same per-file outcome as from source."""
+    """PDFium, python-docx and the bundled rules file work frozen: same per-file outcome as from source."""
     source = SAMPLES / folder
     if not source.is_dir() or not any(p.is_file() for p in source.rglob("*")):
         pytest.skip(f"no samples in {source}")

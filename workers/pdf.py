@@ -30,8 +30,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-import pypdfium2 as pdfium  # type: ignore[import-untyped]
-import pypdfium2.raw as pdfium_c  # type: ignore[import-untyped]
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
 
 WORD_GAP = 0.15  # a gap wider than this many font sizes between two characters splits a word
 _LINE_JUMP = 0.5  # a baseline moved by more than this many font sizes starts a new word
