@@ -10,13 +10,13 @@ import subprocess
 import sys
 
 import pytest
-from conftest import TESTS, batchdesk_env, make_files, process_alive, wait_for
 from rq import Queue
 from rq.serializers import JSONSerializer
 
 from batchdesk.desk.desk import Desk
 from batchdesk.desk.info import read_desk_info
 from batchdesk.jobs.submit import JobRequest, submit_folder
+from conftest import TESTS, batchdesk_env, make_files, process_alive, scaled, wait_for
 from data.models import Alert, Batch, Job
 
 pytestmark = pytest.mark.slow
@@ -81,10 +81,10 @@ def test_desk_stopped_then_restarted_completes_job(tmp_path, plugin_path, sig):
 
     wait_for(some_done, 60, 0.1, "some items done")
     first.send_signal(sig)
-    code = first.wait(60)
+    code = first.wait(scaled(60))
     assert code == (-signal.SIGKILL if sig == signal.SIGKILL else 130), "SIGTERM stops cleanly, like Ctrl-C"
     wait_for(lambda: read_desk_info(data) is None, 10, message="the lock to be released")
-    second = subprocess.run(args, env=env, capture_output=True, text=True, timeout=180)
+    second = subprocess.run(args, env=env, capture_output=True, text=True, timeout=scaled(180))
     assert second.returncode == 0, second.stderr
     con = sqlite3.connect(data / "batchdesk.sqlite3")
     assert con.execute("SELECT COUNT(*) FROM job").fetchone()[0] == 1, "the second run resumed the same job"
@@ -157,7 +157,7 @@ def test_the_feeder_counts_workers_started_elsewhere(tmp_path, settings, monkeyp
         wait_for(lambda: desk._capacity().workers == 2, 60, 0.1, "the desk to count the other worker")
         assert "1 more worker(s) elsewhere" in desk.pool_reason
         other.terminate()
-        other.wait(30)
+        other.wait(scaled(30))
         wait_for(lambda: desk._capacity().workers == 1, 60, 0.1, "the desk to stop counting it")
     finally:
         if other is not None and other.poll() is None:

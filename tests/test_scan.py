@@ -8,9 +8,9 @@ import subprocess
 import sys
 
 import pytest
-from conftest import batchdesk_env
 
 from batchdesk.jobs.scan import ScanError, scan_folder
+from conftest import batchdesk_env, scaled
 
 LOOPS = ("a", "b", "self")
 
@@ -32,7 +32,7 @@ def test_nested_unicode_spaces_zero_byte(tmp_path):
     (tmp_path / ".hidden").write_text("x")
     result = scan_folder(tmp_path)
     assert sorted(rel for rel, _, _ in result.files) == ["a b/résumé ü.txt", "deep/er/empty.bin"]
-    assert dict((rel, size) for rel, size, _ in result.files)["deep/er/empty.bin"] == 0
+    assert {rel: size for rel, size, _ in result.files}["deep/er/empty.bin"] == 0
     assert result.skipped == 1
     assert len(scan_folder(tmp_path, hidden=True).files) == 3
 
@@ -77,7 +77,7 @@ def test_run_on_a_folder_with_symlink_loops(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "batchdesk", "--data-dir", str(tmp_path / "data"), "--broker", "embedded",
          "--workers", "1", "run", str(tmp_path / "in"), "--quiet"],
-        capture_output=True, text=True, env=batchdesk_env(), timeout=240,
+        capture_output=True, text=True, env=batchdesk_env(), timeout=scaled(240),
     )
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr

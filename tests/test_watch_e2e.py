@@ -13,13 +13,13 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import make_files, wait_for
 
-from batchdesk.watch import control as watch_control
 from batchdesk.config import Settings
 from batchdesk.desk.desk import Desk
-from batchdesk.watch.spec import WatchSpec
+from batchdesk.watch import control as watch_control
 from batchdesk.watch.service import WatchService
+from batchdesk.watch.spec import WatchSpec
+from conftest import make_files, scaled, wait_for
 from data.models import Alert, Item, Job, SeenFile, Watch
 
 pytestmark = pytest.mark.slow
@@ -92,7 +92,7 @@ def test_single_drop_is_processed_promptly(desks, inbox):
     [item] = items(watch.id)
     assert (item.path, item.status, item.size) == ("a.txt", "done", 5)
     assert item.result["sha256"] == "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
-    assert item.started_at - (written + SETTLE) < 2.0  # processing starts within 2 s of settling
+    assert item.started_at - (written + SETTLE) < scaled(2.0)  # processing starts within 2 s of settling
     job = Job.get_by_id(item.job_id)
     assert job.name == "inbox: inbox" and job.source_kind == "watch" and job.status == "running"
 
@@ -152,7 +152,7 @@ def test_a_file_written_slowly_while_open_is_one_item_of_the_final_file(desks, i
     wait_for(lambda: service(desk).runtimes.get(watch.id) and service(desk).runtimes[watch.id].state == "active", 10)
     writer = SlowWriter(inbox / "slow.bin")
     writer.start()
-    assert writer.closed.wait(60), "the writer finished"
+    assert writer.closed.wait(scaled(60)), "the writer finished"
     marker(inbox, watch.id)  # taken no earlier than slow.bin: its settle clock starts after the close
     wait_for(lambda: ended(watch.id, 2), 30, message="slow.bin and the marker processed")
     slow = [i for i in items(watch.id) if i.path == "slow.bin"]

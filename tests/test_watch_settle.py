@@ -96,7 +96,7 @@ def test_events_reset_the_clock_too(env):
 
 def burst(clock, files, tracker, path="/in/a", grow=100) -> None:
     """A writer that keeps the file open writes once more (an inotify IN_MODIFY)."""
-    size, mtime = files.files.get(path, (0, 0.0))
+    size, _mtime = files.files.get(path, (0, 0.0))
     files.files[path] = (size + grow, clock.now)
     tracker.touch(path.rsplit("/", 1)[1], path, WRITE)
 
