@@ -301,7 +301,7 @@ def test_idle_connections_cost_no_thread(broker: EmbeddedBroker) -> None:
             conn.close()
 
 
-def test_many_clients_fit(broker: EmbeddedBroker) -> None:
+def test_two_hundred_clients_connect_and_maxclients_is_at_least_256(broker: EmbeddedBroker) -> None:
     """Room for 32 workers (a few connections each), the desk, the TUI and `rq info`, many times over."""
     conns = [redis.Redis.from_url(broker.url) for _ in range(200)]
     try:
@@ -380,7 +380,7 @@ def test_a_connection_that_does_not_log_in_is_closed(broker: EmbeddedBroker, mon
 
 
 # (k) inline commands, as Redis takes them, and Redis's guard against requests from web pages
-def test_inline_commands(broker: EmbeddedBroker) -> None:
+def test_inline_commands_parse_quotes_and_escapes_and_unbalanced_quotes_are_refused(broker: EmbeddedBroker) -> None:
     raw = Raw(broker.port)
     raw.sock.sendall(b"PING\r\n")
     assert raw.line() == b"-NOAUTH Authentication required."

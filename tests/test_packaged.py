@@ -74,7 +74,7 @@ def same_file(a: str | None, b: Path) -> bool:
         return False
 
 
-def test_version_and_tasks(exe):
+def test_frozen_executable_prints_its_version_and_lists_the_built_in_tasks(exe):
     result = run_exe(exe, "--version", timeout=60)
     assert result.returncode == 0, result.stderr
     assert version("batchdesk") in result.stdout

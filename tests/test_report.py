@@ -103,7 +103,7 @@ def test_csv_report_items_and_sibling_summary(job: Job, tmp_path: Path) -> None:
     assert not list((tmp_path / "reports").glob("*.part"))
 
 
-def test_json_report(job: Job, tmp_path: Path) -> None:
+def test_json_report_has_the_summary_and_every_item_with_result_error_and_duration(job: Job, tmp_path: Path) -> None:
     out = write_report(job.id, "JSON", tmp_path / "job1.json")
     doc = json.loads(out.read_text(encoding="utf-8"))
     check_summary(doc["summary"])
@@ -115,7 +115,7 @@ def test_json_report(job: Job, tmp_path: Path) -> None:
     assert doc["items"][3]["error"].startswith("not a valid DOCX") and doc["items"][3]["result"] is None
 
 
-def test_xlsx_report_sheets(job: Job, tmp_path: Path) -> None:
+def test_xlsx_report_has_summary_and_items_sheets_and_never_writes_a_formula(job: Job, tmp_path: Path) -> None:
     from openpyxl import load_workbook
 
     out = write_report(job.id, "xlsx", tmp_path / "job1.xlsx")
@@ -169,7 +169,7 @@ def test_running_job_and_empty_job(store, tmp_path: Path) -> None:
     assert doc["summary"]["success_rate"] is None and doc["summary"]["throughput_items_per_s"] is None
 
 
-def test_bad_requests(job: Job, tmp_path: Path) -> None:
+def test_unknown_format_or_job_is_a_clear_error_and_writes_nothing(job: Job, tmp_path: Path) -> None:
     with pytest.raises(ReportError, match="unknown report format 'pdf'; use one of csv, json, xlsx"):
         write_report(job.id, "pdf", tmp_path / "x.pdf")
     with pytest.raises(ReportError, match="no job 999 in the store"):

@@ -37,7 +37,7 @@ def test_nested_unicode_spaces_zero_byte(tmp_path):
     assert len(scan_folder(tmp_path, hidden=True).files) == 3
 
 
-def test_include_exclude(tmp_path):
+def test_include_and_exclude_globs_filter_relative_paths(tmp_path):
     for name in ("a.pdf", "b.csv", "sub/c.pdf", "sub/d.tmp"):
         (tmp_path / name).parent.mkdir(exist_ok=True)
         (tmp_path / name).write_text(name)
@@ -92,13 +92,13 @@ def test_run_on_a_folder_with_symlink_loops(tmp_path):
     (lambda p: (p / "f.txt").write_text("x") and p / "f.txt", "not a folder"),
     (lambda p: (p / "empty").mkdir() or p / "empty", "no files to process"),
 ])
-def test_clear_errors(tmp_path, setup, message):
+def test_missing_file_or_empty_folder_is_a_clear_scan_error(tmp_path, setup, message):
     with pytest.raises(ScanError, match=message):
         scan_folder(setup(tmp_path))
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads everything; permission errors cannot be provoked")
-def test_unreadable_folder(tmp_path):
+def test_unreadable_folder_is_a_permission_denied_scan_error(tmp_path):
     locked = tmp_path / "locked"
     locked.mkdir()
     (locked / "x").write_text("x")

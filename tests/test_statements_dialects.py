@@ -152,7 +152,7 @@ def run(tmp_path: Path, name: str, text: str, encoding: str = "utf-8", **opts: o
 
 
 @pytest.mark.parametrize("name", sorted(DIALECTS))
-def test_dialects_exact(tmp_path: Path, name: str) -> None:
+def test_each_bank_dialect_gives_exact_figures_currency_and_rows(tmp_path: Path, name: str) -> None:
     writer, rows, encoding, currency = DIALECTS[name]
     result, out = run(tmp_path, f"{name}.csv", writer(rows), encoding)
     got = {k: result[k] for k in ("transactions", "debits", "credits", "first_date", "last_date")}

@@ -200,7 +200,7 @@ def _encrypted(user_password: str) -> bytes:
     return buf.getvalue()
 
 
-def test_encrypted_pdfs(tmp_path: Path) -> None:
+def test_pdf_with_an_empty_password_opens_and_a_locked_one_fails_its_item(tmp_path: Path) -> None:
     (tmp_path / "open.pdf").write_bytes(_encrypted(""))
     with open_pdf(tmp_path / "open.pdf") as doc:  # an empty user password opens
         assert doc.page_count == 1 and "TESCO" in doc.page(0).text()
@@ -235,7 +235,7 @@ def test_pdf_module_words_metadata_and_text_layer(tmp_path: Path) -> None:
         open_pdf(tmp_path / "not.pdf")
 
 
-def test_time_per_page(tmp_path: Path) -> None:
+def test_a_long_pdf_statement_is_read_in_under_a_fifth_of_a_second_a_page(tmp_path: Path) -> None:
     """Reading is fast: well under 0.2 s per page on a loaded 2-core machine (measured, printed)."""
     txs = gen.transactions("GBP", date(2024, 1, 1), 300, seed=9)
     layout = replace(gen.UK, rows_per_page=30)

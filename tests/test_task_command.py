@@ -172,7 +172,7 @@ def test_missing_or_bad_cmd_is_a_clear_error(src: Path, tmp_path: Path) -> None:
         spec.parse_options({"cmd": "true", "timeout": "0"})
 
 
-def test_options_schema() -> None:
+def test_command_options_default_to_no_shell_300_s_and_a_stdout_tail_and_refuse_bad_values() -> None:
     spec = registry.get("command")
     assert spec.parse_options({"cmd": "true"}) == {"cmd": "true", "shell": False, "timeout": 300.0, "stdout": "tail"}
     with pytest.raises(TaskError, match="choose one of tail, file, discard"):

@@ -180,7 +180,7 @@ def test_iso_dates_with_times_two_digit_years_and_month_names() -> None:
         ("0.125", ".", "0.125"),
     ],
 )
-def test_amount_formats(raw: str, decimal: str, expected: str) -> None:
+def test_amounts_in_every_national_format_parse_to_exact_decimals(raw: str, decimal: str, expected: str) -> None:
     assert parse_amount(raw, decimal) == Decimal(expected)
     assert str(parse_amount(raw, decimal)) == expected
 
@@ -445,7 +445,7 @@ def test_report_of_a_job_where_everything_failed(tmp_path: Path) -> None:
     assert (out / "statements_report.xlsx").is_file()
 
 
-def test_options_schema() -> None:
+def test_statements_options_default_to_auto_and_refuse_an_unknown_date_order() -> None:
     spec = registry.get("statements")
     assert spec.parse_options({}) == {
         "rules": "", "currency": "", "date_order": "auto", "decimal": "auto", "delimiter": "auto", "encoding": "auto",

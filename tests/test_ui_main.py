@@ -87,7 +87,7 @@ async def test_live_updates_add_change_and_drop_jobs(settings, seeded):
         assert jobs.selected_job_id == 2  # the user's selection survives refreshes
 
 
-async def test_polls_never_overlap(settings, seeded, monkeypatch):
+async def test_a_slow_poll_is_never_overlapped_and_the_ui_stays_responsive(settings, seeded, monkeypatch):
     started = []
     real = views.dashboard
 

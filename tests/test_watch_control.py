@@ -102,7 +102,7 @@ def test_cli_refuses_duplicates_and_overlaps(settings, tmp_path):
 
 
 # -- config schema -------------------------------------------------------------------------------
-def test_parse_watch_entries():
+def test_watch_entries_parse_with_defaults_and_every_key():
     specs = parse_watch_entries([
         {"path": "~/in", "task": "checksum"},
         {"path": "/x", "task": "extract-text", "options": {"chunk_size": 2000}, "recursive": True,
@@ -248,7 +248,7 @@ def _finish_all(job_id: int, status: str, error: str | None = None) -> None:
 
 
 # -- after processing ----------------------------------------------------------------------------
-def test_move_no_overwrite(tmp_path):
+def test_move_picks_a_free_name_and_never_overwrites(tmp_path):
     done = tmp_path / "done"
     done.mkdir()
     (done / "a.txt").write_text("old")
@@ -451,7 +451,7 @@ _WIRED = "watches" in {f.name for f in dataclasses.fields(Settings)}
 
 
 @pytest.mark.skipif(not _WIRED, reason="config.py has no 'watches' field yet (see docs/watch.md)")
-def test_config_file_watches(tmp_path):
+def test_config_file_watches_parse_and_tell_no_entries_from_no_file(tmp_path):
     from batchdesk.config import load_settings
 
     config = tmp_path / "config.toml"

@@ -165,7 +165,7 @@ def test_a_file_written_slowly_while_open_is_one_item_of_the_final_file(desks, i
         assert hashlib.sha256(data).hexdigest() == writer.digest.hexdigest()
 
 
-def test_burst_becomes_batches(desks, inbox):
+def test_a_burst_of_2000_files_becomes_batches_of_one_rolling_job(desks, inbox):
     desk = desks()
     watch = add(desk, inbox)
     wait_for(lambda: service(desk).runtimes.get(watch.id) and service(desk).runtimes[watch.id].state == "active", 10)
@@ -320,7 +320,7 @@ def test_symlink_loops_in_the_inbox_are_ignored_with_a_warning(desks, inbox, cap
     assert Watch.get_by_id(watch.id).status == "active"
 
 
-def test_polling_watch(desks, inbox):
+def test_polling_watch_takes_only_the_included_files(desks, inbox):
     desk = desks()
     watch = add(desk, inbox, polling=True, include=("*.csv",))
     (inbox / "a.csv").write_text("a,b\n1,2\n")
@@ -329,7 +329,7 @@ def test_polling_watch(desks, inbox):
     assert paths(watch.id) == ["a.csv"]
 
 
-def test_remove_while_running(desks, inbox):
+def test_removing_a_watch_leaves_its_job_to_end_with_its_report(desks, inbox):
     desk = desks()
     watch = add(desk, inbox)
     (inbox / "a.txt").write_text("a")
