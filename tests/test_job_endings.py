@@ -18,10 +18,12 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, TESTS, batchdesk_env, job_row, make_files, process_alive, query_store, scaled, wait_for
+from fixture_tasks import set_pace
 
 pytestmark = pytest.mark.slow
 
-PLUGINS = "fixture_tasks:slow,fixture_tasks:bad_report,fixture_tasks:slow_report"
+PLUGINS = "fixture_tasks:paced,fixture_tasks:bad_report,fixture_tasks:slow_report"
+PACE_MS = 200  # an item's time while a test needs the job unfinished: 400 items on 2 workers take 40 s or more
 
 
 def env(**extra: str) -> dict[str, str]:
@@ -61,8 +63,21 @@ def nothing_left(data: Path) -> bool:
     return desk_pid(data) is None and not any(process_alive(pid) for pid in pids)
 
 
-def slow_run(data: Path, folder: Path, *extra: str, environ: dict[str, str] | None = None) -> subprocess.Popen:
-    return start(data, "run", str(folder), "--task", "fixture_tasks:slow", "--opt", "ms=25", *extra, environ=environ)
+def slow_run(data: Path, folder: Path, *extra: str, environ: dict[str, str] | None = None,
+             ms: float = PACE_MS) -> subprocess.Popen:
+    """`run` of ``folder`` with ``fixture_tasks:paced`` at ``ms`` an item; ``full_speed(data)`` lets the job
+    finish (the pace file is read as each item starts)."""
+    set_pace(pace_file(data), ms)
+    return start(data, "run", str(folder), "--task", "fixture_tasks:paced", "--opt", f"pace={pace_file(data)}",
+                 *extra, environ=environ)
+
+
+def pace_file(data: Path) -> Path:
+    return data.parent / "pace"
+
+
+def full_speed(data: Path) -> None:
+    set_pace(pace_file(data), 0)
 
 
 def group_alive(pgid: int) -> bool:
@@ -166,7 +181,7 @@ def test_interrupting_run_pauses_its_job_and_the_same_command_resumes_it(tmp_pat
     row = job_row(data)
     assert (row["status"], row["paused_by"]) == ("paused", "interrupt")
     wait_for(lambda: nothing_left(data), 60, 0.1, "the idle background desk to leave nothing behind")
-    code, out, err = finish(slow_run(data, tmp_path / "in", "--json"))
+    code, out, err = finish(slow_run(data, tmp_path / "in", "--json", ms=0))
     assert code == 0 and "resuming job 1" in err, err
     assert json.loads(out)["done"] == 400 and each_item_once(data)
 
@@ -224,7 +239,7 @@ def test_two_runs_started_at_once_share_one_desk(tmp_path):
     make_files(tmp_path / "a", 200, 1, 32, seed=1)
     make_files(tmp_path / "b", 200, 1, 32, seed=2)
     data = tmp_path / "data"
-    runs = [slow_run(data, tmp_path / name, "--json") for name in ("a", "b")]
+    runs = [slow_run(data, tmp_path / name, "--json", ms=25) for name in ("a", "b")]
     results = [finish(r) for r in runs]
     for code, _, err in results:
         assert code == 0 and "another batchdesk desk" not in err, err
@@ -252,6 +267,7 @@ def test_a_pause_from_elsewhere_is_reported_and_run_keeps_waiting(tmp_path):
     wait_for(lambda: runner.poll() is not None or job_row(data)["status"] == "paused", 10, 0.1, "the pause")
     time.sleep(1.0)  # proves a non-event: over one second, the paused job stays paused and `run` keeps waiting
     assert runner.poll() is None, runner.communicate()
+    full_speed(data)
     assert cli(data, "resume", "1", "--no-wait").returncode == 0
     code, _, err = finish(runner)
     assert code == 0 and "job 1 was paused (paused by the user)" in err, err
@@ -316,6 +332,7 @@ def test_a_run_attached_to_the_ui_desk_carries_on_when_the_ui_quits(tmp_path, se
     finally:
         ui.close()  # quit the UI: its desk stops, batches are handed back
         close_store()
+    full_speed(data)
     code, _, err = finish(runner)
     assert code == 0, err
     assert job_row(data)["done"] == 400 and each_item_once(data)
@@ -356,6 +373,7 @@ def test_killing_the_background_desk_mid_job_is_recovered_by_the_waiting_run(tmp
     wait_for(lambda: job_row(data).get("done", 0) > 20, 60, 0.1, "some progress")
     first = desk_pid(data)
     os.kill(first, signal.SIGKILL)
+    full_speed(data)
     code, out, err = finish(runner)
     assert code == 0, err
     assert desk_pid(data) != first and json.loads(out)["done"] == 400 and each_item_once(data)
