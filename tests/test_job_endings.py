@@ -1,7 +1,7 @@
 """Every row of docs/job-endings.md with real processes: who owns the desk (a `run` and the background
 desk it starts, a `run` attached to `serve` or the UI, `serve`, a lingering background desk) against how
 the job or the desk ends (done, a failed report, cancel, the breaker, a user's pause, Ctrl-C, SIGTERM,
-kill -9). Each test waits on conditions; the deadlines are for a loaded 2-core machine."""
+kill -9). Each test waits on conditions, with deadlines that scale with the machine (tests/conftest.py)."""
 
 from __future__ import annotations
 

@@ -104,10 +104,10 @@ def test_slow_write_is_processed_once_whole(desks, inbox):
 
     def writer():
         with open(inbox / "slow.bin", "wb") as fh:
-            for _ in range(30):  # 3 s of small appends
+            for _ in range(30):  # 3 s of small appends, each well within the settle time of the last
                 fh.write(b"x" * 100)
                 fh.flush()
-                time.sleep(0.1)
+                time.sleep(0.1)  # the writer's pace; meanwhile nothing may be taken (a non-event, checked below)
             taken_early.extend(paths(watch.id))
 
     thread = threading.Thread(target=writer)
