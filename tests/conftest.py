@@ -17,6 +17,7 @@ settings (an item's time limit, a settle time) are behaviour under test and are 
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import random
@@ -279,3 +280,11 @@ def job_row(data: Path, job_id: int = 1) -> dict:
         return {}
     keys = ("status", "total", "done", "failed", "cancelled", "paused_by", "reason", "outputs")
     return dict(zip(keys, rows[0], strict=True))
+
+
+def desk_pid(data: Path) -> int | None:
+    """The pid in data dir ``data``'s desk file (None before a desk wrote one or after it removed it)."""
+    try:
+        return json.loads((data / "desk.json").read_text())["pid"]
+    except (OSError, ValueError):
+        return None

@@ -17,7 +17,18 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, TESTS, batchdesk_env, job_row, make_files, process_alive, query_store, scaled, wait_for
+from conftest import (
+    REPO,
+    TESTS,
+    batchdesk_env,
+    desk_pid,
+    job_row,
+    make_files,
+    process_alive,
+    query_store,
+    scaled,
+    wait_for,
+)
 from fixture_tasks import set_pace
 
 pytestmark = pytest.mark.slow
@@ -44,13 +55,6 @@ def start(data: Path, *args: str, environ: dict[str, str] | None = None) -> subp
 def finish(proc: subprocess.Popen, timeout: float = 180) -> tuple[int, str, str]:
     out, err = proc.communicate(timeout=scaled(timeout))
     return proc.returncode, out, err
-
-
-def desk_pid(data: Path) -> int | None:
-    try:
-        return json.loads((data / "desk.json").read_text())["pid"]
-    except (OSError, ValueError):
-        return None
 
 
 def each_item_once(data: Path) -> bool:

@@ -21,7 +21,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import REPO, make_files, scaled, wait_for
+from conftest import REPO, batchdesk_env, desk_pid, make_files, scaled, wait_for
 
 # Read at import time: the autouse _hermetic_env fixture removes BATCHDESK_* before each test runs.
 ENABLED = os.environ.get("BATCHDESK_TEST_PACKAGED") == "1" or bool(os.environ.get("CI"))
@@ -57,6 +57,7 @@ def frozen_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("BATCHDESK_", "PYTHON")) and k != "VIRTUAL_ENV"}
     env["BATCHDESK_CONFIG"] = "/nonexistent/batchdesk.toml"
+    env["BATCHDESK_LINGER"] = "0"  # a background desk stops as soon as its job has ended
     env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep)
                                   if p and not p.startswith(sys.prefix))  # the venv's python is not on PATH
     return env
@@ -94,16 +95,17 @@ def test_run_with_frozen_workers_hashes_every_file(exe, tmp_path):
          "run", str(tmp_path / "in"), "--json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=frozen_env(), cwd=tmp_path,
     )
-    # While it runs, record every `worker` process under it: which program it is and its argv.
+    # While it runs, record every `worker` process of its desk (a background desk the run started,
+    # detached from it): which program it is and its argv.
     seen: dict[int, tuple[str | None, list[str]]] = {}
-    root = psutil.Process(proc.pid)
 
     def ended_noting_workers() -> bool:
-        """True once the run has ended; until then, notes each new `worker` process under it."""
+        """True once the run has ended; until then, notes each new `worker` process under its desk."""
+        desk = desk_pid(data)
         try:
-            children = root.children(recursive=True)
+            children = psutil.Process(desk).children(recursive=True) if desk else []
         except psutil.NoSuchProcess:
-            return True
+            children = []
         for child in children:
             if child.pid in seen:
                 continue
@@ -177,10 +179,9 @@ def test_optional_dependencies_match_the_unfrozen_run(exe, tmp_path, task, folde
     args = ["--broker", "embedded", "--workers", "1", "run", str(source), "--task", task, "--json"]
     frozen = subprocess.run([str(exe), "--data-dir", str(tmp_path / "frozen"), *args], capture_output=True,
                             text=True, env=frozen_env(), timeout=scaled(300), cwd=tmp_path, check=False)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BATCHDESK_")}
-    env["BATCHDESK_CONFIG"] = "/nonexistent/batchdesk.toml"
     plain = subprocess.run([sys.executable, "-m", "batchdesk", "--data-dir", str(tmp_path / "plain"), *args],
-                           capture_output=True, text=True, env=env, timeout=scaled(300), cwd=REPO, check=False)
+                           capture_output=True, text=True, env=batchdesk_env(), timeout=scaled(300), cwd=REPO,
+                           check=False)
     assert frozen.returncode == plain.returncode, (frozen.stderr[-3000:], plain.stderr[-3000:])
     assert outcomes(tmp_path / "frozen") == outcomes(tmp_path / "plain")
 
