@@ -6,10 +6,10 @@ import json
 import subprocess
 import sys
 
+from batchdesk.desk.monitor import Health, Monitor
 from batchdesk.jobs.cleanup import DAY, cleanup
 from batchdesk.jobs.stats import stats
-from batchdesk.desk.monitor import Health, Monitor
-from conftest import batchdesk_env
+from conftest import batchdesk_env, scaled
 from data import queries
 from data.models import Alert, Item, Job, ResourceSample
 from data.queries import Outcome
@@ -67,13 +67,14 @@ def test_health_thresholds_and_alerts_once_a_minute(store, tmp_path, monkeypatch
 def test_health_and_stats_commands(tmp_path):
     env = batchdesk_env()
     base = [sys.executable, "-m", "batchdesk", "--data-dir", str(tmp_path / "d")]
-    health = subprocess.run([*base, "health", "--json"], capture_output=True, text=True, env=env, timeout=60)
+    health = subprocess.run([*base, "health", "--json"], capture_output=True, text=True, env=env, timeout=scaled(60))
     data = json.loads(health.stdout)
     assert health.returncode == (1 if data["problems"] else 0)
     assert set(data["health"]) >= {"cpu", "ram_free", "iowait", "disk_free"}
-    out = subprocess.run([*base, "stats", "--json"], capture_output=True, text=True, env=env, timeout=60)
+    out = subprocess.run([*base, "stats", "--json"], capture_output=True, text=True, env=env, timeout=scaled(60))
     assert out.returncode == 0 and json.loads(out.stdout) == []
-    clean = subprocess.run([*base, "cleanup", "--days", "1"], capture_output=True, text=True, env=env, timeout=60)
+    clean = subprocess.run([*base, "cleanup", "--days", "1"], capture_output=True, text=True, env=env,
+                           timeout=scaled(60))
     assert clean.returncode == 0 and "removed 0 job(s)" in clean.stdout
 
 

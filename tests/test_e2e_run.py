@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from conftest import batchdesk_env, make_files, process_alive, require_redis_server, wait_for
+from conftest import batchdesk_env, make_files, process_alive, require_redis_server, scaled, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 def run_cli(data_dir, *args, env=None, timeout=240):
     return subprocess.run(
         [sys.executable, "-m", "batchdesk", "--data-dir", str(data_dir), *args],
-        capture_output=True, text=True, env=env or batchdesk_env(), timeout=timeout,
+        capture_output=True, text=True, env=env or batchdesk_env(), timeout=scaled(timeout),
     )
 
 
@@ -54,7 +54,8 @@ def test_run_hashes_every_file(tmp_path, mode):
 
 def test_run_against_external_redis(tmp_path, redis_url):
     files = make_files(tmp_path / "in", 1500, 1, 4096)
-    result = run_cli(tmp_path / "data", "--redis-url", redis_url, "--workers", "2", "run", str(tmp_path / "in"), "--json")
+    result = run_cli(tmp_path / "data", "--redis-url", redis_url, "--workers", "2", "run", str(tmp_path / "in"),
+                     "--json")
     assert result.returncode == 0, result.stderr
     assert_every_hash(tmp_path / "data", files)
 
@@ -143,7 +144,7 @@ def test_a_command_launches_a_background_desk_that_runs_its_job(tmp_path, how):
     with nothing left to do and linger 0, leaves nothing behind."""
     files = make_files(tmp_path / "in", 30, 1, 64)
     result = subprocess.run([sys.executable, "-c", LAUNCH_SCRIPT, str(tmp_path / "data"), how, str(tmp_path / "in")],
-                            capture_output=True, text=True, env=batchdesk_env(), timeout=120)
+                            capture_output=True, text=True, env=batchdesk_env(), timeout=scaled(120))
     assert result.returncode == 0, result.stderr
     job_id, desk_pid = map(int, result.stdout.split())
     con = sqlite3.connect(tmp_path / "data" / "batchdesk.sqlite3")

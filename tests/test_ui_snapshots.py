@@ -43,7 +43,7 @@ async def refreshed(pilot) -> None:
     await until(pilot, lambda: pilot.app.main.applied >= 1, message="the first refresh")
 
 
-def test_main_screen(snap_compare, app):
+def test_main_screen_with_every_panel_filled(snap_compare, app):
     assert snap_compare(app, terminal_size=SIZE, run_before=refreshed)
 
 
@@ -57,7 +57,7 @@ def test_main_screen_light_theme_sorted_by_progress(snap_compare, app):
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
 
-def test_job_detail_screen(snap_compare, app):
+def test_job_detail_screen_of_a_running_job(snap_compare, app):
     async def run_before(pilot):
         await refreshed(pilot)
         pilot.app.main.jobs.select_job(2)
@@ -82,7 +82,7 @@ def test_new_job_modal_with_a_validation_error(snap_compare, app):
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
 
-def test_help_screen(snap_compare, app):
+def test_help_screen_lists_the_key_bindings(snap_compare, app):
     async def run_before(pilot):
         await refreshed(pilot)
         await pilot.press("question_mark")
@@ -91,7 +91,7 @@ def test_help_screen(snap_compare, app):
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
 
-def test_cancel_confirmation(snap_compare, app):
+def test_cancel_confirmation_names_the_selected_job(snap_compare, app):
     async def run_before(pilot):
         await refreshed(pilot)
         pilot.app.main.jobs.select_job(2)

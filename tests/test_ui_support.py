@@ -1,16 +1,15 @@
 """Shared helpers for the UI and views tests (no tests here): a deterministic store and async waits.
 
-Imported by tests/test_ui_*.py and tests/test_views.py (``from test_ui_support import ...``); kept
-out of conftest.py, which other suites own.
+Imported by tests/test_ui_*.py and tests/test_views.py (``from test_ui_support import ...``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import time
 from collections.abc import Callable
 
+from conftest import Deadline
 from data.models import Alert, Batch, Item, Job, ResourceSample, Setting, WorkerRow, db
 from data.store import write
 
@@ -111,18 +110,17 @@ def seed_many_jobs(count: int, now: float = FIXED_NOW, items_per_job: int = 0) -
 
 
 async def until(pilot, condition: Callable[[], object], timeout: float = 15.0, message: str = "") -> object:
-    """Let the app run until ``condition()`` is truthy (waits on app state, never a fixed sleep)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {message or condition}")
+    """Let the app run until ``condition()`` is truthy (waits on app state, never a fixed sleep): the async
+    twin of conftest's ``wait_for``, with the same scaled deadline, that lets the app process its messages
+    between polls."""
+    deadline = Deadline(timeout, message or condition)
+    while not (value := condition()):
+        deadline.check()
         if pilot.app.is_running and not pilot.app._exit_renderables and not getattr(pilot.app, "quitting", False):
             await pilot.pause(0.05)
         else:  # the app is ending: pilot.pause would wait for a screen that no longer processes messages
             await asyncio.sleep(0.05)
+    return value
 
 
 def screen_text(app) -> str:
