@@ -16,7 +16,7 @@ except ImportError:  # tests/ became a package
     from tests.pdf_fixtures import lines_pdf
 
 
-def test_words_and_recall() -> None:
+def test_words_are_nfkc_casefolded_and_recall_counts_each_reference_word_once() -> None:
     found = words("Ｆｕｌｌ-width ﬁne Café CAFÉ 3.50 €")  # NFKC, case-folded
     assert found == {"full": 1, "width": 1, "fine": 1, "café": 2, "3": 1, "50": 1}
     assert words("日本語 text", cjk_chars=True) == {"日": 1, "本": 1, "語": 1, "text": 1}

@@ -146,7 +146,7 @@ def test_docx_text_in_document_order(tmp_path: Path) -> None:
     assert extracted.warnings == []
 
 
-def test_docx_task_result(tmp_path: Path) -> None:
+def test_docx_task_writes_every_part_in_order_with_its_title_and_no_warning(tmp_path: Path) -> None:
     (tmp_path / "review.docx").write_bytes(_review())
     result = run_task("extract-text", tmp_path / "review.docx", tmp_path, tmp_path / "out")
     text = (tmp_path / "out" / result["text_path"]).read_text(encoding="utf-8")

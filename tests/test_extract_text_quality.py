@@ -52,7 +52,7 @@ TEXT = {
 
 
 @pytest.mark.parametrize("name", sorted(GARBAGE))
-def test_garbage_is_named(name: str) -> None:
+def test_garbage_text_is_recognised_and_its_kind_named(name: str) -> None:
     text, reason = GARBAGE[name]
     assert garbage_reason(text) == reason
 

@@ -84,7 +84,7 @@ def _bookmarked(c: Any) -> None:
     c.addOutlineEntry("Results  in detail", "results", level=1)
 
 
-def test_outline() -> None:
+def test_outline_lists_bookmarks_with_level_and_page_and_none_without() -> None:
     with open_pdf(reportlab_pdf(_bookmarked)) as doc:
         assert doc.outline() == [OutlineItem(0, "Introduction", 0), OutlineItem(1, "Results in detail", 1)]
     with open_pdf(lines_pdf(["no bookmarks"])) as doc:

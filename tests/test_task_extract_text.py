@@ -223,7 +223,7 @@ def test_pdf_reading_stops_at_the_time_budget(tmp_path: Path, monkeypatch: pytes
     assert result["warnings"] == ["stopped after page 1 of 2: reading took over 0 s"]
 
 
-def test_page_list() -> None:
+def test_page_list_joins_runs_of_pages_and_cuts_long_lists() -> None:
     from workers.tasks.extract_text.documents import page_list
 
     assert page_list([4]) == "page 4"
@@ -380,7 +380,7 @@ def test_markdown_code_blocks_keep_their_indentation(tmp_path: Path) -> None:
     assert extracted.headings == [(0, "Setup guide"), (text.index("Result with"), "Result with code")]
 
 
-def test_html_headings(tmp_path: Path) -> None:
+def test_html_headings_and_spaces_for_line_ends_except_in_pre(tmp_path: Path) -> None:
     page = (b"<html><body><h1>Farm <em>shop</em>\n news</h1><p>Open\ndaily.</p><div><h3>Prices</h3>"
             b"<table><tr><td>Cake</td><td>3.50</td></tr></table></div><pre>ab\ncd</pre>"
             b"<script><h2>not one</h2></script></body></html>")
@@ -417,7 +417,7 @@ TEXT = "Grüße aus Köln – café, naïve, 5 €\nZweite Zeile"
         (TEXT.encode("cp1252"), "cp1252"),
     ],
 )
-def test_text_encodings(tmp_path: Path, data: bytes, encoding: str) -> None:
+def test_text_in_each_encoding_is_decoded_and_counted(tmp_path: Path, data: bytes, encoding: str) -> None:
     result, text, _ = extract(tmp_path, "t.txt", data)
     assert text == TEXT
     assert result["encoding"] == encoding
@@ -438,7 +438,7 @@ def test_latin1_fallback_and_forced_encoding(tmp_path: Path) -> None:
         extract(tmp_path, "c.txt", b"x", encoding="no-such-codec")  # refused when the job is submitted
 
 
-def test_sample_cp1252_note(tmp_path: Path) -> None:
+def test_the_cp1252_sample_note_is_decoded_as_cp1252(tmp_path: Path) -> None:
     result, text, _ = extract(tmp_path, "n.txt", (SAMPLES / "notes/lagerbestand-cp1252.txt").read_bytes())
     assert result["encoding"] == "cp1252"
     assert "Saft „naturtrüb“: 480 Flaschen" in text
@@ -468,7 +468,7 @@ def test_unknown_extension_is_sniffed(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def test_json_and_jsonl(tmp_path: Path) -> None:
+def test_json_and_jsonl_become_path_value_lines_and_bad_json_fails(tmp_path: Path) -> None:
     result, text, _ = extract(tmp_path, "inv.json", (SAMPLES / "data/inventory.json").read_bytes())
     lines = text.splitlines()
     assert "title: Northwind Orchards inventory" in lines
@@ -499,7 +499,7 @@ def test_csv_in_two_dialects(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def test_whole_samples_folder(tmp_path: Path) -> None:
+def test_the_whole_samples_folder_is_extracted_with_two_outputs_per_file(tmp_path: Path) -> None:
     out = tmp_path / "out"
     rows = run_job("extract-text", SAMPLES, out)
     assert {status for _r, status, _res, _e in rows} == {"done"}
@@ -579,7 +579,7 @@ def test_unwritable_output_fails_the_item_cleanly(tmp_path: Path) -> None:
         run_task("extract-text", src / name, src, tmp_path / "out")
 
 
-def test_place_headings() -> None:
+def test_headings_are_placed_in_order_also_wrapped_or_in_another_case() -> None:
     from workers.tasks.extract_text.extracted import place_headings
 
     text = "Intro\nSome text.\nIntro\nResults in\ndetail here\nRESULTS SUMMARY\n  Code line"
