@@ -191,12 +191,17 @@ def redis_server_binary() -> str | None:
 
 def require_redis_server() -> str:
     """The real server binary; CI installs it, so there a missing one fails instead of skipping."""
-    binary = redis_server_binary()
-    if binary is None:
+    return require_program(redis_server_binary(), "redis-server")
+
+
+def require_program(found: str | None, package: str) -> str:
+    """A program a test needs (``found``: its path, or None): .ci/run installs it, so in CI a missing
+    one fails the test instead of skipping it; elsewhere the test is skipped saying what to install."""
+    if found is None:
         if os.environ.get("CI"):
-            pytest.fail("redis-server is not installed; .ci/run must install it")
-        pytest.skip("no redis-server/valkey-server on this machine (CI installs one)")
-    return binary
+            pytest.fail(f"{package} is not installed; .ci/run must install it")
+        pytest.skip(f"needs {package} (apt-get install {package}; CI installs it)")
+    return found
 
 
 @pytest.fixture

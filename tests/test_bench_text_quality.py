@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bench.bench_text_quality import Outcome, main, recall, score, words
+from conftest import require_program
 
 try:
     from pdf_fixtures import lines_pdf
@@ -33,8 +34,8 @@ def test_score_leaves_out_what_pdftotext_cannot_read() -> None:
     assert [n for _, n, _ in s.per_file] == [4, 1]
 
 
-@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs poppler's pdftotext (poppler-utils)")
 def test_a_run_on_a_small_corpus(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    require_program(shutil.which("pdftotext"), "poppler-utils")
     (tmp_path / "a.pdf").write_bytes(lines_pdf(["The extraction of infor-", "mation works."]))
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "b.pdf").write_bytes(lines_pdf(["Second file"], ["page two"]))
