@@ -55,25 +55,32 @@ def file_hash(path: str) -> tuple[str, int, float]:
     return digest.hexdigest(), stat.st_size, stat.st_mtime
 
 
+def _segments(extracted: Extracted) -> list[tuple[int, int, int | None]]:
+    """(start, end, page) of the text's parts that chunks never cross: each page of a PDF (so every
+    chunk has one page), else the whole text."""
+    starts = extracted.page_starts or []
+    if not starts:
+        return [(0, len(extracted.text), None)]
+    ends = [*starts[1:], len(extracted.text)]
+    return [(start, end, page) for page, (start, end) in enumerate(zip(starts, ends, strict=True), 1) if end > start]
+
+
 def chunks_of(extracted: Extracted, size: int, overlap: int) -> list[Chunk]:
-    """Overlapping chunks of the extracted text (offsets into it), each with the page it starts on
-    and the last heading before it."""
+    """Overlapping chunks of the extracted text (offsets into it), each with its page and the last
+    heading before it."""
     text = extracted.text
-    page_starts = extracted.page_starts or []
     heading_at = [offset for offset, _ in extracted.headings]
     chunks: list[Chunk] = []
-    for start, end in chunk_spans(text, size, overlap):
-        piece = tidy(text[start:end])
-        if not piece:
-            continue
-        chunk = Chunk(len(chunks), piece, start, end)
-        if page_starts:
-            chunk.page = bisect.bisect_right(page_starts, start) or 1
-            chunk.page_end = bisect.bisect_right(page_starts, max(start, end - 1)) or 1
-        where = bisect.bisect_right(heading_at, start)
-        if where:
-            chunk.heading = extracted.headings[where - 1][1][:TITLE_CHARS]
-        chunks.append(chunk)
+    for first, last, page in _segments(extracted):
+        for start, end in chunk_spans(text[first:last], size, overlap):
+            piece = tidy(text[first + start:first + end])
+            if not piece:
+                continue
+            chunk = Chunk(len(chunks), piece, first + start, first + end, page, page)
+            where = bisect.bisect_right(heading_at, first + start)
+            if where:
+                chunk.heading = extracted.headings[where - 1][1][:TITLE_CHARS]
+            chunks.append(chunk)
     return chunks
 
 
