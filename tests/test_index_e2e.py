@@ -125,7 +125,8 @@ def test_indexing_again_embeds_nothing_replaces_a_changed_file_and_forgets_a_rem
     assert sum(r["embedded"] for r in changed.values()) == 1
     hits = search(data, "turning vegetable peelings into garden soil", "--collection", "copy")
     assert all(not h["path"].endswith("composting.md") for h in hits)
-    assert search(data, "squash merges", "--collection", "copy")[0]["path"] == str(copy.resolve() / "dev/git-workflow.md")
+    squash = search(data, "squash merges", "--collection", "copy")
+    assert squash[0]["path"] == str(copy.resolve() / "dev/git-workflow.md")
     assert search(data, "turning vegetable peelings into garden soil")[0]["path"].endswith("composting.md"), \
         "the first collection still has it"
 

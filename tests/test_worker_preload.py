@@ -45,7 +45,8 @@ def test_preload_runs_once_per_worker_before_the_fork_and_only_where_needed(rig,
     jobs.append(_submit(rig, folder, PLUGIN, "high", flavour="spicy"))
     jobs.append(_submit(rig, folder, "checksum", "low"))
     for job in jobs:
-        assert wait_for(lambda job=job: rig.ended(job.id), 60, 0.1, "the job to end").status == "done", rig.log("rig-high")
+        done = wait_for(lambda job=job: rig.ended(job.id), 60, 0.1, "the job to end")
+        assert done.status == "done", rig.log("rig-high")
     calls = [(int(p.name.split("-")[1]), json.loads(p.read_text())) for p in sorted(marks.iterdir())]
     assert sorted(options["flavour"] for _, options in calls) == ["plain", "spicy"], "once per task options"
     assert {pid for pid, _ in calls} == {indexing.pid}, "only in the worker that got such batches, never the other"
@@ -63,7 +64,8 @@ def test_an_index_worker_holds_the_model_and_a_checksum_worker_does_not(rig, tmp
     folder.mkdir()
     (folder / "note.md").write_text("# Note\n\nThe preload hook loads the embedding model before the fork.\n")
     for job in (_submit(rig, folder, "index", "high"), _submit(rig, folder, "checksum", "low")):
-        assert wait_for(lambda job=job: rig.ended(job.id), 60, 0.1, "the job to end").status == "done", rig.log("rig-high")
+        done = wait_for(lambda job=job: rig.ended(job.id), 60, 0.1, "the job to end")
+        assert done.status == "done", rig.log("rig-high")
 
     def maps(pid: int) -> str:
         return Path(f"/proc/{pid}/maps").read_text()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -63,8 +62,8 @@ class OpenAIEmbedder:
                 answer = json.load(response)
             data = sorted(answer["data"], key=lambda row: row["index"])
             return np.asarray([row["embedding"] for row in data], dtype=np.float32)
-        except urllib.error.URLError as exc:
-            raise EmbedderError(f"embedding endpoint {self.url}: {exc.reason}") from None
+        except OSError as exc:  # refused, unreachable, timed out (URLError is one)
+            raise EmbedderError(f"embedding endpoint {self.url}: {getattr(exc, 'reason', exc)}") from None
         except (KeyError, TypeError, ValueError) as exc:
             raise EmbedderError(f"embedding endpoint {self.url} answered something else than embeddings: "
                                 f"{type(exc).__name__}: {exc}") from None
