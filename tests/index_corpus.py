@@ -1,8 +1,8 @@
 """A labelled search-quality set for the index: twenty documents on distinct subjects in four formats
 (PDF drawn with reportlab, DOCX with python-docx, HTML, Markdown), twelve near misses on neighbouring
-subjects, a hundred unrelated PDFs around them, and twenty questions that paraphrase what one document says (with the page it says it
-on, for the PDFs). Used by the index tests and by bench/bench_index.py; everything is made up for batchdesk
-and generated the same on every run."""
+subjects, a hundred unrelated PDFs around them, and twenty questions that each paraphrase what one
+document says (with the page that says it, for the PDFs). Used by the index tests and by
+bench/bench_index.py; everything is made up for batchdesk and generated the same on every run."""
 
 from __future__ import annotations
 

@@ -23,8 +23,8 @@ def _write(root: Path, rel: str) -> Path:
 
 
 def test_index_and_search_on_postgres(request, tmp_path):
-    pg_url = request.getfixturevalue("pg_url")  # a fresh database on the module's server
-    open_store(pg_url)
+    url = request.getfixturevalue("pg_url")  # a fresh database on the module's server
+    open_store(url)
     root = tmp_path / "src"
     rels = ("bread/sourdough-guide.pdf", "home/tenancy-agreement.docx", "pets/aquarium-cycle.html",
             "admin/passport-renewal.md", "energy/solar-panels.md")
@@ -32,7 +32,7 @@ def test_index_and_search_on_postgres(request, tmp_path):
     rows = run_job("index", root, tmp_path / "out")
     assert [r[1] for r in rows] == ["done"] * 5
     assert run_task("index", paths[0], root, tmp_path / "out")["embedded"] == 0
-    engine = SearchEngine(pg_url, tmp_path / "data")
+    engine = SearchEngine(url, tmp_path / "data")
     hit = engine.search("how much warning a renter must give the landlord before leaving the flat")[0]
     assert hit.path == str(paths[1]) and hit.format == "docx"
     assert engine.search("how long should the dough rise", limit=1)[0].page == 2
