@@ -165,7 +165,8 @@ class BatchdeskApp(App[None]):
         if not self.is_running:
             return  # a poll that ends while the app shuts down
         self.snapshot = message.snapshot
-        if any(isinstance(screen, (JobDetailScreen, SearchScreen)) for screen in self.screen_stack) or not self.main.ready:
+        hidden = any(isinstance(screen, (JobDetailScreen, SearchScreen)) for screen in self.screen_stack)
+        if hidden or not self.main.ready:
             self.main.pending = message.snapshot  # hidden: applied when it shows again
         else:
             self.main.show(message.snapshot)
