@@ -182,6 +182,22 @@ QUERIES: list[tuple[str, str, int | None]] = [
     ("turning vegetable peelings into garden soil", "garden/composting.md", None),
 ]
 
+# Searches for a rare word or name the document uses (what a keyword index is good at, a static model less)
+KEYWORD_QUERIES: list[tuple[str, str]] = [
+    ("Najdorf Dragon", "games/sicilian-defence.docx"),
+    ("condensate drain blocked", "house/heat-pump-maintenance.pdf"),
+    ("oxalate", "health/kidney-stones-diet.docx"),
+    ("micro-inverters optimisers", "energy/solar-panels.md"),
+    ("filling loop", "house/gas-boiler.md"),
+    ("nucleus colony", "farm/beekeeping-spring.pdf"),
+    ("off site copy cloud bucket", "it/backup-procedure.pdf"),
+    ("cling film", "health/first-aid-burns.md"),
+    ("nitrite test", "pets/aquarium-cycle.html"),
+    ("freewheel", "hobby/bicycle-restoration.docx"),
+    ("minibar", "hr/travel-expenses.pdf"),
+    ("sight glass", "hobby/motorcycle-oil.pdf"),
+]
+
 _FILLER_SUBJECTS = [
     ("Quarterly sales report", ["Revenue in region {r} grew by {n} percent against the previous quarter.",
                                 "The {r} sales team closed {m} new accounts and renewed {k} contracts.",
