@@ -156,6 +156,18 @@ def remove_documents(collection_id: int, doc_ids: Sequence[int]) -> int:
     return removed
 
 
+def document_ids(collection: str, paths: Sequence[str]) -> list[int]:
+    """Ids of the collection's documents at these paths (the ones it has)."""
+    found: list[int] = []
+    for start in range(0, len(paths), IN_GROUP):
+        group = list(paths[start:start + IN_GROUP])
+        marks = ", ".join("?" * len(group))
+        found += [row[0] for row in db.execute_sql(
+            "SELECT d.id FROM indexdocument d JOIN indexcollection c ON c.id = d.collection_id "
+            f"WHERE c.name = ? AND d.path IN ({marks})", (collection, *group))]
+    return found
+
+
 def documents_under(collection: str, folder: str) -> list[tuple[int, str]]:
     """(id, path) of the collection's documents inside ``folder`` (an absolute path, no trailing slash)."""
     prefix = folder.rstrip("/\\") + ("\\" if "\\" in folder and "/" not in folder else "/")

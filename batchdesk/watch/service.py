@@ -35,6 +35,7 @@ from batchdesk.config import Settings
 from batchdesk.errors import BatchdeskError
 from batchdesk.watch import control as watch_control
 from batchdesk.watch.after import AfterProcessing
+from batchdesk.watch.forget import forget_vanished
 from batchdesk.watch.runtime import WatchRuntime, signature, take, walk
 from data import transitions
 from data.models import JOB_ACTIVE, Alert, Job, Watch, db
@@ -144,6 +145,7 @@ class WatchService:
             runtime.rescan(self.settings.store_path)
         runtime.drain()
         ready = runtime.tracker.poll(limit=defaults.WATCH_TAKE_PER_TICK)
+        forget_vanished(runtime.id, runtime.root, runtime.tracker.take_vanished(), self.settings.plugins)
         if not ready:
             return 0
         job_id = self._job_for(runtime)

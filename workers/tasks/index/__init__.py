@@ -14,7 +14,8 @@ embedded by this run), ``format``, ``pages``, ``words``, ``lang``, ``warnings`` 
 
 End of job (:mod:`workers.tasks.index.finish`): documents of the collection under the job's folder
 whose file is gone leave the index, the search snapshot is refreshed, and ``index-summary.json`` is
-written to the job's output folder.
+written to the job's output folder. A watch's files that leave its folder leave the index at once
+(the ``forget`` hook, called by the desk's watch service).
 
 Options: ``collection`` (default ``default``), ``model`` (empty: the collection's model, or the default
 for a new collection), ``chunk_size`` / ``chunk_overlap`` (characters), ``encoding``, ``max_mb``.
@@ -36,7 +37,7 @@ from workers import embedders
 from workers.registry import CheckContext, ItemError, Option, TaskContext, task
 from workers.tasks._common import ENCODING_ALLOWED, check_encoding
 from workers.tasks.index.document import Chunk, Prepared, detect_language, file_hash, prepare
-from workers.tasks.index.finish import finish_index
+from workers.tasks.index.finish import finish_index, forget_files
 
 log = logging.getLogger("batchdesk.task.index")
 COLLECTION_CHARS = 100
@@ -124,6 +125,7 @@ def _rows(chunks: list[Chunk], vectors: np.ndarray) -> list[index_store.ChunkRow
     options=OPTIONS,
     finalize=finish_index,
     preload=preload,
+    forget=forget_files,
     cost_per_item=0.02,
     cost_per_byte=1e-7,
     str_path=True,

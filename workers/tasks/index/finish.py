@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,17 @@ def remove_gone(collection: str, folder: Path) -> list[str]:
             if not os.path.exists(path)]
     index_store.remove_documents(found.id, [doc_id for doc_id, _ in gone])
     return [path for _, path in gone]
+
+
+def forget_files(options: Mapping[str, Any], folder: Path, rels: list[str]) -> None:
+    """Forget hook: files that left a watched folder leave the index (their paths as the task wrote them)."""
+    collection = str(options.get("collection") or "default")
+    found = index_store.find_collection(collection)
+    if found is None:
+        return
+    base = os.path.realpath(folder)
+    paths = [os.path.join(base, *rel.split("/")) for rel in rels]
+    index_store.remove_documents(found.id, index_store.document_ids(collection, paths))
 
 
 def refresh_snapshot(collection: str) -> int | None:
