@@ -118,11 +118,10 @@ class SearchEngine:
         return index_store.collections()
 
     def document(self, document_id: int, chunks: int = 50) -> Document:
-        rows = index_store.document_chunks(document_id, chunks)
-        meta = next((dict(zip(index_store.DOCUMENT_FIELDS, r, strict=True))
-                     for r in _document_row(document_id)), None)
+        meta = index_store.document_meta(document_id)
         if meta is None:
             raise SearchError(f"document {document_id} is no longer in the index")
+        rows = index_store.document_chunks(document_id, chunks)
         return Document(meta, [(r[2], r[3], r[5], r[6]) for r in rows])
 
     # -- searching -------------------------------------------------------------------------------
@@ -185,13 +184,6 @@ class SearchEngine:
                     for row in index_store.document_rows(info.id)}
             self._collections[name] = state = _Collection(info, snapshot, docs, {})
             return state
-
-
-def _document_row(document_id: int) -> list[tuple[Any, ...]]:
-    from data.models import db
-
-    fields = ", ".join(index_store.DOCUMENT_FIELDS)
-    return db.execute_sql(f"SELECT {fields} FROM indexdocument WHERE id = ?", (document_id,)).fetchall()
 
 
 def _snapshot(directory: Path, info: index_store.CollectionInfo,

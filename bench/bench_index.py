@@ -30,7 +30,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import common
-from bench.bench_memory import MB, TreeSampler
+from bench.bench_memory import INTERVAL, MB, TreeSampler
 from bench.common import Section, log, table, verdict
 
 sys.path.insert(0, str(common.ROOT / "tests"))
@@ -100,23 +100,58 @@ def quality() -> Section:
                     "first five distinct documents (@5) of its results"])
 
 
+def _desk_watch(data_dir: Path, sampler: TreeSampler):
+    """Sample the background desk `run` starts (a detached process: found through its desk.json) and
+    its workers and work-horses."""
+    from batchdesk.desk.info import read_desk_info
+
+    def watch(proc: subprocess.Popen, done) -> None:
+        pid = None
+        while not done.is_set() and proc.poll() is None:
+            if pid is None:
+                info = read_desk_info(data_dir)
+                pid = info.pid if info is not None else None
+            if pid is not None:
+                sampler.sample(pid)
+            done.wait(INTERVAL)
+
+    return watch
+
+
+def _index_run(folder: Path, expected: int, sampler: TreeSampler) -> common.CliRun:
+    data = common.scratch("data")
+    run = common.run_cli(folder, task="index", workers=2, data_dir=data, watch=_desk_watch(data, sampler),
+                         timeout=7200)
+    subprocess.run([sys.executable, "-m", "batchdesk", "--data-dir", str(data), "stop"], capture_output=True,
+                   env=common.cli_env(), cwd=str(common.ROOT), check=False, timeout=120)
+    common.check_run(run, expected)
+    return run
+
+
+def _peaks(sampler: TreeSampler) -> list[list[str]]:
+    return [[p.role, f"{p.rss / MB:.0f}", f"{p.pss / MB:.0f}" if p.pss else "-"]
+            for p in sorted(sampler.peaks.values(), key=lambda p: (p.role != "desk", p.role))]
+
+
 def throughput(fillers: int) -> Section:
     folder = common.scratch("index-docs")
     paths = write_corpus(folder, fillers=fillers)
     sampler = TreeSampler()
     common.wait_quiet()
     log(f"index throughput: {len(paths)} documents, 2 workers")
-    run = common.run_cli(folder, task="index", workers=2, watch=sampler.watch)
-    common.check_run(run, len(paths))
+    run = _index_run(folder, len(paths), sampler)
     chunks = _chunks(run.data_dir)
     seconds = run.summary["duration_s"] if run.summary else run.seconds
     desk = sampler.peaks.get("desk")
+    workers = [p.rss for p in sampler.peaks.values() if p.role.startswith("worker-") and "horses" not in p.role]
     rows = [[f"{len(paths)}", f"{chunks:,}", f"{seconds:.1f}", f"{len(paths) / seconds:.1f}",
-             f"{chunks / seconds:,.0f}", f"{run.seconds:.1f}", f"{desk.rss / MB:.0f}" if desk else "-"]]
+             f"{chunks / seconds:,.0f}", f"{run.seconds:.1f}", f"{desk.rss / MB:.0f}" if desk else "-",
+             f"{max(workers) / MB:.0f}" if workers else "-"]]
     mix = "20 topical documents (5 each PDF, DOCX, HTML, MD), 12 near misses, the rest PDFs of 1-3 pages"
     return Section("Index: throughput of `batchdesk run FOLDER --task index` (2 workers, embedded broker)",
-                   table(["documents", "chunks", "job s", "docs/s", "chunks/s", "command s", "desk peak RSS MB"],
-                         rows), [mix, "job s: from the first batch's start to the end of the end-of-job step"])
+                   table(["documents", "chunks", "job s", "docs/s", "chunks/s", "command s", "desk peak RSS MB",
+                          "worker peak RSS MB"], rows),
+                   [mix, "job s: from the first batch's start to the end of the end-of-job step"])
 
 
 def _chunks(data_dir: Path) -> int:
@@ -144,13 +179,10 @@ def memory(chunks: int) -> Section:
     sampler = TreeSampler()
     common.wait_quiet()
     log(f"index memory: {files:,} files, about {chunks:,} chunks")
-    run = common.run_cli(folder, task="index", workers=2, watch=sampler.watch, timeout=7200)
-    common.check_run(run, files)
+    run = _index_run(folder, files, sampler)
     written = _chunks(run.data_dir)
-    rows = [[p.role, f"{p.rss / MB:.0f}", f"{p.pss / MB:.0f}" if p.pss else "-"]
-            for p in sorted(sampler.peaks.values(), key=lambda p: (p.role != "desk", p.role))]
     return Section(f"Index: memory while indexing {written:,} chunks ({files:,} Markdown files, 2 workers)",
-                   table(["process", "peak RSS MB", "peak PSS MB"], rows),
+                   table(["process", "peak RSS MB", "peak PSS MB"], _peaks(sampler)),
                    [f"{written / run.summary['duration_s']:,.0f} chunks/s over {run.summary['duration_s']:.0f} s; "
                     f"{sampler.samples} samples"])
 

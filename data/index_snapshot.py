@@ -23,6 +23,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -127,7 +128,7 @@ def _write_files(folder: Path, name: str, dim: int, previous: Snapshot | None, k
     return rows
 
 
-def _write_fresh(doc_ids: list[int], dim: int, vec, cid, did) -> int:
+def _write_fresh(doc_ids: list[int], dim: int, vec: BinaryIO, cid: BinaryIO, did: BinaryIO) -> int:
     """Append the chunks of these documents, read from the store in groups; returns how many."""
     rows = 0
     batch: list[tuple[int, int, bytes]] = []

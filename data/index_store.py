@@ -211,6 +211,12 @@ def document_rows(collection_id: int) -> list[tuple[Any, ...]]:
                           "ORDER BY id", (collection_id,)).fetchall()
 
 
+def document_meta(doc_id: int) -> dict[str, Any] | None:
+    """One document's :data:`DOCUMENT_FIELDS` by name, or None when it is no longer indexed."""
+    row = db.execute_sql(f"SELECT {', '.join(DOCUMENT_FIELDS)} FROM indexdocument WHERE id = ?", (doc_id,)).fetchone()
+    return dict(zip(DOCUMENT_FIELDS, row, strict=True)) if row else None
+
+
 def vectors_of(doc_ids: Iterable[int]) -> Iterator[tuple[int, int, bytes]]:
     """(chunk id, document id, float16 vector bytes) of these documents' chunks, in groups."""
     ids = list(doc_ids)
