@@ -72,3 +72,4 @@ def test_an_index_worker_holds_the_model_and_a_checksum_worker_does_not(rig, tmp
 
     assert "tokenizers" in maps(indexing.pid), "the worker process itself loaded the model's tokenizer"
     assert "tokenizers" not in maps(other.pid), "a worker that never indexes pays nothing"
+    assert "_multiarray_umath" not in maps(other.pid), "... not even numpy"

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from batchdesk.cli.context import echo_json, with_store
-from batchdesk.search import SearchEngine, parse_where
+
+if TYPE_CHECKING:
+    from batchdesk.search import SearchEngine
 
 
 @click.command()
@@ -23,6 +27,8 @@ def search(ctx: click.Context, query: str, collection: str, limit: int, where: t
            list_collections: bool, as_json: bool) -> None:
     """Search an index built by `batchdesk run FOLDER --task index`: ranked chunks with their file, page,
     heading and a snippet."""
+    from batchdesk.search import SearchEngine, parse_where  # numpy and the model: only for this command
+
     settings = with_store(ctx)
     engine = SearchEngine(settings.store_ref, settings.data_dir)
     if list_collections or not query.strip():

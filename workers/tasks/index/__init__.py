@@ -27,9 +27,7 @@ import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from data import index_store
 from data.models import db
@@ -38,6 +36,9 @@ from workers.registry import CheckContext, ItemError, Option, TaskContext, task
 from workers.tasks._common import ENCODING_ALLOWED, check_encoding
 from workers.tasks.index.document import Chunk, Prepared, detect_language, file_hash, prepare
 from workers.tasks.index.finish import finish_index, forget_files
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger("batchdesk.task.index")
 COLLECTION_CHARS = 100
@@ -148,10 +149,9 @@ def index_document(path: str | Path, ctx: TaskContext) -> dict[str, Any]:
         if stored is not None:  # the file changed into something unreadable: its old text must not be found
             index_store.remove_documents(stored.collection_id, [stored.id])
         raise
-    vectors = embedder.embed(_embed_texts(prepared)) if prepared.chunks else np.zeros((0, embedder.dim), np.float32)
+    rows = _rows(prepared.chunks, embedder.embed(_embed_texts(prepared))) if prepared.chunks else []
     try:
-        index_store.write_document(collection, embedder.name, embedder.dim, prepared.record,
-                                   _rows(prepared.chunks, vectors))
+        index_store.write_document(collection, embedder.name, embedder.dim, prepared.record, rows)
     except index_store.IndexMismatch as exc:
         raise ItemError(str(exc)) from None
     record = prepared.record

@@ -20,7 +20,7 @@ from typing import Any
 
 from peewee import SqliteDatabase
 
-from data import index_snapshot, index_store
+from data import index_store
 from data.models import db
 from data.states import ItemState
 from workers.registry import JobContext
@@ -54,6 +54,8 @@ def forget_files(options: Mapping[str, Any], folder: Path, rels: list[str]) -> N
 
 def refresh_snapshot(collection: str) -> int | None:
     """Refresh the collection's snapshot when the store is a local SQLite file; returns its rows."""
+    from data import index_snapshot  # numpy: only where a job of the index task ends
+
     found = index_store.find_collection(collection)
     if found is None or not isinstance(db.obj, SqliteDatabase):
         return None
