@@ -23,8 +23,9 @@ pytestmark = [
 
 
 def offline(executable: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**frozen_env(), "BATCHDESK_LINGER": "0"}  # the background desk stops with its job
     return subprocess.run([*offline_prefix(), str(executable), *args], capture_output=True, text=True,
-                          env=frozen_env(), timeout=600, cwd=executable.parent, check=False)
+                          env=env, timeout=600, cwd=executable.parent, check=False)
 
 
 def test_the_executable_indexes_and_searches_offline(request, tmp_path):
