@@ -25,8 +25,10 @@ from conftest import REPO, scaled
 
 PACKAGES = ("batchdesk", "data", "workers", "ui")
 OURS = PACKAGES
+# workers.embedders: the search engine (batchdesk.search) embeds a query with the collection's own model,
+# the one the index task's workers embedded its chunks with; it is a leaf (numpy, tokenizers), no worker code.
 WORKERS_FOR_THE_DESK = ("workers.registry", "workers.protocol", "workers.proctree", "workers.priority",
-                        "workers.environment", "workers.throttle")
+                        "workers.environment", "workers.throttle", "workers.embedders")
 
 
 def module_name(path: Path) -> str:

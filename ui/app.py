@@ -29,6 +29,7 @@ from batchdesk import locations
 from batchdesk.config import Settings
 from batchdesk.desk.session import Session
 from batchdesk.errors import BatchdeskError
+from batchdesk.search import SearchEngine
 from batchdesk.store import JOB_BUSY, close_store, opened
 from ui import operations
 from ui.commands import help_sections, system_commands
@@ -53,6 +54,7 @@ from ui.screens.job_detail import JobDetailScreen
 from ui.screens.main import MainScreen
 from ui.screens.new_job import NewJobScreen, Submitted
 from ui.screens.new_watch import NewWatchScreen
+from ui.screens.search import SearchScreen
 
 DARK, LIGHT = "textual-dark", "textual-light"
 Operation = Callable[[Session], ActionDone]  # a control write, run in a thread with the store open
@@ -65,6 +67,7 @@ class BatchdeskApp(App[None]):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]  # noqa: RUF012 - Textual declares it a plain attribute
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "new_job", "New job", tooltip="Submit a folder: pick it, choose a task, options and queue"),
+        Binding("f", "search", "Search", tooltip="Search the indexed documents (what the index task built)"),
         Binding("plus,equals_sign", "add_worker", "+Worker", key_display="+", tooltip="One worker process more"),
         Binding("minus", "remove_worker", "-Worker", key_display="-", tooltip="One worker process fewer"),
         Binding("t", "toggle_theme", "Theme", tooltip="Switch between the light and the dark theme"),
@@ -100,6 +103,7 @@ class BatchdeskApp(App[None]):
         self._session_closing = False
         self._poll_busy = False
         self._select_after_poll: int | None = None
+        self.search_engine: SearchEngine | None = None  # made on the first search; keeps its matrices cached
 
     def get_default_screen(self) -> Screen[None]:
         return self.main
@@ -161,7 +165,8 @@ class BatchdeskApp(App[None]):
         if not self.is_running:
             return  # a poll that ends while the app shuts down
         self.snapshot = message.snapshot
-        if any(isinstance(screen, JobDetailScreen) for screen in self.screen_stack) or not self.main.ready:
+        hidden = any(isinstance(screen, (JobDetailScreen, SearchScreen)) for screen in self.screen_stack)
+        if hidden or not self.main.ready:
             self.main.pending = message.snapshot  # hidden: applied when it shows again
         else:
             self.main.show(message.snapshot)
@@ -304,6 +309,13 @@ class BatchdeskApp(App[None]):
             self.poll()
 
         self.push_screen(NewJobScreen(self.settings, self.session, self.browse_root), submitted)
+
+    def action_search(self) -> None:
+        if isinstance(self.screen, SearchScreen):
+            return
+        if self.search_engine is None:
+            self.search_engine = SearchEngine(self.settings.store_ref, self.settings.data_dir)
+        self.push_screen(SearchScreen(self.settings.store_ref, self.search_engine))
 
     def action_toggle_theme(self) -> None:
         self.theme = LIGHT if self.current_theme.dark else DARK
