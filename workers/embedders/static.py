@@ -146,7 +146,7 @@ def wordllama_model(config: str) -> FunctionEmbedder:
     """WordLlama's bundled model, loaded from the package's own folder (its loader would otherwise look
     for the tokenizer elsewhere and try to download it)."""
     try:
-        import wordllama  # type: ignore[import-untyped]
+        import wordllama
     except ImportError:
         raise EmbedderError("the 'wordllama' model needs the wordllama package: pip install wordllama") from None
     name = config or "l2_supercat"
