@@ -333,10 +333,12 @@ class BatchdeskApp(App[None]):
         self.request_quit()
 
     def running_jobs(self) -> int:
-        """Jobs with work a quit would interrupt: queued, running, writing their report, or cancelling."""
+        """Jobs with work a quit would interrupt: queued, running, writing their report, or cancelling.
+        A watch's rolling job is not one: it never finishes, and its watch resumes with the next desk."""
         if self.snapshot is None:
             return 0
-        return sum(1 for job in self.snapshot.dashboard.jobs if job.status in JOB_BUSY)
+        rolling = self.snapshot.rolling_jobs
+        return sum(1 for job in self.snapshot.dashboard.jobs if job.status in JOB_BUSY and job.id not in rolling)
 
     def request_quit(self) -> None:
         """Quit; while this process runs the desk and jobs are running, ask first."""

@@ -93,7 +93,7 @@ class MainScreen(Screen[None]):
             return
         self.pending = None
         dash = snapshot.dashboard
-        self.jobs.update_jobs(dash.jobs)
+        self.jobs.update_jobs(dash.jobs, snapshot.rolling_jobs)
         self.query_one(ResourcesPanel).update_series(dash.resources)
         self.query_one(WorkersPanel).update_workers(dash.workers, dash.pool)
         self.query_one(QueuesPanel).update_queues(snapshot.queues, snapshot.queue_error)

@@ -52,30 +52,33 @@ MIN_WIDTH = 1 + sum(c[2] for c in COLUMNS) + GAP * (len(COLUMNS) - 1)  # fits 12
 NAME_GROWTH = 26  # how much wider than its minimum the name column gets on a wide terminal
 
 
-def row_key(row: JobRow) -> tuple:
+def row_key(row: JobRow, rolling: bool = False) -> tuple:
     """What a row displays, as cheap plain values: a row is re-rendered only when this changes."""
     return (row.name, row.task, row.status, row.done, row.failed, row.cancelled, row.total,
-            fmt.rate(row.rate) if row.rate is not None else None, fmt.duration(row.eta), fmt.age(row.age))
+            fmt.rate(row.rate) if row.rate is not None else None, fmt.eta(row, rolling), fmt.age(row.age), rolling)
 
 
-def render_cells(row: JobRow) -> tuple[Text, ...]:
-    """The cells of one job's row."""
+def render_cells(row: JobRow, rolling: bool = False) -> tuple[Text, ...]:
+    """The cells of one job's row (a watch's rolling job has no percentage and no ETA)."""
     counts = Text.assemble(str(row.done), "/", (str(row.failed), "red" if row.failed else ""), "/", str(row.total))
     return (
         Text(str(row.id)),
         Text(row.name),
         Text(row.task),
         fmt.status(row.status),
-        fmt.job_progress(row, 9),
+        fmt.job_progress(row, 9, rolling),
         counts,
         Text(fmt.rate(row.rate) if row.rate is not None else fmt.DASH),
-        Text(fmt.duration(row.eta)),
+        Text(fmt.eta(row, rolling)),
         Text(fmt.age(row.age)),
     )
 
 
 class JobsTable(ScrollView, can_focus=True):
-    """Every job with status, a progress bar, done/failed/total, throughput, ETA and age."""
+    """Every job with status, a progress bar, done/failed/total, throughput, ETA and age.
+
+    A watch's rolling job (``rolling``) reads "watching" instead of a bar and has no ETA: its total
+    grows with every file dropped."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "open", "Details", tooltip="Open the selected job's details"),
@@ -102,6 +105,7 @@ class JobsTable(ScrollView, can_focus=True):
         self.sort_column = "id"
         self.sort_descending = True
         self.job_rows: dict[int, JobRow] = {}
+        self.rolling: frozenset[int] = frozenset()  # the jobs the watches feed
         self.order: list[int] = []  # job ids in display order
         self.cursor = 0
         self.updates = 0  # snapshots applied (tests wait on it)
@@ -115,18 +119,21 @@ class JobsTable(ScrollView, can_focus=True):
         self._set_subtitle()
 
     # -- data ------------------------------------------------------------------------------------
-    def update_jobs(self, rows: list[JobRow]) -> None:
-        """Apply a fresh overview: new and vanished jobs, changed rows, order. Repaints only what changed."""
+    def update_jobs(self, rows: list[JobRow], rolling: frozenset[int] = frozenset()) -> None:
+        """Apply a fresh overview: new and vanished jobs, changed rows, order. Repaints only what changed.
+
+        ``rolling``: the ids of the jobs the watches feed (they never finish by themselves)."""
         fresh = {row.id: row for row in rows}
+        self.rolling = rolling
         changed: list[int] = []
         for job_id in [j for j in self._keys if j not in fresh]:
             del self._keys[job_id], self._cells[job_id]
             self._strips.pop(job_id, None)
         for job_id, row in fresh.items():
-            key = row_key(row)
+            key = row_key(row, job_id in rolling)
             if self._keys.get(job_id) != key:
                 self._keys[job_id] = key
-                self._cells[job_id] = render_cells(row)
+                self._cells[job_id] = render_cells(row, job_id in rolling)
                 changed.append(job_id)
         selected = self.selected_job_id
         self.job_rows = fresh
@@ -155,11 +162,13 @@ class JobsTable(ScrollView, can_focus=True):
         return True
 
     def _set_subtitle(self) -> None:
-        running = sum(1 for r in self.job_rows.values() if r.status in IN_HAND)
-        queued = sum(1 for r in self.job_rows.values() if r.status == JobState.QUEUED)
+        finishing = [r for r in self.job_rows.values() if r.id not in self.rolling]
+        running = sum(1 for r in finishing if r.status in IN_HAND)
+        queued = sum(1 for r in finishing if r.status == JobState.QUEUED)
+        watching = len(self.job_rows) - len(finishing)
         arrow = "↓" if self.sort_descending else "↑"
-        subtitle = (f"{len(self.job_rows)} jobs · {running} running · {queued} queued · "
-                    f"sort: {SORT_NAMES[self.sort_column]} {arrow}")
+        subtitle = (f"{len(self.job_rows)} jobs · {running} running · {queued} queued"
+                    f"{f' · {watching} watching' if watching else ''} · sort: {SORT_NAMES[self.sort_column]} {arrow}")
         if subtitle != self.border_subtitle:
             self.border_subtitle = subtitle
 
