@@ -68,9 +68,10 @@ class BatchdeskApp(App[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "new_job", "New job", tooltip="Submit a folder: pick it, choose a task, options and queue"),
         Binding("f", "search", "Search", tooltip="Search the indexed documents (what the index task built)"),
-        Binding("plus,equals_sign", "add_worker", "+Worker", key_display="+", tooltip="One worker process more"),
-        Binding("minus", "remove_worker", "-Worker", key_display="-", tooltip="One worker process fewer"),
-        Binding("t", "toggle_theme", "Theme", tooltip="Switch between the light and the dark theme"),
+        Binding("plus,equals_sign", "add_worker", "+Worker", key_display="+", show=False,
+                tooltip="One worker process more"),
+        Binding("minus", "remove_worker", "-Worker", key_display="-", show=False, tooltip="One worker process fewer"),
+        Binding("t", "toggle_theme", "Theme", show=False, tooltip="Switch between the light and the dark theme"),
         Binding("question_mark,f1", "help", "Help", key_display="?", tooltip="This help"),
         Binding("q", "quit", "Quit", tooltip="Quit (asks first while this desk has work running)"),
     ]

@@ -49,10 +49,10 @@ class JobDetailScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),
         Binding("c", "cancel_job", "Cancel"),
-        Binding("p", "pause_job", "Pause/resume"),
-        Binding("r", "retry_job", "Retry failed"),
+        Binding("p", "pause_job", "Pause/resume", show=False),
+        Binding("r", "retry_job", "Retry failed", show=False),
         Binding("o", "report('csv')", "Report"),
-        Binding("slash", "focus_filter", "Filter", key_display="/"),
+        Binding("slash", "focus_filter", "Filter", key_display="/", show=False),
     ]
 
     def __init__(self, job_id: int, store: Path | str, poll_interval: float, clock: Callable[[], float]) -> None:

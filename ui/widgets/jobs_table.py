@@ -81,8 +81,8 @@ class JobsTable(ScrollView, can_focus=True):
     grows with every file dropped."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "open", "Details", tooltip="Open the selected job's details"),
-        Binding("s", "sort_next", "Sort", tooltip="Sort by the next column"),
+        Binding("enter", "open", "Details", show=False, tooltip="Open the selected job's details"),
+        Binding("s", "sort_next", "Sort", show=False, tooltip="Sort by the next column"),
         Binding("v", "sort_reverse", "Reverse", show=False, tooltip="Reverse the sort order"),
         Binding("up", "cursor(-1)", show=False),
         Binding("down", "cursor(1)", show=False),

@@ -30,8 +30,8 @@ EMPTY = "no watches: press w to turn a folder into an inbox"
 
 class WatchesPanel(Vertical):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("space", "pause_watch", "Pause/resume watch", tooltip="Pause the selected watch, or resume it"),
-        Binding("x,delete", "remove_watch", "Remove watch", key_display="x",
+        Binding("space", "pause_watch", "Pause/resume watch", show=False, tooltip="Pause the selected watch, or resume it"),
+        Binding("x,delete", "remove_watch", "Remove watch", key_display="x", show=False,
                 tooltip="Remove the selected watch (asks first)"),
     ]
 
