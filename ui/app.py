@@ -63,8 +63,11 @@ Operation = Callable[[Session], ActionDone]  # a control write, run in a thread 
 class BatchdeskApp(App[None]):
     TITLE = "batchdesk"
     CSS_PATH = "app.tcss"
-    # Screens get -narrow below 110 columns: the panels row drops its sparklines to fit an 80x24 terminal.
+    # Screens get -narrow below 110 columns (the panels row drops its sparklines and narrows) and -short
+    # below 30 lines (no header; the panels, watches and alerts get fewer lines): an 80x24 terminal shows
+    # every panel, and the jobs most.
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]  # noqa: RUF012 - Textual declares it a plain attribute
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]  # noqa: RUF012 - Textual declares it a plain attribute
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "new_job", "New job", tooltip="Submit a folder: pick it, choose a task, options and queue"),
         Binding("f", "search", "Search", tooltip="Search the indexed documents (what the index task built)"),

@@ -27,10 +27,12 @@ class MainScreen(Screen[None]):
         Binding("c", "cancel_job", "Cancel"),
         Binding("p", "pause_job", "Pause/resume"),
         Binding("r", "retry_job", "Retry failed", show=False),
-        Binding("d", "dead_letter", "Dead letter", show=False, tooltip="Batches that used up their retries; r retries one"),
+        Binding("d", "dead_letter", "Dead letter", show=False,
+                tooltip="Batches that used up their retries; r retries one"),
     ]
     WATCH_BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("w", "new_watch", "New watch", show=False, tooltip="Watch a folder: files dropped there are processed by a task"),
+        Binding("w", "new_watch", "New watch", show=False,
+                tooltip="Watch a folder: files dropped there are processed by a task"),
     ]
     BINDINGS: ClassVar[list[BindingType]] = JOB_BINDINGS + WATCH_BINDINGS
 

@@ -24,6 +24,7 @@ from batchdesk.dashboard import JobRow
 from batchdesk.store import JobState
 from ui import format as fmt
 from ui.requests import OpenJob
+from ui.widgets.columns import Columns, Fit
 
 # Sorting by status: work in progress first, then what waits, then how jobs ended.
 STATUS_ORDER: dict[str, int] = {state: rank for rank, state in enumerate((
@@ -47,9 +48,17 @@ DESCENDING_FIRST = ("id", "progress", "rate")  # columns whose first sort puts t
 COLUMN_KEYS = tuple(c[0] for c in COLUMNS)
 SORT_NAMES = {c[0]: c[1] for c in COLUMNS}
 SORT_KEYS = {c[0]: c[4] for c in COLUMNS}
-GAP = 1  # space between columns
-MIN_WIDTH = 1 + sum(c[2] for c in COLUMNS) + GAP * (len(COLUMNS) - 1)  # fits 120 columns with borders
-NAME_GROWTH = 26  # how much wider than its minimum the name column gets on a wide terminal
+GAP = 1  # space between columns (the leading space counts as the first column's)
+# An 80-column terminal shows ID, name, status, progress, done/failed/total and ETA: age, items/s and task
+# give way first (they stay sortable: s, the palette); the name takes the spare width.
+FIT = Columns(columns=tuple((key, label, width) for key, label, width, _, _ in COLUMNS), flexible="name",
+              least=14, grow=26, drop=("age", "rate", "task"), per_column=GAP)
+INDEX = {key: index for index, key in enumerate(COLUMN_KEYS)}
+
+
+def fit_width(fit: Fit) -> int:
+    """The cells a row of ``fit`` takes (the leading space and the gaps included)."""
+    return sum(width for _, width in fit) + GAP * len(fit)
 
 
 def row_key(row: JobRow, rolling: bool = False) -> tuple:
@@ -93,7 +102,7 @@ class JobsTable(ScrollView, can_focus=True):
     ]
     COMPONENT_CLASSES: ClassVar[set[str]] = {"jobs-table--header", "jobs-table--cursor", "jobs-table--empty"}
     DEFAULT_CSS = """
-    JobsTable { height: 1fr; }
+    JobsTable { height: 1fr; scrollbar-size-vertical: 1; }
     JobsTable > .jobs-table--header { text-style: bold; color: $text-accent; }
     JobsTable > .jobs-table--cursor { background: $surface-lighten-2; text-style: bold; }
     JobsTable:focus > .jobs-table--cursor { background: $block-cursor-background; color: $block-cursor-foreground; }
@@ -157,7 +166,7 @@ class JobsTable(ScrollView, can_focus=True):
         if selected is not None and selected in self._index:
             self.cursor = self._index[selected]
         self.cursor = max(0, min(self.cursor, len(order) - 1))
-        self.virtual_size = Size(max(MIN_WIDTH, self.scrollable_content_region.width), len(order) + 1)
+        self._set_virtual_size()
         self.refresh()
         return True
 
@@ -250,7 +259,7 @@ class JobsTable(ScrollView, can_focus=True):
 
     def _column_at(self, x: int) -> str | None:
         position = 1  # the leading space
-        for (key, _, _, _, _), width in zip(COLUMNS, self._widths(), strict=True):
+        for key, width in self._fit():
             if position <= x < position + width + GAP:
                 return key
             position += width + GAP
@@ -260,20 +269,24 @@ class JobsTable(ScrollView, can_focus=True):
         self.refresh_line(self.cursor + 1)
 
     # -- rendering -------------------------------------------------------------------------------
-    def _widths(self) -> list[int]:
-        spare = min(NAME_GROWTH, max(0, self.scrollable_content_region.width - MIN_WIDTH))
-        return [width + (spare if key == "name" else 0) for key, _, width, _, _ in COLUMNS]
+    def _fit(self) -> Fit:
+        return FIT.fit(self.scrollable_content_region.width)
+
+    def _set_virtual_size(self) -> None:
+        """As wide as the columns shown (no horizontal scrolling unless even the fewest do not fit)."""
+        self.virtual_size = Size(fit_width(self._fit()), len(self.order) + 1)
 
     def on_resize(self) -> None:
         self._strips.clear()
-        self.virtual_size = Size(max(MIN_WIDTH, self.scrollable_content_region.width), len(self.order) + 1)
+        self._set_virtual_size()
 
-    def _line(self, cells: tuple[Text, ...], widths: list[int], style: Style) -> Strip:
+    def _line(self, cells: tuple[Text, ...], fit: Fit, style: Style) -> Strip:
         line = Text(" ", no_wrap=True, end="")
-        for index, ((_, _, _, justify, _), cell, width) in enumerate(zip(COLUMNS, cells, widths, strict=True)):
-            if index:
+        for position, (key, width) in enumerate(fit):
+            if position:
                 line.append(" " * GAP)
-            text = cell.copy()
+            justify = COLUMNS[INDEX[key]][3]
+            text = cells[INDEX[key]].copy()
             text.truncate(width, overflow="ellipsis")
             pad = width - text.cell_len
             if justify == "right":
@@ -283,19 +296,19 @@ class JobsTable(ScrollView, can_focus=True):
                 line.append_text(text)
                 line.append(" " * pad)
         segments = list(line.render(self.app.console))
-        total = max(MIN_WIDTH, self.scrollable_content_region.width)
+        total = max(fit_width(fit), self.scrollable_content_region.width)
         return Strip(Segment.apply_style(segments, style)).extend_cell_length(total, style)
 
     def render_line(self, y: int) -> Strip:
         scroll_x = int(self.scroll_x)
         width = self.scrollable_content_region.width
         base = self.rich_style
-        widths = self._widths()
+        fit = self._fit()
         if y == 0:
             header = self.get_component_rich_style("jobs-table--header")
             labels = tuple(Text(label + ((" ▼" if self.sort_descending else " ▲") if key == self.sort_column else ""))
                            for key, label, _, _, _ in COLUMNS)
-            return self._line(labels, widths, base + header).crop(scroll_x, scroll_x + width)
+            return self._line(labels, fit, base + header).crop(scroll_x, scroll_x + width)
         index = int(self.scroll_y) + y - 1
         if not self.order and y == 1:
             empty = Text("no jobs yet: press n to submit a folder", no_wrap=True)
@@ -307,9 +320,9 @@ class JobsTable(ScrollView, can_focus=True):
         job_id = self.order[index]
         selected = index == self.cursor
         style = base + self.get_component_rich_style("jobs-table--cursor") if selected else base
-        key = (self._keys[job_id], tuple(widths), selected, self.has_focus, style)
+        key = (self._keys[job_id], fit, selected, self.has_focus, style)
         cached = self._strips.get(job_id)
         if cached is None or cached[0] != key:
-            cached = (key, self._line(self._cells[job_id], widths, style))
+            cached = (key, self._line(self._cells[job_id], fit, style))
             self._strips[job_id] = cached
         return cached[1].crop(scroll_x, scroll_x + width)
