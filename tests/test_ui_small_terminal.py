@@ -103,6 +103,27 @@ async def test_every_panel_is_readable_at_80x24(settings, seeded, tmp_path):
         assert "/data/inbox/scans" in panel(text, "Watches")
         assert "CPU at 97% (> 95%)" in panel(text, "Alerts & events")
         assert "desk: not running" in text  # the status line
+        assert app.screen.max_scroll_y == 0  # all of it on the screen, nothing below the footer
+        for key in NEEDED_KEYS:
+            assert key in footer(app)
+
+
+async def test_the_job_detail_is_readable_at_80x24(settings, seeded, tmp_path):
+    app = make_app(settings, seeded, tmp_path)
+    async with app.run_test(size=SMALL) as pilot:
+        await until(pilot, lambda: app.main.applied >= 1, message="the first refresh")
+        app.open_job(2)
+        await until(pilot, lambda: isinstance(app.screen, JobDetailScreen) and app.screen.loads >= 1)
+        await pilot.pause()
+        text = screen_text(app)
+        summary = panel(text, "Job 2 · invoices")
+        for label, value in (("Status", "running"), ("Progress", "43%"), ("ETA", "13m10s"), ("Items", "2,100 done"),
+                             ("Source", "/data/in/invoices"), ("Output", "/data/out/job-2")):
+            line = next((line for line in summary.splitlines() if f" {label} " in line), "")
+            assert value in line, (label, value, summary)
+        failed = panel(text, "Failed items")
+        assert "dir0/file-02100.pdf" in failed and "37 failed in all" in failed
+        assert app.screen.max_scroll_y == 0  # all of it on the screen, nothing below the footer
         for key in NEEDED_KEYS:
             assert key in footer(app)
 
