@@ -98,6 +98,10 @@ async def test_every_panel_is_readable_at_80x24(settings, seeded, tmp_path):
         resources = panel(text, "Resources")
         for reading in ("CPU", "97 %", "RAM free", "9.1 GiB", "Disk free", "119.9 GiB"):
             assert reading in resources, reading
+        # No room for the badges: the reading past its threshold stands out itself.
+        assert "CPU at 97%" not in resources
+        assert app.main.query_one("#cpu-value").has_class("tripped")
+        assert not app.main.query_one("#ram-free-value").has_class("tripped")
         queues = panel(text, "Queues")
         assert "no broker" in queues
         assert "/data/inbox/scans" in panel(text, "Watches")

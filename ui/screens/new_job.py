@@ -1,8 +1,9 @@
 """The new-job modal: folder (typed or picked), task and its options, queue, include/exclude globs.
 
 The folder tree follows what is typed: it opens each folder on the way and highlights the folder (or
-the first entry the last name typed starts), and moves to a typed path outside it; a relative path is
-the tree root's. Picking in the tree fills the field.
+the first entry the last name typed starts), and moves to a typed path outside it. A relative path is
+followed from ``browse_root``, the folder batchdesk started in (as the submit reads it) unless a test
+gives another. Picking in the tree fills the field.
 
 Everything is validated before anything is written: a missing or empty folder, a bad task or a
 bad option value is shown in the modal and nothing is submitted. Validation and the submit run in a
@@ -233,7 +234,7 @@ class NewJobScreen(FormScreen[Submitted | None]):
             return None
         queue = self.query_one("#queue", Select).value
         return JobRequest(
-            folder=self.browse_root / Path(folder).expanduser(), task=task, options=self.option_values(),
+            folder=Path(folder).expanduser(), task=task, options=self.option_values(),
             queue=None if queue in (AUTO_QUEUE, Select.NULL) else str(queue),
             include=split_globs(self.query_one("#include", Input).value),
             exclude=split_globs(self.query_one("#exclude", Input).value),
