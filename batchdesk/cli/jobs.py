@@ -17,7 +17,7 @@ import click
 from batchdesk import defaults
 from batchdesk.cli import follow
 from batchdesk.cli.context import echo_json, job_request, with_store
-from batchdesk.cli.summary import exit_code, failed_items, print_summary, summarize
+from batchdesk.cli.summary import command_began, exit_code, failed_items, print_summary, summarize
 from batchdesk.config import Settings
 from batchdesk.desk.background import DeskStartError
 from batchdesk.desk.info import desk_lock_held, read_desk_info, wake_desk
@@ -41,7 +41,7 @@ def run(ctx: click.Context, request: JobRequest, new_job: bool, as_json: bool, q
     Exit codes: 0 every item done, 1 failed or cancelled items (or a failed report), 2 usage error,
     3 the job paused itself (circuit breaker), 130 interrupted (the job is paused; run again to resume).
     """
-    began = time.monotonic()
+    began = command_began()
     settings = with_store(ctx)
     check_request(settings, request)  # a mistake is exit 2 before any desk starts or any job is recorded
     link = DeskLink(settings)
@@ -137,7 +137,7 @@ def submit(ctx: click.Context, request: JobRequest, new_job: bool, as_json: bool
 @click.pass_context
 def resume(ctx: click.Context, job_id: int, wait: bool, as_json: bool, quiet: bool) -> None:
     """Resume a paused or interrupted job (a desk starts if none runs) and, by default, wait for it."""
-    began = time.monotonic()
+    began = command_began()
     settings = with_store(ctx)
     job = control.get_job(job_id)
     if job.status in JOB_ENDED:
