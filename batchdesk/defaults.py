@@ -38,6 +38,8 @@ LINGER_SECONDS = 60.0
 IDLE_CHECK_SECONDS = 0.5  # how often a background desk looks whether anything is left to do
 DESK_START_WAIT_SECONDS = 120.0  # how long a command waits for the background desk it launched to come up
 DESK_STOP_WAIT_SECONDS = 30.0  # how long `stop` (and `serve` taking over) waits for a desk to let go
+# A desk on another host (a PostgreSQL store) counts as running while its latest resource sample is this fresh.
+DESK_SEEN_SECONDS = 10.0
 FOLLOW_POLL_SECONDS = 0.1  # how often `run` reads its job's counters for the progress bar
 
 # -- failure handling ----------------------------------------------------------------------------------
