@@ -54,7 +54,8 @@ BREAKER_FAILURE_RATE = 0.5  # a job whose failure rate passes this ...
 BREAKER_MIN_ITEMS = 20  # ... after at least this many items pauses itself (the circuit breaker)
 
 # -- health (alerts) -----------------------------------------------------------------------------------
-CPU_HIGH = 95.0  # % of CPU above which an alert is raised
+CPU_HIGH = 95.0  # % of CPU used by other programs than our workers above which an alert is raised
+HEALTH_READING_SECONDS = 0.5  # `batchdesk health` measures the CPU over this long
 RAM_FREE_LOW = 1 * 2**30  # free RAM below which an alert is raised and the pool and batches shrink
 IOWAIT_HIGH = 50.0  # % of CPU time waiting for disks above which an alert is raised
 DISK_FREE_LOW = 1 * 2**30  # free disk of the data dir below which an alert is raised
