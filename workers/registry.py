@@ -216,6 +216,14 @@ class TaskSpec:
     # A task that only opens the file may take the path as a plain str: on overhead-bound jobs
     # (tiny files) building a Path per item costs as much as the work.
     str_path: bool = False
+    # Whether a new job of a folder may leave out the files an earlier job of this task (and options) did,
+    # unchanged. None: yes, unless the task has an end-of-job step (its report describes the whole job).
+    skip_unchanged: bool | None = None
+
+    @property
+    def skips_unchanged(self) -> bool:
+        """A new job of a folder takes only its new and changed files (see ``skip_unchanged``)."""
+        return self.finalize is None if self.skip_unchanged is None else self.skip_unchanged
 
     def parse_options(self, raw: Mapping[str, Any], source_root: Path | None = None) -> dict[str, Any]:
         """Validate user options against the schema, filling defaults; unknown keys are an error.
@@ -251,6 +259,7 @@ def task(
     cost_per_item: float = TASK_COST_PER_ITEM,
     cost_per_byte: float = TASK_COST_PER_BYTE,
     str_path: bool = False,
+    skip_unchanged: bool | None = None,
 ) -> Callable[[TaskFunc], TaskFunc]:
     """Decorator that registers a built-in or plugin task under ``name``."""
 
@@ -264,6 +273,7 @@ def task(
             cost_per_item=cost_per_item,
             cost_per_byte=cost_per_byte,
             str_path=str_path,
+            skip_unchanged=skip_unchanged,
         )
         return func
 

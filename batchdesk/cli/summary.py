@@ -14,12 +14,13 @@ from typing import Any
 import click
 import psutil
 
-from batchdesk.jobs.summary import UNCHANGED_KEY, failed_items, summarize
+from batchdesk.jobs.changed import UNCHANGED_KEY, describe_unchanged
+from batchdesk.jobs.summary import failed_items, summarize
 from data.models import Job
 from data.states import JobState
 
-__all__ = ["command_began", "detail_lines", "exit_code", "failed_items", "print_summary", "shown", "status_text",
-           "summarize"]
+__all__ = ["command_began", "detail_lines", "exit_code", "failed_items", "print_summary", "shown", "skipped_text",
+           "status_text", "summarize"]
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
@@ -42,13 +43,8 @@ def status_text(s: dict[str, Any]) -> str:
 
 
 def skipped_text(s: dict[str, Any]) -> str | None:
-    """"97 unchanged file(s) skipped (done in job 4; --all to redo them)", when the job left files out."""
-    skipped = s.get("skipped")
-    if not skipped:
-        return None
-    jobs = skipped.get("jobs") or []
-    where = ("job " if len(jobs) == 1 else "jobs ") + ", ".join(map(str, jobs[:5])) + (", ..." if len(jobs) > 5 else "")
-    return f"{skipped['files']} unchanged file(s) skipped (done in {where}; --all to redo them)"
+    """What the job left out because earlier jobs did it unchanged, when it left anything out."""
+    return describe_unchanged(s["skipped"]) if s.get("skipped") else None
 
 
 def command_began() -> float:

@@ -10,12 +10,9 @@ from typing import Any
 
 from batchdesk import dashboard, defaults
 from batchdesk.desk.info import desk_lock_held
+from batchdesk.jobs.changed import UNCHANGED_KEY
 from data.models import Job, db
 from data.states import JOB_BUSY, JobState
-
-# Where a job's batch_config records the files a new job left out because an earlier one had done them
-# unchanged (batchdesk.jobs.changed): {"files": N, "bytes": B, "jobs": [earlier job ids]}.
-UNCHANGED_KEY = "unchanged"
 
 
 def summarize(job: Job, command_s: float | None = None, desk_serves: bool = True) -> dict[str, Any]:
