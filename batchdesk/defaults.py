@@ -72,5 +72,11 @@ WATCH_RESCAN_SECONDS = 300.0  # event-driven watches are rescanned this often (e
 WATCH_POLL_SECONDS = 1.0  # a --polling watch's polling interval
 WATCH_TAKE_PER_TICK = 20_000  # files inserted per watch per desk tick (one transaction); more wait
 
+# -- when a job ends ------------------------------------------------------------------------------------
+JOB_END_CHECK_SECONDS = 1.0  # how often the desk looks for jobs that ended (to notify, to run on_done)
+JOB_END_WINDOW_SECONDS = 600.0  # how far back it looks (a job's end written late by a worker is still seen)
+ON_DONE_TIMEOUT_SECONDS = 60.0  # the on_done command is killed (and an alert raised) after this long
+NOTIFY_TIMEOUT_SECONDS = 10.0  # a desktop notification command still running after this long is killed
+
 # -- housekeeping --------------------------------------------------------------------------------------
 RETENTION_DAYS = 30  # ended jobs, samples and alerts older than this are forgotten (outputs are kept)
