@@ -112,6 +112,7 @@ def serve_command(settings: Settings) -> list[str]:
 
 
 def _this_service() -> UserService:
+    """This platform's service: where its file is and its manager's commands (`remove`, `status`: not its text)."""
     return user_service(sys.platform, Path.home(), dict(os.environ), [], Path())
 
 

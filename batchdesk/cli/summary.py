@@ -147,8 +147,8 @@ def plan_lines(config: dict[str, Any]) -> list[tuple[str, str]]:
                       + f", planned for {workers} worker(s)")]
     why, _, workers_why = str(config.pop("reason", "") or "").partition("; workers: ")  # as create_job words it
     lines += [(label, shown(text)) for label, text in (("why", why), ("workers", workers_why)) if text]
-    if config.get("batch_reason"):
-        lines.append(("re-planned", shown(config.pop("batch_reason"))))
+    if replanned := config.pop("batch_reason", None):
+        lines.append(("re-planned", shown(replanned)))
     if "retries" in config:
         backoff = ", ".join(f"{b:g} s" for b in config.pop("backoff", []))
         lines.append(("retries", f"{config.pop('retries')} per batch" + (f" (after {backoff})" if backoff else "")))

@@ -57,7 +57,7 @@ class JobRequest:
     name: str | None = None
     output_dir: Path | None = None
     policy: Mapping[str, Any] | None = None  # this job's retries / time limits (see failure_policy)
-    # leave out the files earlier done jobs did, unchanged (batchdesk.jobs.changed): the CLI's way, `--all` not
+    # take only the new and changed files (batchdesk.jobs.changed): what `run` and `submit` do unless `--all`
     only_changed: bool = False
 
 
