@@ -13,7 +13,6 @@ and the commands to run are printed instead.
 from __future__ import annotations
 
 import os
-import plistlib
 import shlex
 import shutil
 import subprocess
@@ -95,6 +94,8 @@ def _systemd_word(word: str) -> str:
 
 def launchd_plist(argv: list[str], data_dir: Path, path_env: str) -> bytes:
     """A launchd agent running ``argv`` at login, started again if it fails, logging into the data dir."""
+    import plistlib  # here: only macOS needs it, and every command imports this module
+
     log = str(locations.logs_dir(data_dir) / "serve.log")
     return plistlib.dumps({
         "Label": LABEL, "ProgramArguments": argv, "RunAtLoad": True, "KeepAlive": {"SuccessfulExit": False},
