@@ -56,7 +56,7 @@ def test_health_thresholds_and_alerts_once_a_minute(store, tmp_path, monkeypatch
     sick = Health(cpu=99, ram_used=1, ram_free=100 * 2**20, iowait=80, disk_free=10 * 2**20, load1=4)
     assert {kind for kind, _ in sick.problems()} == {"cpu", "ram", "iowait", "disk"} and sick.under_pressure
     assert not Health(cpu=10, ram_used=1, ram_free=8 * 2**30, iowait=0, disk_free=50 * 2**30, load1=0).problems()
-    monkeypatch.setattr("batchdesk.desk.monitor.read_health", lambda data_dir: sick)
+    monkeypatch.setattr("batchdesk.desk.monitor.read_health", lambda data_dir, meter: sick)
     monitor = Monitor(tmp_path)
     monitor.sample(workers=2, queued=3)
     monitor.sample(workers=2, queued=3)

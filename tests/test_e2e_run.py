@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 import sqlite3
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -70,9 +73,10 @@ def test_failed_items_give_exit_code_1_and_reasons(tmp_path):
     assert result.returncode == 1, result.stderr
     summary = json.loads(result.stdout)
     assert summary["failed"] > 0 and summary["done"] + summary["failed"] == 20
+    ran = summary["failed_items"]
+    assert len(ran) == summary["failed"] and all(f["error"] == f"flaky failure on {f['path']}" for f in ran)
     shown = run_cli(tmp_path / "data", "show", str(summary["job"]), "--json", env=env)
-    failed = json.loads(shown.stdout)["failed_items"]
-    assert len(failed) == summary["failed"] and all("flaky failure on" in f["error"] for f in failed)
+    assert json.loads(shown.stdout)["failed_items"] == ran
 
 
 @pytest.mark.parametrize("args,message", [
@@ -152,3 +156,28 @@ def test_a_command_launches_a_background_desk_that_runs_its_job(tmp_path, how):
              "the job to be done")
     assert con.execute("SELECT COUNT(*), SUM(status='done') FROM item").fetchone() == (len(files), len(files))
     wait_for(lambda: not process_alive(desk_pid), 60, 0.1, "the idle background desk to exit")
+
+
+SLOW_START = "import time\ntime.sleep({seconds})\n"
+
+
+def test_the_summary_times_the_whole_command_start_up_included(tmp_path):
+    """`run` says how long the whole command took beside the job's own time: the interpreter's start-up and
+    the imports count (here a sitecustomize that sleeps 4 s before batchdesk is even imported)."""
+    make_files(tmp_path / "in", 5, 1, 16)
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(SLOW_START.format(seconds=4))
+    env = batchdesk_env()
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path / "site"), env["PYTHONPATH"]])
+    began = time.monotonic()
+    result = run_cli(tmp_path / "data", "--broker", "embedded", "--workers", "1", "run", str(tmp_path / "in"),
+                     "--json", env=env, timeout=90)
+    wall = time.monotonic() - began
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["command_s"] >= 4.0 + summary["duration_s"] * 0.5, summary
+    assert wall - summary["command_s"] < scaled(1.5), (wall, summary["command_s"])
+    text = run_cli(tmp_path / "data", "--broker", "embedded", "--workers", "1", "run", str(tmp_path / "in"),
+                   "--new", env=env, timeout=90)
+    took = re.search(r"in ([0-9.]+) s .*; the command took ([0-9.]+) s$", text.stdout.splitlines()[0])
+    assert took and float(took[2]) >= 4.0 > float(took[1]), text.stdout

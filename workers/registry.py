@@ -224,6 +224,9 @@ class TaskSpec:
     str_path: bool = False
     preload: PreloadFunc | None = None  # see PreloadFunc: called by workers.worker before a batch's fork
     forget: ForgetFunc | None = None  # see ForgetFunc: called by the desk's watch service
+    # Whether a new job of a folder may leave out the files an earlier job of this task (and options) did,
+    # unchanged. Its end-of-job step still sees the whole folder (JobContext.results includes them).
+    skip_unchanged: bool = True
 
     def parse_options(self, raw: Mapping[str, Any], source_root: Path | None = None) -> dict[str, Any]:
         """Validate user options against the schema, filling defaults; unknown keys are an error.
@@ -261,6 +264,7 @@ def task(
     str_path: bool = False,
     preload: PreloadFunc | None = None,
     forget: ForgetFunc | None = None,
+    skip_unchanged: bool = True,
 ) -> Callable[[TaskFunc], TaskFunc]:
     """Decorator that registers a built-in or plugin task under ``name``."""
 
@@ -276,6 +280,7 @@ def task(
             str_path=str_path,
             preload=preload,
             forget=forget,
+            skip_unchanged=skip_unchanged,
         )
         return func
 

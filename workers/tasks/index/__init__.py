@@ -104,7 +104,8 @@ def preload(options: Mapping[str, Any]) -> None:
     embedders.load(model_for(options))
     detect_language("warm up the language identifier with a sentence long enough to be classified")
     import docx  # noqa: F401
-    import pypdf  # noqa: F401
+
+    from workers import pdf  # noqa: F401
 
 
 def _embed_texts(prepared: Prepared) -> list[str]:
