@@ -10,7 +10,7 @@ import os
 from collections.abc import Callable
 
 from conftest import Deadline
-from data.models import Alert, Batch, Item, Job, ResourceSample, Setting, WorkerRow, db
+from data.models import Alert, Batch, Item, Job, ResourceSample, Setting, Watch, WorkerRow, db
 from data.store import write
 
 FIXED_NOW = 1_795_000_000.0  # 2026-11-18 11:06:40 UTC
@@ -74,6 +74,17 @@ def seed_store(now: float = FIXED_NOW, items: bool = True) -> None:
     if items:
         seed_items(1, 1188, 12, 0, now - 3590, now - 3000)
         seed_items(2, 2100, 37, 5000 - 2137, now - 590, now)
+
+
+def seed_watch_job(now: float = FIXED_NOW, status: str = "running") -> int:
+    """A watch and its rolling job (items keep arriving, so it never finishes): 30 of 40 items done, the
+    rest pending, started 10 minutes ago. Returns the job's id. The store must be open."""
+    with write():
+        watch = Watch.create(path="/data/inbox/scans", task="checksum", created_at=now - 600)
+        job = Job.create(name="inbox: scans", source="/data/inbox/scans", source_kind="watch", watch=watch.id,
+                         task="checksum", status=status, queue="default", items_total=40, items_done=30,
+                         output_dir="/data/out/inbox", created_at=now - 600, started_at=now - 600)
+    return job.id
 
 
 def seed_items(job_id: int, done: int, failed: int, pending: int, start: float, end: float) -> None:

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import psutil
 import pytest
 
 from conftest import batchdesk_env, make_files, scaled, wait_for
@@ -40,6 +41,9 @@ class Tmux:
 
     def start(self, command: str, width: int = 160, height: int = 48) -> None:
         self.run("new-session", "-d", "-s", self.session, "-x", str(width), "-y", str(height), command)
+
+    def resize(self, width: int, height: int) -> None:
+        self.run("resize-window", "-t", self.session, "-x", str(width), "-y", str(height))
 
     def keys(self, *keys: str) -> None:
         self.run("send-keys", "-t", self.session, *keys)
@@ -86,6 +90,17 @@ def test_batchdesk_ui_in_tmux(tmp_path):
         assert out.returncode == 0, out.stderr
         job_id = json.loads(out.stdout)["job"]
         tmux.wait_for(lambda s: "running" in s and "/0/300" in s, timeout=60, what="the job running in the jobs panel")
+        # An 80x24 terminal: the job's row keeps its key columns, the workers their full pids, the footer its keys.
+        tmux.resize(80, 24)
+        screen = tmux.wait_for(lambda s: len(s.splitlines()[0]) <= 80 and "q Quit" in s.splitlines()[-1],
+                               what="the app redrawn at 80x24")
+        row = next(line for line in screen.splitlines() if f" {job_id} in " in line)
+        assert "running" in row and "%" in row and "/0/300" in row, screen
+        pids = [str(p.pid) for p in psutil.Process(int(json.loads(out.stdout)["desk"])).children()
+                if "worker" in " ".join(p.cmdline())]
+        assert pids and all(pid in screen for pid in pids), (pids, screen)
+        for key in ("q Quit", "? Help", "n New job", "f Search"):
+            assert key in screen.splitlines()[-1], screen
         tmux.keys("q")
         screen = tmux.wait_for(lambda s: "Quit anyway?" in s, what="the quit confirmation")
         assert "1 job(s) still running" in screen

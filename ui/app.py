@@ -63,14 +63,18 @@ Operation = Callable[[Session], ActionDone]  # a control write, run in a thread 
 class BatchdeskApp(App[None]):
     TITLE = "batchdesk"
     CSS_PATH = "app.tcss"
-    # Screens get -narrow below 110 columns: the panels row drops its sparklines to fit an 80x24 terminal.
+    # Screens get -narrow below 110 columns (the panels row drops its sparklines and narrows) and -short
+    # below 30 lines (no header; the panels, watches and alerts get fewer lines): an 80x24 terminal shows
+    # every panel, and the jobs most.
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]  # noqa: RUF012 - Textual declares it a plain attribute
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]  # noqa: RUF012 - Textual declares it a plain attribute
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "new_job", "New job", tooltip="Submit a folder: pick it, choose a task, options and queue"),
         Binding("f", "search", "Search", tooltip="Search the indexed documents (what the index task built)"),
-        Binding("plus,equals_sign", "add_worker", "+Worker", key_display="+", tooltip="One worker process more"),
-        Binding("minus", "remove_worker", "-Worker", key_display="-", tooltip="One worker process fewer"),
-        Binding("t", "toggle_theme", "Theme", tooltip="Switch between the light and the dark theme"),
+        Binding("plus,equals_sign", "add_worker", "+Worker", key_display="+", show=False,
+                tooltip="One worker process more"),
+        Binding("minus", "remove_worker", "-Worker", key_display="-", show=False, tooltip="One worker process fewer"),
+        Binding("t", "toggle_theme", "Theme", show=False, tooltip="Switch between the light and the dark theme"),
         Binding("question_mark,f1", "help", "Help", key_display="?", tooltip="This help"),
         Binding("q", "quit", "Quit", tooltip="Quit (asks first while this desk has work running)"),
     ]
@@ -333,10 +337,12 @@ class BatchdeskApp(App[None]):
         self.request_quit()
 
     def running_jobs(self) -> int:
-        """Jobs with work a quit would interrupt: queued, running, writing their report, or cancelling."""
+        """Jobs with work a quit would interrupt: queued, running, writing their report, or cancelling.
+        A watch's rolling job is not one: it never finishes, and its watch resumes with the next desk."""
         if self.snapshot is None:
             return 0
-        return sum(1 for job in self.snapshot.dashboard.jobs if job.status in JOB_BUSY)
+        rolling = self.snapshot.rolling_jobs
+        return sum(1 for job in self.snapshot.dashboard.jobs if job.status in JOB_BUSY and job.id not in rolling)
 
     def request_quit(self) -> None:
         """Quit; while this process runs the desk and jobs are running, ask first."""
