@@ -50,6 +50,8 @@ LINGER_SECONDS = 60.0
 IDLE_CHECK_SECONDS = 0.5  # how often a background desk looks whether anything is left to do
 DESK_START_WAIT_SECONDS = 120.0  # how long a command waits for the background desk it launched to come up
 DESK_STOP_WAIT_SECONDS = 30.0  # how long `stop` (and `serve` taking over) waits for a desk to let go
+# A desk on another host (a PostgreSQL store) counts as running while its latest resource sample is this fresh.
+DESK_SEEN_SECONDS = 10.0
 FOLLOW_POLL_SECONDS = 0.1  # how often `run` reads its job's counters for the progress bar
 
 # -- failure handling ----------------------------------------------------------------------------------
@@ -64,7 +66,8 @@ BREAKER_FAILURE_RATE = 0.5  # a job whose failure rate passes this ...
 BREAKER_MIN_ITEMS = 20  # ... after at least this many items pauses itself (the circuit breaker)
 
 # -- health (alerts) -----------------------------------------------------------------------------------
-CPU_HIGH = 95.0  # % of CPU above which an alert is raised
+CPU_HIGH = 95.0  # % of CPU used by other programs than our workers above which an alert is raised
+HEALTH_READING_SECONDS = 0.5  # `batchdesk health` measures the CPU over this long
 RAM_FREE_LOW = 1 * 2**30  # free RAM below which an alert is raised and the pool and batches shrink
 IOWAIT_HIGH = 50.0  # % of CPU time waiting for disks above which an alert is raised
 DISK_FREE_LOW = 1 * 2**30  # free disk of the data dir below which an alert is raised
@@ -80,6 +83,12 @@ WATCH_RETRY_SECONDS = 3.0  # a watch in error is retried this often
 WATCH_RESCAN_SECONDS = 300.0  # event-driven watches are rescanned this often (events can be lost)
 WATCH_POLL_SECONDS = 1.0  # a --polling watch's polling interval
 WATCH_TAKE_PER_TICK = 20_000  # files inserted per watch per desk tick (one transaction); more wait
+
+# -- when a job ends ------------------------------------------------------------------------------------
+JOB_END_CHECK_SECONDS = 1.0  # how often the desk looks for jobs that ended (to notify, to run on_done)
+JOB_END_WINDOW_SECONDS = 600.0  # how far back it looks (a job's end written late by a worker is still seen)
+ON_DONE_TIMEOUT_SECONDS = 60.0  # the on_done command is killed (and an alert raised) after this long
+NOTIFY_TIMEOUT_SECONDS = 10.0  # a desktop notification command still running after this long is killed
 
 # -- housekeeping --------------------------------------------------------------------------------------
 RETENTION_DAYS = 30  # ended jobs, samples and alerts older than this are forgotten (outputs are kept)

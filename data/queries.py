@@ -12,6 +12,7 @@ writers (on PostgreSQL, on other hosts) cannot lose an update. The raw SQL is wr
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from itertools import groupby
@@ -309,6 +310,22 @@ def iter_results(job_id: int, chunk: int = RESULTS_READ_ROWS) -> Iterator[tuple[
         for _, path, status, result, error in rows:
             yield path, status, json.loads(result) if result is not None else None, error
         last = rows[-1][0]
+
+
+def iter_folder_results(job_id: int, earlier: Sequence[int], source: str) -> Iterator[tuple[str, str, Any, str | None]]:
+    """What a report on the whole folder covers: the job's items, then the done items of the earlier jobs it
+    left its unchanged files to (``earlier``, newest first), each path once, and only files still in the
+    folder ``source`` (a file removed since an earlier job is no longer part of it)."""
+    seen: set[str] = set()
+    for row in iter_results(job_id):
+        seen.add(row[0])
+        yield row
+    for earlier_id in earlier:
+        for row in iter_results(earlier_id):
+            path, status = row[0], row[1]
+            if status == ItemState.DONE and path not in seen and os.path.isfile(os.path.join(source, path)):
+                seen.add(path)
+                yield row
 
 
 def item_counts(job_id: int) -> dict[str, int]:

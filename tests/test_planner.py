@@ -23,7 +23,7 @@ def test_free_ram_limits_workers():
     assert plan.count == 3 and "RAM" in plan.reason
 
 
-def test_override_wins():
+def test_worker_override_is_used_even_on_a_busy_two_core_machine():
     assert plan_workers(Readings(cores=2, load1=9, ram_available=GIB), override=6).count == 6
 
 

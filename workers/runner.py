@@ -123,7 +123,7 @@ def _run_end_step(batch: Batch, job: Job, spec: registry.TaskSpec) -> dict[str, 
     """The job's end-of-job step (the task's report): the job is done once its outputs are written."""
     context = registry.JobContext(
         job_id=job.id, options=job.options or {}, output_dir=Path(job.output_dir), source_root=Path(job.source),
-        results=lambda: queries.iter_results(job.id),
+        results=lambda: queries.iter_folder_results(job.id, _earlier_jobs(job), job.source),
     )
     try:
         written = spec.finalize(context) if spec.finalize is not None else None
@@ -134,6 +134,12 @@ def _run_end_step(batch: Batch, job: Job, spec: registry.TaskSpec) -> dict[str, 
     outputs = [str(Path(job.output_dir) / path) for path in _as_paths(written)]
     transitions.complete_end_step(job.id, batch.id, outputs)
     return {"batch": batch.id, "end_step": "done", "outputs": outputs}
+
+
+def _earlier_jobs(job: Job) -> list[int]:
+    """The earlier jobs whose done items this job left out as unchanged (its report covers them too)."""
+    unchanged = (job.batch_config or {}).get("unchanged") or {}
+    return [int(j) for j in unchanged.get("jobs", [])]
 
 
 def _as_paths(written: registry.Written) -> list[Path]:

@@ -15,6 +15,8 @@ import click
 from batchdesk import defaults
 from batchdesk.cli import desk, jobs, views
 from batchdesk.cli.context import Group, settings_of
+from batchdesk.cli.search import search
+from batchdesk.cli.service import service
 from batchdesk.cli.watch import watch
 from batchdesk.config import load_settings
 from batchdesk.errors import BatchdeskError
@@ -58,5 +60,5 @@ def ui_command(ctx: click.Context) -> None:
 
 for command in (jobs.run, jobs.submit, jobs.resume, jobs.cancel, jobs.pause, jobs.retry, jobs.failed,
                 views.jobs, views.show, views.report, views.info, views.tasks, views.stats, views.health,
-                desk.serve, desk.stop, desk.worker, desk.workers, desk.cleanup, desk.samples, watch):
+                desk.serve, desk.stop, desk.worker, desk.workers, desk.cleanup, desk.samples, watch, search, service):
     main.add_command(command)
