@@ -104,7 +104,8 @@ def test_run_returns_with_its_report_written_five_times_in_a_row(tmp_path):
     lingering = env(BATCHDESK_LINGER="60")
     try:
         for attempt in range(5):
-            code, out, err = finish(start(data, "run", str(tmp_path / "in"), "--new", "--json", environ=lingering))
+            command = ("run", str(tmp_path / "in"), "--new", "--all", "--json")  # --all: the files are unchanged
+            code, out, err = finish(start(data, *command, environ=lingering))
             assert code == 0, err
             summary = json.loads(out)
             assert summary["status"] == "done" and [Path(p).name for p in summary["reports"]] == ["duplicates.csv"]
@@ -350,7 +351,7 @@ def test_a_background_desk_lingers_for_the_next_run_then_stops(tmp_path):
     assert cli(data, "run", str(tmp_path / "in"), environ=lingering).returncode == 0
     first = desk_pid(data)
     assert first is not None and process_alive(first), "the desk lingers after the job"
-    assert cli(data, "run", str(tmp_path / "in"), "--new", environ=lingering).returncode == 0
+    assert cli(data, "run", str(tmp_path / "in"), "--new", "--all", environ=lingering).returncode == 0
     assert desk_pid(data) == first, "the next run attached to the warm desk"
     wait_for(lambda: nothing_left(data) and not process_alive(first), 60, 0.2, "the idle desk to stop by itself")
 
