@@ -15,9 +15,21 @@ FAILURE_TTL = 7 * 24 * 3600  # seconds RQ keeps a failed batch's queue entry
 BATCH_TARGET_SECONDS = 2.0  # work per batch the planner aims at (first from cost models, then measured)
 BATCH_MIN_ITEMS = 1  # the smallest batch
 BATCH_MAX_ITEMS = 50000  # the largest batch, in items
+# A job estimated at less work than this is one batch, not split over the workers: a batch start (~30-50 ms)
+# costs more than sharing it saves, and a small job behind a long one then needs only one worker slot.
+SPREAD_MIN_SECONDS = 0.1
 BATCH_MAX_BYTES = 2 * 1024 * 1024 * 1024  # the largest batch, in bytes (and at most 1/8 of free RAM per worker)
 BATCH_MIN_BYTES = 16 * 1024 * 1024  # a batch's byte cap never shrinks below this (free RAM low, many workers)
-QUEUE_AHEAD_PER_WORKER = 2  # batches kept queued ahead per worker, so no worker waits for the feeder
+# Batches kept queued per queue and per worker, so no worker waits for the feeder; which job's batch is
+# queued next goes round robin, and a job with nothing queued or running gets one at the front at once.
+QUEUE_AHEAD_PER_WORKER = 2
+EVEN_SPLIT_ROUNDS = 3  # a job that fits in this many batches per worker is cut into equal batches
+# While another job waits for a worker, a running batch with more work than this left (at its job's
+# measured item time) hands back what lies beyond BATCH_TARGET_SECONDS of it: the other job starts soon.
+BATCH_LONG_SECONDS = 2 * BATCH_TARGET_SECONDS
+HAND_BACK_MIN_SECONDS = 0.5  # a worker is idle: a running batch gives it half its rest if that is this much work
+PLAN_REVISION_FACTOR = 2.0  # the plan's item time moved this many times (up or down): a revision is recorded
+PLAN_REVISIONS_KEPT = 20  # revisions of a job's plan kept on the job (the newest), for `show` and the UI
 
 # -- worker processes ---------------------------------------------------------------------------------
 MAX_WORKERS = 32  # the pool never grows past this
