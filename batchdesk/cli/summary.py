@@ -7,7 +7,6 @@ from typing import Any
 
 import click
 
-from batchdesk import dashboard
 from data.models import Job
 from data.states import JobState
 
@@ -33,6 +32,8 @@ def summarize(job: Job, command_s: float | None = None) -> dict[str, Any]:
 
 def failed_items(job_id: int, limit: int) -> list[dict[str, Any]]:
     """The job's failed items (path and reason), first ``limit`` of them."""
+    from batchdesk import dashboard  # here: printing a summary (`jobs`) needs none of the dashboard
+
     return [{"path": i.path, "error": i.error or None} for i in dashboard.failed_items(job_id, limit=limit)]
 
 

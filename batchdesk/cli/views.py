@@ -11,13 +11,10 @@ import click
 
 from batchdesk.cli.context import echo_json, settings_of, with_store
 from batchdesk.cli.summary import failed_items, summarize
-from batchdesk.dashboard import LIVE_WORKER_STATES
 from batchdesk.desk.info import read_desk_info
-from batchdesk.desk.monitor import read_health
 from batchdesk.jobs import control
 from batchdesk.jobs.report import FORMATS, write_report
 from batchdesk.jobs.stats import stats as job_stats
-from batchdesk.tasks import available
 from data.models import Alert, Job, WorkerRow
 from data.store import describe_store
 
@@ -86,6 +83,8 @@ def report(ctx: click.Context, job_id: int, fmt: str, out: Path | None) -> None:
 @click.pass_context
 def info(ctx: click.Context, as_json: bool, url_only: bool) -> None:
     """Where things are: store, broker URL, the desk, workers, and how to inspect the queues with `rq info`."""
+    from batchdesk.dashboard import LIVE_WORKER_STATES  # imports here keep `jobs` and `show` light
+
     settings = with_store(ctx)
     desk = read_desk_info(settings.data_dir)
     if url_only:
@@ -119,6 +118,8 @@ def info(ctx: click.Context, as_json: bool, url_only: bool) -> None:
 @click.pass_context
 def tasks(ctx: click.Context, as_json: bool) -> None:
     """List every task with its options and what each allows."""
+    from batchdesk.tasks import available
+
     specs = available(settings_of(ctx).plugins)
     data: list[dict[str, Any]] = [
         {"name": s.name, "description": s.description,
@@ -164,6 +165,8 @@ def _cell(value: Any, spec: str) -> str:
 @click.pass_context
 def health(ctx: click.Context, as_json: bool) -> None:
     """Machine health now and recent alerts; exits 1 when a threshold is tripped."""
+    from batchdesk.desk.monitor import read_health
+
     settings = with_store(ctx)
     now = read_health(settings.data_dir)
     alerts: list[dict[str, Any]] = [{"ts": a.ts, "level": a.level, "kind": a.kind, "message": a.message}
