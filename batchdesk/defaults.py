@@ -39,6 +39,7 @@ IDLE_CHECK_SECONDS = 0.5  # how often a background desk looks whether anything i
 DESK_START_WAIT_SECONDS = 120.0  # how long a command waits for the background desk it launched to come up
 DESK_STOP_WAIT_SECONDS = 30.0  # how long `stop` (and `serve` taking over) waits for a desk to let go
 FOLLOW_POLL_SECONDS = 0.1  # how often `run` reads its job's counters for the progress bar
+FOLLOW_END_POLL_SECONDS = 0.01  # ... and while its end step runs (short): `run` exits as soon as it is done
 
 # -- failure handling ----------------------------------------------------------------------------------
 BATCH_RETRIES = 3  # retries of a failed batch before it is dead (the dead-letter list)

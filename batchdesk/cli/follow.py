@@ -53,7 +53,13 @@ def follow(link: DeskLink, job_id: int, show: bool = True,
                 progress.console.print(pause) if progress is not None else note(pause)
             told = pause
             link.ensure()
-            time.sleep(defaults.FOLLOW_POLL_SECONDS)
+            time.sleep(poll_interval(job))
+
+
+def poll_interval(job: Job) -> float:
+    """How long a follower waits before it reads its job again: briefly while the end step runs (the
+    job is about to be done and the command to exit), else at the progress bar's pace."""
+    return defaults.FOLLOW_END_POLL_SECONDS if job.status == JobState.FINISHING else defaults.FOLLOW_POLL_SECONDS
 
 
 def _progress_bar() -> Progress:

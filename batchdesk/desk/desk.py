@@ -23,7 +23,15 @@ from batchdesk.broker.modes import BrokerHandle, start_broker
 from batchdesk.config import Settings
 from batchdesk.desk import sizing
 from batchdesk.desk.feeder import Capacity, Feeder
-from batchdesk.desk.info import BACKGROUND, SERVE, DeskLock, broker_password, on_wake
+from batchdesk.desk.info import (
+    BACKGROUND,
+    SERVE,
+    WAKE_SIGNAL,
+    DeskLock,
+    broker_password,
+    on_wake,
+    wake_handler_installed,
+)
 from batchdesk.desk.monitor import Monitor
 from batchdesk.desk.pool import WorkerPool
 from batchdesk.desk.queues import BatchQueues
@@ -119,7 +127,8 @@ class Desk:
             self._connection = queues.connection
             self.feeder, self.reconciler = Feeder(self.settings, queues), Reconciler(self.settings, queues)
             self.pool = WorkerPool(self.broker.url, self.settings.store_ref, self.data_dir, self.settings.plugins,
-                                   self.settings.worker_nice)
+                                   self.settings.worker_nice,
+                                   wake_signal=WAKE_SIGNAL if wake_handler_installed() else None)
             self.resize()
             self.reconciler.reconcile(self._gone_workers())
             for service in self.services:

@@ -21,7 +21,7 @@ import psutil
 from batchdesk import defaults, locations
 from workers.priority import lower_priority
 from workers.proctree import kill_tree
-from workers.protocol import HAND_BACK_SIGNAL, worker_name
+from workers.protocol import DESK_WAKE_ENV, HAND_BACK_SIGNAL, worker_name
 
 log = logging.getLogger("batchdesk.pool")
 
@@ -56,12 +56,13 @@ class WorkerPool:
     """Keeps ``target`` worker processes alive."""
 
     def __init__(self, redis_url: str, store: Path | str, data_dir: Path, plugins: tuple[str, ...] = (),
-                 nice: int = defaults.WORKER_NICE) -> None:
+                 nice: int = defaults.WORKER_NICE, wake_signal: int | None = None) -> None:
         self.redis_url = redis_url
         self.store = store
         self.data_dir = data_dir
         self.plugins = plugins
         self.nice = nice
+        self.wake_signal = wake_signal  # the workers signal this process so when a batch ends (None: never)
         self.target = 0
         self.workers: dict[str, WorkerProcess] = {}
         self._seq = 0
@@ -127,6 +128,8 @@ class WorkerPool:
         # URLs go by environment, not argv: a store URL, like the broker's, may carry a password.
         env = dict(os.environ, BATCHDESK_REDIS_URL=self.redis_url, BATCHDESK_STORE=str(self.store),
                    BATCHDESK_PLUGINS=",".join(self.plugins), BATCHDESK_WORKER_NICE=str(self.nice))
+        if self.wake_signal is not None:
+            env[DESK_WAKE_ENV] = f"{os.getpid()}:{int(self.wake_signal)}"
         command = [*locations.self_command(), "worker", "--name", name, "--desk-pid", str(os.getpid())]
         with open(logs / "workers.log", "ab") as log_file:
             process = subprocess.Popen(
