@@ -26,7 +26,7 @@ from conftest import REPO
 PACKAGES = ("batchdesk", "data", "workers", "ui")
 OURS = PACKAGES
 WORKERS_FOR_THE_DESK = ("workers.registry", "workers.protocol", "workers.proctree", "workers.priority",
-                        "workers.environment", "workers.throttle")
+                        "workers.environment", "workers.throttle", "workers.zygote")
 
 
 def module_name(path: Path) -> str:

@@ -43,6 +43,7 @@ from data.models import Batch, WorkerRow
 from data.states import BatchState, WorkerState
 from data.store import close_store, open_store, write
 from workers import registry
+from workers.zygote import Zygote, can_fork, fork_template
 
 log = logging.getLogger("batchdesk.desk")
 
@@ -94,6 +95,7 @@ class Desk:
         self.data_dir = settings.data_dir
         self.broker: BrokerHandle | None = None
         self.pool: WorkerPool | None = None
+        self.zygote: Zygote | None = None
         self.feeder: Feeder | None = None
         self.reconciler: Reconciler | None = None
         self.monitor = Monitor(self.data_dir)
@@ -120,6 +122,7 @@ class Desk:
         try:
             open_store(self.settings.store_ref)
             registry.load(self.settings.plugins)
+            self.zygote = self._fork_zygote()  # before the broker's and the desk's threads start
             self.broker = start_broker(self.settings.broker, locations.broker_run_dir(self.data_dir),
                                        broker_password(self.data_dir), self.settings.redis_url)
             self._lock.publish(self.broker.url, self.broker.mode, self.kind)
@@ -128,7 +131,8 @@ class Desk:
             self.feeder, self.reconciler = Feeder(self.settings, queues), Reconciler(self.settings, queues)
             self.pool = WorkerPool(self.broker.url, self.settings.store_ref, self.data_dir, self.settings.plugins,
                                    self.settings.worker_nice,
-                                   wake_signal=WAKE_SIGNAL if wake_handler_installed() else None)
+                                   wake_signal=WAKE_SIGNAL if wake_handler_installed() else None,
+                                   zygote=self.zygote)
             self.resize()
             self.reconciler.reconcile(self._gone_workers())
             for service in self.services:
@@ -156,10 +160,23 @@ class Desk:
                 log.exception("stopping %s failed", type(service).__name__)
         if self.pool is not None:
             self.pool.stop(grace)
+        if self.zygote is not None:
+            self.zygote.close()
+            self.zygote = None
         if self.broker is not None:
             self.broker.stop()
             self.broker = None
         self._lock.release()
+
+    def _fork_zygote(self) -> Zygote | None:
+        """The template workers are forked from (workers.zygote), when this process may fork now."""
+        if not can_fork():
+            return None
+        close_store()  # no store connection may cross the fork
+        try:
+            return fork_template(self.settings.plugins, self.settings.worker_nice)
+        finally:
+            open_store(self.settings.store_ref)
 
     def wake(self) -> None:
         """Run a tick now (after a submit) instead of at the next interval."""
