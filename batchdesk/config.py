@@ -27,7 +27,6 @@ The config file is TOML (``$BATCHDESK_CONFIG`` or the per-user config path from
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -125,6 +124,8 @@ def _config_path() -> Path:
 
 
 def _read_file(path: Path) -> dict[str, Any]:
+    import tomllib  # here: most commands run without a config file
+
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
