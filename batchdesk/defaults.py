@@ -27,6 +27,9 @@ STOP_GRACE_SECONDS = 10.0  # a stopping worker whose item in hand takes longer t
 
 # -- the desk's loop -----------------------------------------------------------------------------------
 DESK_TICK_SECONDS = 0.2  # the desk feeds batches at least this often (a submit wakes it at once)
+# ... and this often while it has nothing to carry and no drop folder to watch (a lingering background desk):
+# a submit, a command's resume and every batch's end wake it at once anyway
+DESK_IDLE_TICK_SECONDS = 1.0
 RECONCILE_SECONDS = 1.0  # how often the store is checked against the broker and the workers
 MONITOR_SECONDS = 2.0  # how often resources are sampled (and worker rows refreshed)
 RESIZE_SECONDS = 5.0  # how often the pool is re-sized from the planner

@@ -160,3 +160,19 @@ def test_the_template_and_its_workers_die_with_a_killed_desk(tmp_path):
     os.kill(desk.pid, signal.SIGKILL)
     wait_for(lambda: not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in processes), 60, 0.1,
              "the template and the workers to exit")
+
+
+# -- an idle desk ---------------------------------------------------------------------------------------
+
+
+def test_an_idle_background_desk_ticks_slowly_and_a_busy_one_at_its_pace(tmp_path, settings, store):
+    """Lingering costs little: with no job to carry the desk looks once a second (a submit and every
+    batch's end wake it at once anyway); with work, or drop folders to watch, at DESK_TICK_SECONDS."""
+    from batchdesk.desk.info import BACKGROUND, SERVE
+
+    idle = Desk(settings, kind=BACKGROUND)
+    assert idle.tick_interval() == defaults.DESK_IDLE_TICK_SECONDS > defaults.DESK_TICK_SECONDS
+    assert Desk(settings, kind=SERVE).tick_interval() == defaults.DESK_TICK_SECONDS  # watches tick
+    make_files(tmp_path / "in", 3)
+    submit_folder(settings, JobRequest(tmp_path / "in", "checksum"))
+    assert idle.tick_interval() == defaults.DESK_TICK_SECONDS

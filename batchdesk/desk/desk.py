@@ -39,8 +39,8 @@ from batchdesk.desk.reconciler import Reconciler
 from batchdesk.desk.waiters import pause_abandoned_jobs
 from batchdesk.jobs.cleanup import cleanup
 from data.alerts import raise_alert
-from data.models import Batch, WorkerRow
-from data.states import BatchState, WorkerState
+from data.models import Batch, Job, WorkerRow
+from data.states import JOB_BUSY, BatchState, WorkerState
 from data.store import close_store, open_store, write
 from workers import registry
 from workers.zygote import Zygote, can_fork, fork_template
@@ -190,10 +190,19 @@ class Desk:
                     self.tick()
                 except Exception:
                     log.exception("desk tick failed; continuing")
-                self._wake.wait(defaults.DESK_TICK_SECONDS)
+                self._wake.wait(self.tick_interval())
                 self._wake.clear()
         finally:
             close_store()
+
+    def tick_interval(self) -> float:
+        """Seconds to the next tick: DESK_TICK_SECONDS while a job or a batch is in hand or drop folders are
+        watched, else DESK_IDLE_TICK_SECONDS (idling costs half the CPU; whatever brings work wakes the desk)."""
+        in_flight = (BatchState.QUEUED, BatchState.RUNNING, BatchState.RETRY_WAIT)
+        if (self.services or Job.select(Job.id).where(Job.status.in_(JOB_BUSY)).exists()
+                or Batch.select(Batch.id).where(Batch.status.in_(in_flight)).exists()):
+            return defaults.DESK_TICK_SECONDS
+        return defaults.DESK_IDLE_TICK_SECONDS
 
     def tick(self) -> None:
         """One round: reap workers, reconcile, feed, sample, resize, tick the services."""
