@@ -57,6 +57,8 @@ SMALL_CPU_TARGET_S = 0.2
 SMALL_COMMANDS = ("jobs", "show", "info", "submit")
 SHELLS = 4
 LINGER = "900"  # the desk must outlive the pauses between measurements (wait_quiet)
+LINGER_DEFAULT_S = 60.0  # batchdesk's default linger_seconds, for the idle desk's cost
+IDLE_SECONDS = 10.0  # how long the idle desk is measured
 PR_SET_CHILD_SUBREAPER = 36
 
 
@@ -337,8 +339,18 @@ def fixed_cpu(tree: Tree) -> float:
         common.drop_scratch(data_dir)
 
 
-def small_commands(tree: Tree, rounds: int) -> dict[str, list[float]]:
-    """Each small command's own CPU, against the desk a run left running (the machine quiet each round)."""
+def idle_share(data_dir: Path, seconds: float = IDLE_SECONDS) -> float:
+    """The share of one CPU a lingering desk (and its workers) uses while it has nothing to do."""
+    pid = desk_pid(data_dir)
+    time.sleep(1.0)  # the run's own end (its end step, the workers' last wake-ups) is over
+    before = tree_cpu(pid)
+    time.sleep(seconds)
+    return (tree_cpu(pid) - before) / seconds
+
+
+def small_commands(tree: Tree, rounds: int) -> tuple[dict[str, list[float]], float]:
+    """Each small command's own CPU, against the desk a run left running (the machine quiet each round);
+    and that desk's CPU share while it lingers idle."""
     small: dict[str, list[float]] = {name: [] for name in SMALL_COMMANDS}
     folder = tiny_folder()
     data_dir = common.scratch("small")
@@ -346,6 +358,8 @@ def small_commands(tree: Tree, rounds: int) -> dict[str, list[float]]:
     try:
         if timed(batchdesk(data_dir, "run", str(folder)), tree).returncode != 0:
             raise RuntimeError("batchdesk run failed")
+        log(tree.label(f"the lingering desk idle for {IDLE_SECONDS:g} s"))
+        idle = idle_share(data_dir)
         log(tree.label(f"small commands: {', '.join(SMALL_COMMANDS)} x {rounds}"))
         for _ in range(rounds):
             common.wait_quiet()
@@ -357,7 +371,7 @@ def small_commands(tree: Tree, rounds: int) -> dict[str, list[float]]:
     finally:
         stop_desk(data_dir)
         common.drop_scratch(data_dir)
-    return small
+    return small, idle
 
 
 def wait_jobs_ended(data_dir: Path, jobs: int, timeout: float = 600) -> tuple[int, int]:
@@ -425,6 +439,7 @@ class Light:
 
     fixed: list[float]
     small: dict[str, list[float]]
+    idle: float  # share of a CPU a lingering desk uses
     storm: SubmitStorm | None
 
 
@@ -435,6 +450,8 @@ def light_rows(tree: Tree, light: Light) -> list[list[str]]:
     for name, cpus in light.small.items():
         rows.append([tree.label(f"`{name}` CPU"), f"{med(cpus):.3f} s",
                      f"< {SMALL_CPU_TARGET_S} s {verdict(med(cpus) < SMALL_CPU_TARGET_S)}"])
+    rows.append([tree.label("a lingering desk, idle: CPU"), f"{light.idle:.1%} of a CPU "
+                 f"({light.idle * LINGER_DEFAULT_S:.2f} s over the default {LINGER_DEFAULT_S:g} s linger)", "-"])
     storm = light.storm
     if storm is not None:
         ok = storm.failures == 0 and storm.done == storm.submits == storm.jobs
@@ -474,8 +491,9 @@ def main(argv: list[str] | None = None) -> list[Section]:
     trees = trees_of(args.baseline)
     counts = [common.scaled(int(c), args.quick, 100) for c in args.small.split(",") if c]
     submits = common.scaled(args.submits, args.quick, SHELLS) if args.submits else 0
-    light = {t.name: Light([fixed_cpu(t) for _ in range(max(3, args.repeat))], small_commands(t, max(5, args.repeat)),
-                           submit_storm(t, submits) if submits else None) for t in trees}
+    light = {t.name: Light([fixed_cpu(t) for _ in range(max(3, args.repeat))],
+                           *small_commands(t, max(5, args.repeat)), submit_storm(t, submits) if submits else None)
+             for t in trees}
     cases = {count: [one_round(trees, common.dataset("small", count), count) for _ in range(args.repeat)]
              for count in counts}
     sections = [
