@@ -149,8 +149,9 @@ class WorkerPool:
                "nice": self.nice}
         try:
             return self.zygote.spawn(name, env, str(log_path), run)
-        except ZygoteError as exc:
+        except ZygoteError as exc:  # the desk closes it when it stops; its workers run on meanwhile
             log.warning("%s; starting workers as new processes from now on", exc)
+            self.zygote = None
             return None
 
     def _start(self, name: str, env: dict[str, str], log_path: Path) -> subprocess.Popen:
