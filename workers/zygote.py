@@ -185,8 +185,11 @@ class ForkedWorker:
                 self._process.send_signal(sig)
 
     def _running(self) -> bool:
-        return self._process is not None and self._process.is_running() and \
-            self._process.status() != psutil.STATUS_ZOMBIE
+        try:  # is_running() tells a reused pid from this process
+            return (self._process is not None and self._process.is_running()
+                    and self._process.status() != psutil.STATUS_ZOMBIE)
+        except psutil.Error:
+            return False
 
 
 def _child_running(pid: int) -> bool:
