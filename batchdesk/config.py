@@ -11,6 +11,9 @@ The config file is TOML (``$BATCHDESK_CONFIG`` or the per-user config path from
     plugins = ["mypkg.tasks:ocr"]
     retention_days = 30
     worker_nice = 10             # workers' niceness: below the user's programs (0: same as the desk)
+    notify = true                # a desktop notification when a job ends (notify-send, osascript); default false
+    on_done = ["/usr/local/bin/after-job", "--quiet"]   # run when a job ends (see batchdesk/notify.py); no shell
+    on_done_timeout = 60         # seconds the on_done command may take before it is killed
     [routes]                     # task -> queue
     command = "low"
     [task_policies.command]      # retries and time limits for one task (a job may override them)
@@ -27,6 +30,7 @@ The config file is TOML (``$BATCHDESK_CONFIG`` or the per-user config path from
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -36,6 +40,7 @@ from batchdesk import defaults, locations
 from batchdesk.errors import BatchdeskError
 from batchdesk.watch.spec import WatchSpec, parse_watch_entries
 from data.store import is_store_url
+from workers.registry import BOOL_ALLOWED, FALSE_WORDS, TRUE_WORDS
 from workers.throttle import RateLimit, RateLimitError
 
 ENV_PREFIX = "BATCHDESK_"
@@ -73,6 +78,9 @@ class Settings:
     worker_nice: int = defaults.WORKER_NICE  # 0-19; 0 keeps workers at the desk's priority
     # a background desk (started by `run`, `resume`, `submit`) stops this long after its last job
     linger_seconds: float = defaults.LINGER_SECONDS
+    notify: bool = False  # a desktop notification when a job ends, where the platform has one
+    on_done: tuple[str, ...] = ()  # a command (argv, no shell) the desk runs when a job ends (batchdesk.notify)
+    on_done_timeout: float = defaults.ON_DONE_TIMEOUT_SECONDS
     config_path: Path | None = None  # the config file these settings were read from (not a config key)
 
     @property
@@ -137,6 +145,14 @@ def _read_file(path: Path) -> dict[str, Any]:
     return data
 
 
+def _flag(raw: Any) -> bool:
+    """true/false, yes/no, on/off, 1/0 (or a TOML boolean); anything else is a mistake."""
+    word = str(raw).strip().lower()
+    if isinstance(raw, bool) or word in TRUE_WORDS | FALSE_WORDS:
+        return raw if isinstance(raw, bool) else word in TRUE_WORDS
+    raise ValueError(f"use one of {BOOL_ALLOWED}")
+
+
 def _coerce(values: dict[str, Any], source: str) -> Settings:
     out: dict[str, Any] = {}
     try:
@@ -147,8 +163,13 @@ def _coerce(values: dict[str, Any], source: str) -> Settings:
                 out[name] = Path(str(raw)).expanduser().resolve()
             elif name in ("workers", "retries", "batch_timeout", "retention_days", "breaker_min_items", "worker_nice"):
                 out[name] = int(raw)
-            elif name in ("item_timeout", "stale_seconds", "settle_seconds", "breaker_threshold", "linger_seconds"):
+            elif name in ("item_timeout", "stale_seconds", "settle_seconds", "breaker_threshold", "linger_seconds",
+                          "on_done_timeout"):
                 out[name] = float(raw)
+            elif name == "notify":
+                out[name] = _flag(raw)
+            elif name == "on_done":  # words split as a shell would, but no shell runs it
+                out[name] = tuple(shlex.split(raw) if isinstance(raw, str) else (str(word) for word in raw))
             elif name == "config_path":
                 out[name] = Path(raw)
             elif name == "plugins":
@@ -172,6 +193,8 @@ def _coerce(values: dict[str, Any], source: str) -> Settings:
         raise ConfigError(f"broker must be one of {', '.join(defaults.BROKER_MODES)}, not {settings.broker!r}")
     if settings.workers is not None and not 0 <= settings.workers <= defaults.MAX_WORKERS:
         raise ConfigError(f"workers must be between 0 and {defaults.MAX_WORKERS}, not {settings.workers}")
+    if settings.on_done_timeout <= 0:
+        raise ConfigError(f"on_done_timeout must be more than 0, not {settings.on_done_timeout:g}")
     if settings.linger_seconds < 0:
         raise ConfigError(f"linger_seconds must be 0 or more, not {settings.linger_seconds:g}")
     if not 0 <= settings.worker_nice <= 19:

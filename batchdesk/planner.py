@@ -118,11 +118,12 @@ def plan_batch(
         per_item = cost_per_item + cost_per_byte * avg_item_bytes
         basis = (f"estimated {per_item * 1000:.2f} ms/item from the task's cost and "
                  f"{avg_item_bytes / 1024:.0f} KiB avg size")
-    size = max(1, int(defaults.BATCH_TARGET_SECONDS / max(per_item, 1e-7)))
+    size = max(1, round(defaults.BATCH_TARGET_SECONDS / max(per_item, 1e-7)))  # slow items: 1.2 s -> 2, not 1
     limits = []
     # Small jobs: give every worker a share rather than one worker the whole job.
     spread = max(1, math.ceil(pending_items / max(1, workers)))
-    if spread < size:
+    # ... unless the whole job is less work than a batch start saves: one batch, one worker, one queue slot
+    if spread < size and pending_items * per_item >= defaults.SPREAD_MIN_SECONDS:
         size, limits = spread, [f"split over {workers} worker(s)"]
     if size > defaults.BATCH_MAX_ITEMS:
         size, limits = defaults.BATCH_MAX_ITEMS, [f"capped at {defaults.BATCH_MAX_ITEMS} items"]
@@ -140,3 +141,43 @@ def plan_batch(
     if limits:
         reason += f" ({'; '.join(limits)})"
     return BatchPlan(size=size, max_bytes=max_bytes, seconds_per_item=per_item, reason=reason)
+
+
+@dataclass(frozen=True)
+class HandBack:
+    """How many of a running batch's pending items (the one in hand first) it keeps; the rest it hands
+    back to the desk, which queues them as new batches. ``reason`` says why, for the job's plan revisions."""
+
+    keep: int
+    reason: str
+
+
+def hand_back_for_waiting(pending: int, seconds_per_item: float, waiting: str) -> HandBack | None:
+    """Another job (``waiting`` says which) has a batch queued and every worker is busy: a running batch
+    with more than ``BATCH_LONG_SECONDS`` of work left (its items are slower than the plan it was cut by)
+    keeps about ``BATCH_TARGET_SECONDS`` of it past the item in hand and hands back the rest, so the other
+    job starts at that batch's next boundary instead of after all its work. None: it keeps its range."""
+    left = pending * seconds_per_item
+    keep = 1 + int(defaults.BATCH_TARGET_SECONDS / seconds_per_item)
+    if left <= defaults.BATCH_LONG_SECONDS or keep >= pending:
+        return None
+    return HandBack(keep, f"{waiting} waits for a worker; {_left(left, seconds_per_item)}, more than "
+                          f"{defaults.BATCH_LONG_SECONDS:g} s")
+
+
+def hand_back_for_idle(pending: int, seconds_per_item: float) -> HandBack | None:
+    """A worker is idle and nothing is queued: a running batch keeps half of its rest and hands back the
+    other half, if that is worth a batch start, so a job of a few slow items uses every worker."""
+    keep = math.ceil(pending / 2)
+    if pending < 2 or (pending - keep) * seconds_per_item < defaults.HAND_BACK_MIN_SECONDS:
+        return None
+    return HandBack(keep, f"a worker is idle; {_left(pending * seconds_per_item, seconds_per_item)}")
+
+
+def _left(seconds: float, per_item: float) -> str:
+    return f"{seconds:.1f} s of work left at {_per_item(per_item)}"
+
+
+def _per_item(seconds: float) -> str:
+    """An item time for people: ``1.02 s/item``, ``50 ms/item``."""
+    return f"{seconds:.2f} s/item" if seconds >= 1 else f"{seconds * 1000:.3g} ms/item"

@@ -13,6 +13,7 @@ from peewee import (
     SQL,
     AutoField,
     BigIntegerField,
+    BlobField,
     BooleanField,
     CharField,
     DatabaseProxy,
@@ -237,4 +238,68 @@ class SeenFile(BaseModel):
         indexes = ((("watch", "path"), True),)
 
 
-ALL_MODELS = [Watch, Job, Batch, Item, WorkerRow, ResourceSample, Alert, Setting, SeenFile]
+class IndexCollection(BaseModel):
+    """A searchable document index (the ``index`` task's ``collection``): one embedding model per
+    collection, recorded when its first document is written. ``generation`` grows with every write, so
+    a searcher's cached matrix knows when it is stale (data.index_snapshot)."""
+
+    id = AutoField()
+    name = CharField(unique=True)
+    model = CharField()
+    dim = IntegerField()
+    generation = BigIntegerField(default=0)
+    documents = IntegerField(default=0)
+    chunks = BigIntegerField(default=0)
+    created_at = FloatField()
+    updated_at = FloatField()
+
+
+class IndexDocument(BaseModel):
+    """One indexed file of a collection: where it is, its content hash and its metadata (search filters)."""
+
+    collection_id: int  # peewee's column of ``collection`` (declared for the type checker)
+
+    id = AutoField()
+    collection = ForeignKeyField(IndexCollection, backref="documents_of", on_delete="CASCADE")
+    path = TextField()  # absolute
+    hash = CharField()  # sha256 of the file's bytes: unchanged content is never embedded again
+    size = BigIntegerField(default=0)
+    mtime = FloatField(default=0)
+    format = CharField(null=True)
+    title = TextField(null=True)
+    author = TextField(null=True)
+    created = CharField(null=True)  # ISO 8601, from the file's own properties when it has them
+    modified = CharField(null=True)  # ISO 8601: the file's own property, else its modification time
+    pages = IntegerField(null=True)
+    words = IntegerField(default=0)
+    lang = CharField(null=True)
+    chunks = IntegerField(default=0)
+    generation = BigIntegerField(default=0)  # the collection's generation when this version was written
+    indexed_at = FloatField()
+
+    class Meta:
+        indexes = ((("collection", "path"), True),)
+
+
+class IndexChunk(BaseModel):
+    """A piece of a document's text with where it is (page, heading, offsets) and its vector."""
+
+    document_id: int  # peewee's column of ``document`` (declared for the type checker)
+
+    id = AutoField()
+    document = ForeignKeyField(IndexDocument, backref="chunks_of", on_delete="CASCADE")
+    seq = IntegerField()  # 0, 1, ... within the document
+    page = IntegerField(null=True)
+    page_end = IntegerField(null=True)
+    heading = TextField(null=True)
+    start_char = IntegerField(default=0)  # where the chunk is in the document's extracted text
+    end_char = IntegerField(default=0)
+    text = TextField()
+    vector = BlobField()  # float16, little-endian, the collection's dimension
+
+    class Meta:
+        indexes = ((("document", "seq"), True),)
+
+
+INDEX_MODELS = [IndexCollection, IndexDocument, IndexChunk]
+ALL_MODELS = [Watch, Job, Batch, Item, WorkerRow, ResourceSample, Alert, Setting, SeenFile, *INDEX_MODELS]

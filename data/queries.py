@@ -12,6 +12,7 @@ writers (on PostgreSQL, on other hosts) cannot lose an update. The raw SQL is wr
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from itertools import groupby
@@ -20,7 +21,7 @@ from typing import Any, NamedTuple
 
 from data.defaults import RESULTS_READ_ROWS
 from data.models import Batch, Job, db
-from data.states import BATCH_UNFINISHED, JOB_ACTIVE, BatchState, ItemState, JobState
+from data.states import BATCH_UNFINISHED, JOB_ACTIVE, BatchKind, BatchState, ItemState, JobState
 from data.store import write
 
 # Item statuses are written into the SQL as literals, never as parameters: SQLite uses the partial
@@ -192,35 +193,70 @@ def cut_batch(job: Job, max_items: int, max_bytes: int, after: int | None = None
     summed inside SQLite; only when the byte cap binds are the sizes walked here.
     """
     start = job.cut_cursor if after is None else after
-    pending = f"SELECT id, size FROM item WHERE job_id=? AND id>? AND status={_PENDING} ORDER BY id LIMIT ?"
-    params = (job.id, start, max(1, max_items))
+    taken = next_pending(job.id, start, None, max_items, max_bytes)
+    if taken is None:
+        return None
+    count, first, last, size = taken
+    with write():
+        batch = add_batch(job.id, first, last, count, size, BatchState.QUEUED)
+        if after is None:
+            Job.update(cut_cursor=last).where(Job.id == job.id).execute()
+    if after is None:
+        job.cut_cursor = last
+    return batch
+
+
+Taken = tuple[int, int, int, int]  # (items, first id, last id, bytes) of a run of pending items
+
+
+def next_pending(job_id: int, after: int, upto: int | None, max_items: int, max_bytes: int) -> Taken | None:
+    """The job's next pending items after id ``after`` (up to id ``upto``, when given): at most ``max_items``
+    of them and ``max_bytes`` (at least one item); None when there is none."""
+    bound = "" if upto is None else " AND id<=?"
+    pending = f"SELECT id, size FROM item WHERE job_id=? AND id>?{bound} AND status={_PENDING} ORDER BY id LIMIT ?"
+    params = (job_id, after, *(() if upto is None else (upto,)), max(1, max_items))
     count, first, last, size = db.execute_sql(
         f"SELECT COUNT(*), MIN(id), MAX(id), COALESCE(SUM(size), 0) FROM ({pending}) AS next_items", params
     ).fetchone()
     if not count:
         return None
-    taken = [first, last]
     if size > max_bytes and count > 1:
-        taken, size = [], 0
+        taken: list[int] = []
+        size = 0
         for item_id, item_size in db.execute_sql(pending, params).fetchall():
             if taken and size + item_size > max_bytes:
                 break
             taken.append(item_id)
             size += item_size
-        count = len(taken)
-    with write():
-        seq = (Batch.select(Batch.seq).where(Batch.job == job.id).order_by(Batch.seq.desc()).scalar() or 0) + 1
-        batch = Batch.create(
-            job=job.id, seq=seq, first_item=taken[0], last_item=taken[-1], items_count=count,
-            bytes_count=size, status=BatchState.QUEUED, queued_at=time.time(),
-        )
-        update = {Job.batches_total: Job.batches_total + 1}
-        if after is None:
-            update[Job.cut_cursor] = taken[-1]
-        Job.update(update).where(Job.id == job.id).execute()
-    if after is None:
-        job.cut_cursor = taken[-1]
+        count, last = len(taken), taken[-1]
+    return count, first, last, size
+
+
+def add_batch(job_id: int, first: int, last: int, count: int, size: int, status: BatchState,
+              kind: BatchKind = BatchKind.ITEMS) -> Batch:
+    """A new batch of the job (the next ``seq``), counted on the job. Call inside a write transaction."""
+    seq = (Batch.select(Batch.seq).where(Batch.job == job_id).order_by(Batch.seq.desc()).scalar() or 0) + 1
+    batch = Batch.create(job=job_id, seq=seq, kind=kind, first_item=first, last_item=last, items_count=count,
+                         bytes_count=size, status=status, queued_at=time.time())
+    Job.update(batches_total=Job.batches_total + 1).where(Job.id == job_id).execute()
     return batch
+
+
+def pending_count(batch: Batch) -> int:
+    """The batch's items still pending (those a runner may still start)."""
+    return db.execute_sql(
+        f"SELECT COUNT(*) FROM item WHERE job_id=? AND id BETWEEN ? AND ? AND status={_PENDING}",
+        (batch.job_id, batch.first_item, batch.last_item),
+    ).fetchone()[0]
+
+
+def nth_pending(batch: Batch, n: int) -> int | None:
+    """The id of the batch's ``n``-th pending item (1-based), or None when it has fewer."""
+    row = db.execute_sql(
+        f"SELECT id FROM item WHERE job_id=? AND id BETWEEN ? AND ? AND status={_PENDING} ORDER BY id "
+        "LIMIT 1 OFFSET ?", (batch.job_id, batch.first_item, batch.last_item, max(0, n - 1)),
+    ).fetchone()
+    return row[0] if row else None
 
 
 def uncut_count(job: Job) -> int:
@@ -274,6 +310,22 @@ def iter_results(job_id: int, chunk: int = RESULTS_READ_ROWS) -> Iterator[tuple[
         for _, path, status, result, error in rows:
             yield path, status, json.loads(result) if result is not None else None, error
         last = rows[-1][0]
+
+
+def iter_folder_results(job_id: int, earlier: Sequence[int], source: str) -> Iterator[tuple[str, str, Any, str | None]]:
+    """What a report on the whole folder covers: the job's items, then the done items of the earlier jobs it
+    left its unchanged files to (``earlier``, newest first), each path once, and only files still in the
+    folder ``source`` (a file removed since an earlier job is no longer part of it)."""
+    seen: set[str] = set()
+    for row in iter_results(job_id):
+        seen.add(row[0])
+        yield row
+    for earlier_id in earlier:
+        for row in iter_results(earlier_id):
+            path, status = row[0], row[1]
+            if status == ItemState.DONE and path not in seen and os.path.isfile(os.path.join(source, path)):
+                seen.add(path)
+                yield row
 
 
 def item_counts(job_id: int) -> dict[str, int]:

@@ -25,10 +25,10 @@ from urllib.parse import urlsplit, urlunsplit
 from peewee import Database, OnConflict, PostgresqlDatabase, SqliteDatabase
 
 from data.defaults import BUSY_TIMEOUT_SECONDS, SQLITE_PRAGMAS
-from data.models import ALL_MODELS, ITEM_STATUS_INDEXES, db
+from data.models import ALL_MODELS, INDEX_MODELS, ITEM_STATUS_INDEXES, db
 from data.pgdriver import bind_psycopg
 
-SCHEMA_VERSION = 4  # the schema this code writes; older stores are migrated up to it (MIGRATIONS)
+SCHEMA_VERSION = 5  # the schema this code writes; older stores are migrated up to it (MIGRATIONS)
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 POSTGRES_EXTRA = "pip install 'batchdesk[postgres]'"  # how to get the driver, for the error saying it is missing
 # PostgreSQL advisory locks (per database): write() takes the first per transaction ("bdesk" in
@@ -76,9 +76,14 @@ def _end_step_as_batch(database: Database) -> None:
     )
 
 
+def _document_index(database: Database) -> None:
+    """5: the ``index`` task's collections, documents and chunks (with their vectors)."""
+    database.create_tables(INDEX_MODELS, safe=True)
+
+
 # version -> function that upgrades the schema from version-1 to version (SQLite and PostgreSQL alike).
 MIGRATIONS: dict[int, Callable[[Database], None]] = {2: _add_item_link, 3: _partial_status_indexes,
-                                                     4: _end_step_as_batch}
+                                                     4: _end_step_as_batch, 5: _document_index}
 
 
 class StoreError(Exception):

@@ -19,7 +19,7 @@ from typing import Any
 
 from data import queries
 from data.alerts import raise_alert
-from data.models import Batch, Job, db
+from data.models import Batch, Job, Setting, db
 from data.states import (
     BATCH_UNFINISHED,
     JOB_ACTIVE,
@@ -60,7 +60,7 @@ def settle_job(job_id: int) -> JobState | None:
     if status not in JOB_FEEDING or source_kind != SourceKind.FOLDER or ended < total:
         return None
     if end_step:
-        _create_final_batch(job_id, now)
+        queries.add_batch(job_id, 0, 0, 0, 0, BatchState.HELD, kind=BatchKind.FINAL)  # the end step
         Job.update(status=JobState.FINISHING, status_at=now).where(Job.id == job_id).execute()
         return JobState.FINISHING
     Job.update(status=JobState.DONE, status_at=now, finished_at=now, waiters=[]).where(Job.id == job_id).execute()
@@ -71,14 +71,6 @@ def _has_unfinished_batch(job_id: int) -> bool:
     marks = ",".join("?" * len(BATCH_UNFINISHED))
     return db.execute_sql(f"SELECT 1 FROM batch WHERE job_id=? AND status IN ({marks}) LIMIT 1",
                           (job_id, *BATCH_UNFINISHED)).fetchone() is not None
-
-
-def _create_final_batch(job_id: int, now: float) -> Batch:
-    seq = (Batch.select(Batch.seq).where(Batch.job == job_id).order_by(Batch.seq.desc()).scalar() or 0) + 1
-    batch = Batch.create(job=job_id, seq=seq, kind=BatchKind.FINAL, first_item=0, last_item=0, items_count=0,
-                         status=BatchState.HELD, queued_at=now)
-    Job.update(batches_total=Job.batches_total + 1).where(Job.id == job_id).execute()
-    return batch
 
 
 def mark_job_running(job_id: int) -> None:
@@ -250,6 +242,50 @@ def bury_batch(batch_id: int, error: str) -> str:
         if _close_batch(batch_id, BatchState.DEAD, error, time.time()):
             settle_job(batch.job_id)
     return reason
+
+
+def split_batch(batch_id: int, keep_until: int, expect: BatchState) -> Batch | None:
+    """Split a batch after item ``keep_until``: it keeps its items up to that id, and its pending items
+    after it become a new *held* batch, which the feeder queues in its job's turn. ``expect`` says who
+    may: the runner of a *running* batch (only it knows which items it has started, so it never gives
+    one away: see workers.runner), or the feeder for a *held* one (nobody runs it). Returns the new
+    batch; None when nothing moved (the batch is no longer ``expect``, nothing pending lies after
+    ``keep_until``, or its job is ending)."""
+    with write():
+        batch = Batch.get_or_none((Batch.id == batch_id) & (Batch.status == expect))
+        if batch is None or keep_until >= batch.last_item:
+            return None
+        if Job.select(Job.status).where(Job.id == batch.job_id).scalar() not in JOB_ACTIVE:
+            return None  # a cancelling job's batches close; a new one would be left behind
+        moved = queries.next_pending(batch.job_id, keep_until, batch.last_item, batch.last_item, 2**62)
+        if moved is None:
+            return None
+        count, first, last, size = moved
+        Batch.update(last_item=keep_until, items_count=max(0, batch.items_count - count),
+                     bytes_count=max(0, batch.bytes_count - size)).where(Batch.id == batch_id).execute()
+        return queries.add_batch(batch.job_id, first, last, count, size, BatchState.HELD)
+
+
+# The desk's requests that running batches hand back their items after a given id: {batch id: item id}
+# as one control row, written by the desk only (it drops what was done or ended), read by the runners
+# at their control checks. The runner splits its own batch (split_batch): the request only asks.
+HAND_BACK_KEY = "batches.hand_back"
+
+
+def ask_hand_backs(asks: dict[int, int]) -> None:
+    """Replace the desk's hand-back requests (see HAND_BACK_KEY)."""
+    with write():
+        if asks:
+            value = {str(batch): item for batch, item in asks.items()}
+            Setting.insert(key=HAND_BACK_KEY, value=value).on_conflict_replace().execute()
+        else:
+            Setting.delete().where(Setting.key == HAND_BACK_KEY).execute()
+
+
+def hand_back_asks() -> dict[int, int]:
+    """The hand-back requests now in the store: {batch id: hand back the items after this id}."""
+    row = Setting.get_or_none(Setting.key == HAND_BACK_KEY)
+    return {int(k): int(v) for k, v in (row.value or {}).items()} if row is not None else {}
 
 
 def _close_batch(batch_id: int, status: BatchState, error: str | None, now: float) -> bool:

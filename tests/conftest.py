@@ -1,16 +1,103 @@
-"""Shared fixtures: hermetic settings, a temp store, generated files, and condition waits."""
+"""Shared fixtures: hermetic settings, a temp store, generated files, and condition waits.
+
+Deadlines scale with the machine. Every deadline a test gives (``wait_for``'s and the UI tests' ``until``'s
+timeouts, subprocess and socket timeouts, upper bounds on elapsed time, pytest-timeout's limit) is
+multiplied by one factor, ``SLOWDOWN``:
+
+- ``BATCHDESK_TEST_SLOWDOWN`` from the environment when it is set (a number > 0, e.g. ``3`` on a busy CI
+  runner; read once, at import: the autouse ``_hermetic_env`` fixture removes ``BATCHDESK_*`` before
+  each test);
+- else ``max(1, 4 / CPUs)``, the CPUs this process may run on: the deadlines as written are for a
+  4-core machine, a 2-core machine gets twice as long, a bigger one no less.
+
+``wait_for`` and ``until`` scale their timeouts themselves (pass the seconds as written); anything else
+that takes a timeout gets ``scaled(seconds)``. Lower bounds on elapsed time and the product's own
+settings (an item's time limit, a settle time) are behaviour under test and are not scaled.
+"""
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import random
+import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 import pytest
 
 from batchdesk.config import Settings
+
+REPO = Path(__file__).resolve().parent.parent
+TESTS = Path(__file__).resolve().parent
+SLOWDOWN_VARIABLE = "BATCHDESK_TEST_SLOWDOWN"
+
+
+def _slowdown() -> float:
+    """The factor every deadline is multiplied by (the rule is in the module docstring)."""
+    raw = os.environ.get(SLOWDOWN_VARIABLE, "").strip()
+    if not raw:
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        return max(1.0, 4 / cpus)
+    try:
+        factor = float(raw)
+    except ValueError:
+        factor = math.nan
+    if not (math.isfinite(factor) and factor > 0):
+        raise pytest.UsageError(f"{SLOWDOWN_VARIABLE}={raw!r}: give a number > 0 (e.g. 2 for twice the time)")
+    return factor
+
+
+SLOWDOWN = _slowdown()
+
+
+def scaled(seconds: float) -> float:
+    """``seconds`` of deadline on a 4-core machine, on this one."""
+    return seconds * SLOWDOWN
+
+
+def pytest_report_header() -> str:
+    return f"batchdesk test deadlines: x{SLOWDOWN:g} ({SLOWDOWN_VARIABLE}, else max(1, 4 / CPUs))"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """pytest-timeout's limit (the ini's, the command line's or a test's own mark) scales like every deadline."""
+    if SLOWDOWN == 1:
+        return
+    default = config.getoption("timeout", None) or float(config.getini("timeout") or 0)
+    for item in items:
+        marker = item.get_closest_marker("timeout")
+        seconds = marker.args[0] if marker is not None and marker.args else default
+        if seconds:
+            item.add_marker(pytest.mark.timeout(scaled(float(seconds))), append=False)
+
+
+class Deadline:
+    """A deadline ``seconds`` (scaled) from now, for a wait on ``what``: the one place a wait's deadline
+    is computed and its failure worded (``wait_for`` and the UI tests' async ``until`` both use it)."""
+
+    def __init__(self, seconds: float, what: object) -> None:
+        self.seconds = scaled(seconds)
+        self.what = what
+        self.end = time.monotonic() + self.seconds
+
+    def check(self) -> None:
+        """Fail the test if the deadline has passed."""
+        if time.monotonic() > self.end:
+            raise AssertionError(f"timed out after {self.seconds:g} s waiting for {self.what}")
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05, message: str = "") -> Any:
+    """Poll ``condition`` until it returns something truthy and return that; fail with ``message`` after
+    ``timeout`` seconds (scaled: pass the seconds as written)."""
+    deadline = Deadline(timeout, message or condition)
+    while not (value := condition()):
+        deadline.check()
+        time.sleep(interval)
+    return value
 
 
 @pytest.fixture(autouse=True)
@@ -39,12 +126,18 @@ def _nothing_left_behind(tmp_path_factory):
                 found.append(proc)
         return found
 
-    deadline = time.monotonic() + 30  # a desk that is stopping gets the time to finish
-    while (left := strays()) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    for proc in left:
-        proc.kill()
-    assert not left, "processes left behind: " + "; ".join(" ".join(p.info["cmdline"]) for p in left)
+    left: list[psutil.Process] = []
+
+    def none_left() -> bool:
+        left[:] = strays()
+        return not left
+
+    try:
+        wait_for(none_left, 30, 0.2, "this run's batchdesk processes to exit")  # a stopping desk gets the time
+    except AssertionError:
+        for proc in left:
+            proc.kill()
+        raise AssertionError("processes left behind: " + "; ".join(" ".join(p.info["cmdline"]) for p in left)) from None
 
 
 @pytest.fixture
@@ -74,7 +167,8 @@ def session(settings):
     close_store()
 
 
-def make_files(root: Path, count: int, min_size: int = 1, max_size: int = 64, nested: int = 0, seed: int = 1) -> dict[str, bytes]:
+def make_files(root: Path, count: int, min_size: int = 1, max_size: int = 64, nested: int = 0,
+               seed: int = 1) -> dict[str, bytes]:
     """Write ``count`` random files under ``root`` (spread over ``nested`` subfolders); returns rel -> content."""
     rng = random.Random(seed)
     files = {}
@@ -89,22 +183,6 @@ def make_files(root: Path, count: int, min_size: int = 1, max_size: int = 64, ne
     return files
 
 
-def wait_for(condition: Callable[[], object], timeout: float = 30.0, interval: float = 0.05, message: str = "") -> object:
-    """Poll ``condition`` until it returns something truthy; fail with ``message`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {message or condition}")
-        time.sleep(interval)
-
-
-REPO = Path(__file__).resolve().parent.parent
-TESTS = Path(__file__).resolve().parent
-
-
 def redis_server_binary() -> str | None:
     import shutil
 
@@ -113,12 +191,17 @@ def redis_server_binary() -> str | None:
 
 def require_redis_server() -> str:
     """The real server binary; CI installs it, so there a missing one fails instead of skipping."""
-    binary = redis_server_binary()
-    if binary is None:
+    return require_program(redis_server_binary(), "redis-server")
+
+
+def require_program(found: str | None, package: str) -> str:
+    """A program a test needs (``found``: its path, or None): .ci/run installs it, so in CI a missing
+    one fails the test instead of skipping it; elsewhere the test is skipped saying what to install."""
+    if found is None:
         if os.environ.get("CI"):
-            pytest.fail("redis-server is not installed; .ci/run must install it")
-        pytest.skip("no redis-server/valkey-server on this machine (CI installs one)")
-    return binary
+            pytest.fail(f"{package} is not installed; .ci/run must install it")
+        pytest.skip(f"needs {package} (apt-get install {package}; CI installs it)")
+    return found
 
 
 @pytest.fixture
@@ -151,7 +234,7 @@ def redis_url(tmp_path):
     wait_for(ping, 10, message="redis-server to answer")
     yield url
     proc.terminate()
-    proc.wait(10)
+    proc.wait(scaled(10))
 
 
 def batchdesk_env(**extra: str) -> dict[str, str]:
@@ -170,8 +253,43 @@ def process_alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    try:
+    try:  # the state follows the command name, which may hold spaces and parentheses
         with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split()[2] != "Z"
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def query_store(data: Path, sql: str, *params: object) -> list[tuple]:
+    """Rows from the SQLite store of data dir ``data``, read-only, as another process sees them (nothing
+    while the store does not exist yet)."""
+    path = data / "batchdesk.sqlite3"
+    if not path.exists():
+        return []
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=scaled(30))
+    try:
+        return con.execute(sql, params).fetchall()
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):  # created, not yet migrated
+            return []
+        raise
+    finally:
+        con.close()
+
+
+def job_row(data: Path, job_id: int = 1) -> dict:
+    """A job's status and counters from the store ({} before it exists)."""
+    rows = query_store(data, "SELECT status, items_total, items_done, items_failed, items_cancelled, paused_by, "
+                             "reason, outputs FROM job WHERE id=?", job_id)
+    if not rows:
+        return {}
+    keys = ("status", "total", "done", "failed", "cancelled", "paused_by", "reason", "outputs")
+    return dict(zip(keys, rows[0], strict=True))
+
+
+def desk_pid(data: Path) -> int | None:
+    """The pid in data dir ``data``'s desk file (None before a desk wrote one or after it removed it)."""
+    try:
+        return json.loads((data / "desk.json").read_text())["pid"]
+    except (OSError, ValueError):
+        return None

@@ -196,7 +196,7 @@ def test_wrong_external_password_does_not_leak_it(tmp_path: Path) -> None:
         ("redis://host/0?password=pw&db=1", "redis://host/0?password=***&db=1"),
     ],
 )
-def test_redact(url: str, expected: str) -> None:
+def test_redact_hides_the_password_in_userinfo_and_query(url: str, expected: str) -> None:
     assert redact(url) == expected
 
 

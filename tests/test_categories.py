@@ -176,7 +176,9 @@ def categories(tmp_path: Path, **opts: object) -> list[str]:
         return [r["category"] for r in csv.DictReader(fh)]
 
 
-def test_user_rules_in_the_config_folder_are_layered_over_the_bundled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_user_rules_in_the_config_folder_are_layered_over_the_bundled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     config = tmp_path / "cfg" / "config.toml"
     monkeypatch.setenv("BATCHDESK_CONFIG", str(config))
     assert user_rules_path() == tmp_path / "cfg" / "rules.toml"
@@ -212,7 +214,7 @@ def test_a_broken_user_rules_file_is_refused_at_submit(tmp_path: Path, monkeypat
     user = tmp_path / "rules.toml"
     user.write_text("[categories\n", encoding="utf-8")
     monkeypatch.setenv("BATCHDESK_RULES", str(user))
-    with pytest.raises(TaskError, match="rules.toml is not valid TOML"):
+    with pytest.raises(TaskError, match=r"rules\.toml is not valid TOML"):
         registry.get("statements").parse_options({})
 
 

@@ -6,10 +6,10 @@ import json
 import subprocess
 import sys
 
+from batchdesk.desk.monitor import Health, Monitor
 from batchdesk.jobs.cleanup import DAY, cleanup
 from batchdesk.jobs.stats import stats
-from batchdesk.desk.monitor import Health, Monitor
-from conftest import batchdesk_env
+from conftest import batchdesk_env, scaled
 from data import queries
 from data.models import Alert, Item, Job, ResourceSample
 from data.queries import Outcome
@@ -56,7 +56,7 @@ def test_health_thresholds_and_alerts_once_a_minute(store, tmp_path, monkeypatch
     sick = Health(cpu=99, ram_used=1, ram_free=100 * 2**20, iowait=80, disk_free=10 * 2**20, load1=4)
     assert {kind for kind, _ in sick.problems()} == {"cpu", "ram", "iowait", "disk"} and sick.under_pressure
     assert not Health(cpu=10, ram_used=1, ram_free=8 * 2**30, iowait=0, disk_free=50 * 2**30, load1=0).problems()
-    monkeypatch.setattr("batchdesk.desk.monitor.read_health", lambda data_dir: sick)
+    monkeypatch.setattr("batchdesk.desk.monitor.read_health", lambda data_dir, meter: sick)
     monitor = Monitor(tmp_path)
     monitor.sample(workers=2, queued=3)
     monitor.sample(workers=2, queued=3)
@@ -67,13 +67,14 @@ def test_health_thresholds_and_alerts_once_a_minute(store, tmp_path, monkeypatch
 def test_health_and_stats_commands(tmp_path):
     env = batchdesk_env()
     base = [sys.executable, "-m", "batchdesk", "--data-dir", str(tmp_path / "d")]
-    health = subprocess.run([*base, "health", "--json"], capture_output=True, text=True, env=env, timeout=60)
+    health = subprocess.run([*base, "health", "--json"], capture_output=True, text=True, env=env, timeout=scaled(60))
     data = json.loads(health.stdout)
     assert health.returncode == (1 if data["problems"] else 0)
     assert set(data["health"]) >= {"cpu", "ram_free", "iowait", "disk_free"}
-    out = subprocess.run([*base, "stats", "--json"], capture_output=True, text=True, env=env, timeout=60)
+    out = subprocess.run([*base, "stats", "--json"], capture_output=True, text=True, env=env, timeout=scaled(60))
     assert out.returncode == 0 and json.loads(out.stdout) == []
-    clean = subprocess.run([*base, "cleanup", "--days", "1"], capture_output=True, text=True, env=env, timeout=60)
+    clean = subprocess.run([*base, "cleanup", "--days", "1"], capture_output=True, text=True, env=env,
+                           timeout=scaled(60))
     assert clean.returncode == 0 and "removed 0 job(s)" in clean.stdout
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import batchdesk_env, wait_for
+from conftest import batchdesk_env, scaled, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +24,8 @@ BAD_OPTIONS = [
     ("extract-text", ["chunk_overlap=900"], "option 'chunk_overlap': '900' is not allowed: at most chunk_size/2 (500)"),
     ("command", ["cmd=true", "timeout=-5"], "option 'timeout': '-5' is too small; allowed: number > 0"),
     ("command", ["cmd=echo {bogus}"], "option 'cmd': 'echo {bogus}' is not allowed: unknown placeholder {bogus}"),
-    ("statements", ["rules=/no/such/rules.toml"], "option 'rules': '/no/such/rules.toml' is not allowed: rules file not found"),
+    ("statements", ["rules=/no/such/rules.toml"],
+     "option 'rules': '/no/such/rules.toml' is not allowed: rules file not found"),
     ("extract-text", ["encoding=utf-9"], "option 'encoding': 'utf-9' is not allowed: unknown encoding"),
 ]
 
@@ -32,7 +33,7 @@ BAD_OPTIONS = [
 def cli(data: Path, *args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "batchdesk", "--data-dir", str(data), *args],
                           capture_output=True, text=True, env=env or batchdesk_env(BATCHDESK_BROKER="embedded"),
-                          timeout=timeout)
+                          timeout=scaled(timeout))
 
 
 def rows(data: Path, table: str) -> int:
@@ -82,7 +83,7 @@ def desk_with_config(tmp_path):
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
-            proc.wait(60)
+            proc.wait(scaled(60))
 
 
 def test_a_running_desk_refuses_bad_options_and_keeps_a_bad_config_watch_in_error(tmp_path, desk_with_config):
@@ -114,6 +115,7 @@ def test_a_running_desk_refuses_bad_options_and_keeps_a_bad_config_watch_in_erro
     assert watches()[str(good)]["status"] == "active"
     con = sqlite3.connect(data / "batchdesk.sqlite3")
     try:
-        assert con.execute("SELECT COUNT(*) FROM job WHERE source = ?", (str((tmp_path / "in").resolve()),)).fetchone() == (0,)
+        source = str((tmp_path / "in").resolve())
+        assert con.execute("SELECT COUNT(*) FROM job WHERE source = ?", (source,)).fetchone() == (0,)
     finally:
         con.close()

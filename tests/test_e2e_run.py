@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 import sqlite3
 import subprocess
 import sys
+import time
 
 import pytest
 
-from conftest import batchdesk_env, make_files, process_alive, require_redis_server, wait_for
+from conftest import batchdesk_env, make_files, process_alive, require_redis_server, scaled, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -21,7 +24,7 @@ pytestmark = pytest.mark.slow
 def run_cli(data_dir, *args, env=None, timeout=240):
     return subprocess.run(
         [sys.executable, "-m", "batchdesk", "--data-dir", str(data_dir), *args],
-        capture_output=True, text=True, env=env or batchdesk_env(), timeout=timeout,
+        capture_output=True, text=True, env=env or batchdesk_env(), timeout=scaled(timeout),
     )
 
 
@@ -54,7 +57,8 @@ def test_run_hashes_every_file(tmp_path, mode):
 
 def test_run_against_external_redis(tmp_path, redis_url):
     files = make_files(tmp_path / "in", 1500, 1, 4096)
-    result = run_cli(tmp_path / "data", "--redis-url", redis_url, "--workers", "2", "run", str(tmp_path / "in"), "--json")
+    result = run_cli(tmp_path / "data", "--redis-url", redis_url, "--workers", "2", "run", str(tmp_path / "in"),
+                     "--json")
     assert result.returncode == 0, result.stderr
     assert_every_hash(tmp_path / "data", files)
 
@@ -69,9 +73,10 @@ def test_failed_items_give_exit_code_1_and_reasons(tmp_path):
     assert result.returncode == 1, result.stderr
     summary = json.loads(result.stdout)
     assert summary["failed"] > 0 and summary["done"] + summary["failed"] == 20
+    ran = summary["failed_items"]
+    assert len(ran) == summary["failed"] and all(f["error"] == f"flaky failure on {f['path']}" for f in ran)
     shown = run_cli(tmp_path / "data", "show", str(summary["job"]), "--json", env=env)
-    failed = json.loads(shown.stdout)["failed_items"]
-    assert len(failed) == summary["failed"] and all("flaky failure on" in f["error"] for f in failed)
+    assert json.loads(shown.stdout)["failed_items"] == ran
 
 
 @pytest.mark.parametrize("args,message", [
@@ -143,7 +148,7 @@ def test_a_command_launches_a_background_desk_that_runs_its_job(tmp_path, how):
     with nothing left to do and linger 0, leaves nothing behind."""
     files = make_files(tmp_path / "in", 30, 1, 64)
     result = subprocess.run([sys.executable, "-c", LAUNCH_SCRIPT, str(tmp_path / "data"), how, str(tmp_path / "in")],
-                            capture_output=True, text=True, env=batchdesk_env(), timeout=120)
+                            capture_output=True, text=True, env=batchdesk_env(), timeout=scaled(120))
     assert result.returncode == 0, result.stderr
     job_id, desk_pid = map(int, result.stdout.split())
     con = sqlite3.connect(tmp_path / "data" / "batchdesk.sqlite3")
@@ -151,3 +156,28 @@ def test_a_command_launches_a_background_desk_that_runs_its_job(tmp_path, how):
              "the job to be done")
     assert con.execute("SELECT COUNT(*), SUM(status='done') FROM item").fetchone() == (len(files), len(files))
     wait_for(lambda: not process_alive(desk_pid), 60, 0.1, "the idle background desk to exit")
+
+
+SLOW_START = "import time\ntime.sleep({seconds})\n"
+
+
+def test_the_summary_times_the_whole_command_start_up_included(tmp_path):
+    """`run` says how long the whole command took beside the job's own time: the interpreter's start-up and
+    the imports count (here a sitecustomize that sleeps 4 s before batchdesk is even imported)."""
+    make_files(tmp_path / "in", 5, 1, 16)
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(SLOW_START.format(seconds=4))
+    env = batchdesk_env()
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path / "site"), env["PYTHONPATH"]])
+    began = time.monotonic()
+    result = run_cli(tmp_path / "data", "--broker", "embedded", "--workers", "1", "run", str(tmp_path / "in"),
+                     "--json", env=env, timeout=90)
+    wall = time.monotonic() - began
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["command_s"] >= 4.0 + summary["duration_s"] * 0.5, summary
+    assert wall - summary["command_s"] < scaled(1.5), (wall, summary["command_s"])
+    text = run_cli(tmp_path / "data", "--broker", "embedded", "--workers", "1", "run", str(tmp_path / "in"),
+                   "--new", "--all", env=env, timeout=90)
+    took = re.search(r"in ([0-9.]+) s .*; the command took ([0-9.]+) s$", text.stdout.splitlines()[0])
+    assert took and float(took[2]) >= 4.0 > float(took[1]), text.stdout

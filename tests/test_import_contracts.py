@@ -21,12 +21,14 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from conftest import REPO
+from conftest import REPO, scaled
 
 PACKAGES = ("batchdesk", "data", "workers", "ui")
 OURS = PACKAGES
+# workers.embedders: the search engine (batchdesk.search) embeds a query with the collection's own model,
+# the one the index task's workers embedded its chunks with; it is a leaf (numpy, tokenizers), no worker code.
 WORKERS_FOR_THE_DESK = ("workers.registry", "workers.protocol", "workers.proctree", "workers.priority",
-                        "workers.environment", "workers.throttle", "workers.zygote")
+                        "workers.environment", "workers.throttle", "workers.embedders", "workers.zygote")
 
 
 def module_name(path: Path) -> str:
@@ -58,11 +60,11 @@ def imports_of(path: Path, known: set[str]) -> Iterator[tuple[str, str | None]]:
                 for alias in child.names:
                     if alias.name.split(".")[0] in OURS:
                         yield alias.name, function
-            elif isinstance(child, ast.ImportFrom) and child.module and child.level == 0:
-                if child.module.split(".")[0] in OURS:
-                    for alias in child.names:
-                        full = f"{child.module}.{alias.name}"
-                        yield (full if full in known else child.module), function
+            elif (isinstance(child, ast.ImportFrom) and child.module and child.level == 0
+                  and child.module.split(".")[0] in OURS):
+                for alias in child.names:
+                    full = f"{child.module}.{alias.name}"
+                    yield (full if full in known else child.module), function
             yield from visit(child, function)
 
     yield from visit(ast.parse(path.read_text(encoding="utf-8"), str(path)), None)
@@ -118,7 +120,7 @@ def test_no_module_imports_itself_back():
         state[node] = 1
         for nxt in sorted(graph[node]):
             if state.get(nxt) == 1:
-                cycles.append(" -> ".join(stack[stack.index(nxt):] + [nxt]))
+                cycles.append(" -> ".join([*stack[stack.index(nxt):], nxt]))
             elif nxt not in state:
                 walk(nxt, [*stack, nxt])
         state[node] = 2
@@ -147,7 +149,7 @@ def test_importing_every_core_module_loads_no_ui_and_no_textual():
     modules = [m for m in sources() if not m.startswith("ui") and not m.endswith("__main__")]
     assert {"batchdesk.dashboard", "batchdesk.cli", "data.models", "workers.registry"} <= set(modules)
     out = subprocess.run([sys.executable, "-c", PROBE, json.dumps(modules)], cwd=REPO, capture_output=True,
-                         text=True, timeout=120, check=False)
+                         text=True, timeout=scaled(120), check=False)
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["failed"] == {}, f"core modules that do not import: {result['failed']}"

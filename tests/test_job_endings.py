@@ -1,7 +1,7 @@
 """Every row of docs/job-endings.md with real processes: who owns the desk (a `run` and the background
 desk it starts, a `run` attached to `serve` or the UI, `serve`, a lingering background desk) against how
 the job or the desk ends (done, a failed report, cancel, the breaker, a user's pause, Ctrl-C, SIGTERM,
-kill -9). Each test waits on conditions; the deadlines are for a loaded 2-core machine."""
+kill -9). Each test waits on conditions, with deadlines that scale with the machine (tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -18,20 +17,34 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, TESTS, batchdesk_env, make_files, process_alive, wait_for
+from conftest import (
+    REPO,
+    TESTS,
+    batchdesk_env,
+    desk_pid,
+    job_row,
+    make_files,
+    process_alive,
+    query_store,
+    scaled,
+    wait_for,
+)
+from fixture_tasks import set_pace
 
 pytestmark = pytest.mark.slow
 
-PLUGINS = "fixture_tasks:slow,fixture_tasks:bad_report,fixture_tasks:slow_report"
+PLUGINS = "fixture_tasks:paced,fixture_tasks:bad_report,fixture_tasks:slow_report"
+PACE_MS = 200  # an item's time while a test needs the job unfinished: 400 items on 2 workers take 40 s or more
 
 
 def env(**extra: str) -> dict[str, str]:
     return batchdesk_env(BATCHDESK_PLUGINS=PLUGINS, BATCHDESK_BROKER="embedded", BATCHDESK_WORKERS="2", **extra)
 
 
-def cli(data: Path, *args: str, environ: dict[str, str] | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
+def cli(data: Path, *args: str, environ: dict[str, str] | None = None,
+        timeout: float = 180) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "batchdesk", "--data-dir", str(data), *args],
-                          capture_output=True, text=True, env=environ or env(), timeout=timeout)
+                          capture_output=True, text=True, env=environ or env(), timeout=scaled(timeout))
 
 
 def start(data: Path, *args: str, environ: dict[str, str] | None = None) -> subprocess.Popen:
@@ -40,54 +53,35 @@ def start(data: Path, *args: str, environ: dict[str, str] | None = None) -> subp
 
 
 def finish(proc: subprocess.Popen, timeout: float = 180) -> tuple[int, str, str]:
-    out, err = proc.communicate(timeout=timeout)
+    out, err = proc.communicate(timeout=scaled(timeout))
     return proc.returncode, out, err
 
 
-def query(data: Path, sql: str, *params: object) -> list[tuple]:
-    """Rows from the store, read-only (nothing while the store does not exist yet)."""
-    path = data / "batchdesk.sqlite3"
-    if not path.exists():
-        return []
-    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
-    try:
-        return con.execute(sql, params).fetchall()
-    except sqlite3.OperationalError as exc:
-        if "no such table" in str(exc):  # created, not yet migrated
-            return []
-        raise
-    finally:
-        con.close()
-
-
-def job_row(data: Path, job_id: int = 1) -> dict:
-    rows = query(data, "SELECT status, items_total, items_done, items_failed, items_cancelled, paused_by, reason, "
-                       "outputs FROM job WHERE id=?", job_id)
-    if not rows:
-        return {}
-    keys = ("status", "total", "done", "failed", "cancelled", "paused_by", "reason", "outputs")
-    return dict(zip(keys, rows[0]))
-
-
-def desk_pid(data: Path) -> int | None:
-    try:
-        return json.loads((data / "desk.json").read_text())["pid"]
-    except (OSError, ValueError):
-        return None
-
-
 def each_item_once(data: Path) -> bool:
-    return query(data, "SELECT COUNT(*) FROM item WHERE status != 'done' OR attempts != 1") == [(0,)]
+    return query_store(data, "SELECT COUNT(*) FROM item WHERE status != 'done' OR attempts != 1") == [(0,)]
 
 
 def nothing_left(data: Path) -> bool:
     """No desk for the data dir and none of its workers alive."""
-    pids = [pid for (pid,) in query(data, "SELECT pid FROM workerrow")]
+    pids = [pid for (pid,) in query_store(data, "SELECT pid FROM workerrow")]
     return desk_pid(data) is None and not any(process_alive(pid) for pid in pids)
 
 
-def slow_run(data: Path, folder: Path, *extra: str, environ: dict[str, str] | None = None) -> subprocess.Popen:
-    return start(data, "run", str(folder), "--task", "fixture_tasks:slow", "--opt", "ms=25", *extra, environ=environ)
+def slow_run(data: Path, folder: Path, *extra: str, environ: dict[str, str] | None = None,
+             ms: float = PACE_MS) -> subprocess.Popen:
+    """`run` of ``folder`` with ``fixture_tasks:paced`` at ``ms`` an item; ``full_speed(data)`` lets the job
+    finish (the pace file is read as each item starts)."""
+    set_pace(pace_file(data), ms)
+    return start(data, "run", str(folder), "--task", "fixture_tasks:paced", "--opt", f"pace={pace_file(data)}",
+                 *extra, environ=environ)
+
+
+def pace_file(data: Path) -> Path:
+    return data.parent / "pace"
+
+
+def full_speed(data: Path) -> None:
+    set_pace(pace_file(data), 0)
 
 
 def group_alive(pgid: int) -> bool:
@@ -110,7 +104,8 @@ def test_run_returns_with_its_report_written_five_times_in_a_row(tmp_path):
     lingering = env(BATCHDESK_LINGER="60")
     try:
         for attempt in range(5):
-            code, out, err = finish(start(data, "run", str(tmp_path / "in"), "--new", "--json", environ=lingering))
+            command = ("run", str(tmp_path / "in"), "--new", "--all", "--json")  # --all: the files are unchanged
+            code, out, err = finish(start(data, *command, environ=lingering))
             assert code == 0, err
             summary = json.loads(out)
             assert summary["status"] == "done" and [Path(p).name for p in summary["reports"]] == ["duplicates.csv"]
@@ -118,7 +113,7 @@ def test_run_returns_with_its_report_written_five_times_in_a_row(tmp_path):
             assert "copy.bin" in report and "f000000.bin" in report, f"run {attempt + 1}: {report!r}"
     finally:
         assert cli(data, "stop").returncode == 0
-    assert query(data, "SELECT COUNT(*), SUM(status='done') FROM job") == [(5, 5)]
+    assert query_store(data, "SELECT COUNT(*), SUM(status='done') FROM job") == [(5, 5)]
 
 
 def test_statements_run_lists_both_reports(tmp_path):
@@ -135,12 +130,12 @@ def test_statements_run_lists_both_reports(tmp_path):
 
 def test_a_failing_report_fails_the_job_with_its_reason_and_an_alert(tmp_path):
     make_files(tmp_path / "in", 5)
-    code, out, err = finish(start(tmp_path / "data", "run", str(tmp_path / "in"), "--task", "fixture_tasks:bad_report"))
+    code, _, err = finish(start(tmp_path / "data", "run", str(tmp_path / "in"), "--task", "fixture_tasks:bad_report"))
     assert code == 1, err
     assert "failed: the fixture_tasks:bad_report report failed: RuntimeError: the disk is full" in err
     row = job_row(tmp_path / "data")
     assert (row["status"], row["done"]) == ("failed", 5) and "disk is full" in row["reason"]
-    assert query(tmp_path / "data", "SELECT level, kind FROM alert WHERE message LIKE '%disk is full%'") == [
+    assert query_store(tmp_path / "data", "SELECT level, kind FROM alert WHERE message LIKE '%disk is full%'") == [
         ("error", "job")]
 
 
@@ -171,7 +166,7 @@ def test_the_circuit_breaker_ends_run_with_exit_3_and_the_way_to_resume(tmp_path
     code, out, err = finish(start(data, "run", str(tmp_path / "in"), "--task", "command", "--opt", "cmd=false",
                                   "--json"), timeout=120)
     assert code == 3, err
-    assert time.monotonic() - began < 60
+    assert time.monotonic() - began < scaled(60)
     summary = json.loads(out)
     assert summary["status"] == "paused" and "paused itself" in summary["paused_reason"]
     assert 20 <= summary["failed"] < 200
@@ -191,7 +186,7 @@ def test_interrupting_run_pauses_its_job_and_the_same_command_resumes_it(tmp_pat
     row = job_row(data)
     assert (row["status"], row["paused_by"]) == ("paused", "interrupt")
     wait_for(lambda: nothing_left(data), 60, 0.1, "the idle background desk to leave nothing behind")
-    code, out, err = finish(slow_run(data, tmp_path / "in", "--json"))
+    code, out, err = finish(slow_run(data, tmp_path / "in", "--json", ms=0))
     assert code == 0 and "resuming job 1" in err, err
     assert json.loads(out)["done"] == 400 and each_item_once(data)
 
@@ -202,25 +197,28 @@ def test_kill_9_of_run_pauses_its_job_and_leaves_nothing_running(tmp_path):
     runner = slow_run(data, tmp_path / "in")
     wait_for(lambda: job_row(data).get("done", 0) > 20, 60, 0.1, "some progress")
     runner.kill()
-    runner.wait(10)
+    runner.wait(scaled(10))
     wait_for(lambda: job_row(data)["status"] == "paused", 30, 0.1, "the desk to pause the job")
     assert job_row(data)["paused_by"] == "waiter_gone"
-    assert query(data, "SELECT COUNT(*) FROM alert WHERE message LIKE '%is gone%'") == [(1,)]
+    assert query_store(data, "SELECT COUNT(*) FROM alert WHERE message LIKE '%is gone%'") == [(1,)]
     wait_for(lambda: nothing_left(data), 60, 0.1, "the background desk and its workers to stop")
 
 
 def test_cancel_ends_pending_items_at_once_and_items_in_hand_with_their_real_outcome(tmp_path):
     make_files(tmp_path / "in", 6)
     data = tmp_path / "data"
-    marker = "sh -c 'touch {out_dir}/{stem}.started; sleep 6'"
+    # Each item says it started, then runs until the test lets it end (the file `go`).
+    marker = "sh -c 'touch {out_dir}/{stem}.started; while [ ! -e {out_dir}/go ]; do sleep 0.05; done'"
     runner = start(data, "run", str(tmp_path / "in"), "--task", "command", "--opt", f"cmd={marker}",
                    "--opt", "shell=false")
-    wait_for(lambda: len(list((data / "outputs" / "job-1").glob("*.started"))) == 2, 60, 0.05, "two items in hand")
+    out_dir = data / "outputs" / "job-1"
+    wait_for(lambda: len(list(out_dir.glob("*.started"))) == 2, 60, 0.05, "two items in hand")
     cancelled = cli(data, "cancel", "1", "--no-wait")
     assert cancelled.returncode == 0, cancelled.stderr
     # The four pending items end cancelled while the two in hand still run.
     wait_for(lambda: job_row(data)["cancelled"] == 4, 10, 0.05, "the pending items to be cancelled")
     assert job_row(data)["done"] == 0
+    (out_dir / "go").touch()  # within the cancel grace: the two in hand end with their real outcome
     code, out, err = finish(runner, 60)
     assert code == 1, err
     assert "job 1 cancelled: 2 done, 0 failed, 4 cancelled of 6" in out
@@ -246,12 +244,12 @@ def test_two_runs_started_at_once_share_one_desk(tmp_path):
     make_files(tmp_path / "a", 200, 1, 32, seed=1)
     make_files(tmp_path / "b", 200, 1, 32, seed=2)
     data = tmp_path / "data"
-    runs = [slow_run(data, tmp_path / name, "--json") for name in ("a", "b")]
+    runs = [slow_run(data, tmp_path / name, "--json", ms=25) for name in ("a", "b")]
     results = [finish(r) for r in runs]
     for code, _, err in results:
         assert code == 0 and "another batchdesk desk" not in err, err
-    assert query(data, "SELECT COUNT(*), SUM(status='done'), SUM(items_done) FROM job") == [(2, 2, 400)]
-    desks = {name.rsplit("-", 2)[1] for (name,) in query(data, "SELECT DISTINCT worker FROM batch")}
+    assert query_store(data, "SELECT COUNT(*), SUM(status='done'), SUM(items_done) FROM job") == [(2, 2, 400)]
+    desks = {name.rsplit("-", 2)[1] for (name,) in query_store(data, "SELECT DISTINCT worker FROM batch")}
     assert len(desks) == 1, f"the batches ran on the workers of one desk, not {desks}"
 
 
@@ -261,7 +259,7 @@ def test_a_run_whose_desk_cannot_start_leaves_no_job_and_no_process(tmp_path):
     result = cli(data, "--redis-url", "redis://:secret@127.0.0.1:1/0", "run", str(tmp_path / "in"), timeout=120)
     assert result.returncode == 2 and "cannot use the Redis server" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
-    assert query(data, "SELECT COUNT(*) FROM job") == [(0,)]
+    assert query_store(data, "SELECT COUNT(*) FROM job") == [(0,)]
     assert desk_pid(data) is None
 
 
@@ -272,10 +270,11 @@ def test_a_pause_from_elsewhere_is_reported_and_run_keeps_waiting(tmp_path):
     wait_for(lambda: job_row(data).get("done", 0) > 20, 60, 0.1, "some progress")
     assert cli(data, "pause", "1").returncode == 0
     wait_for(lambda: runner.poll() is not None or job_row(data)["status"] == "paused", 10, 0.1, "the pause")
-    time.sleep(1.0)  # the paused job stays paused; `run` must still be waiting (checked over one second)
+    time.sleep(1.0)  # proves a non-event: over one second, the paused job stays paused and `run` keeps waiting
     assert runner.poll() is None, runner.communicate()
+    full_speed(data)
     assert cli(data, "resume", "1", "--no-wait").returncode == 0
-    code, out, err = finish(runner)
+    code, _, err = finish(runner)
     assert code == 0 and "job 1 was paused (paused by the user)" in err, err
     assert job_row(data)["done"] == 300 and each_item_once(data)
 
@@ -289,7 +288,7 @@ def serve(tmp_path):
     yield data, proc
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
-        proc.wait(60)
+        proc.wait(scaled(60))
 
 
 def test_ctrl_c_on_a_run_attached_to_serve_pauses_its_job_and_says_so(tmp_path, serve):
@@ -303,7 +302,7 @@ def test_ctrl_c_on_a_run_attached_to_serve_pauses_its_job_and_says_so(tmp_path, 
     assert code == 130 and "interrupted: job 1 paused" in err and "stopping workers" not in err, err
     assert job_row(data)["status"] == "paused" and desk.poll() is None
     desk.send_signal(signal.SIGTERM)
-    assert desk.wait(60) == 0 and "stopping: workers stop after the item in hand" in desk.stderr.read()
+    assert desk.wait(scaled(60)) == 0 and "stopping: workers stop after the item in hand" in desk.stderr.read()
     wait_for(lambda: nothing_left(data), 30, 0.1, "serve's workers to stop")
 
 
@@ -338,7 +337,8 @@ def test_a_run_attached_to_the_ui_desk_carries_on_when_the_ui_quits(tmp_path, se
     finally:
         ui.close()  # quit the UI: its desk stops, batches are handed back
         close_store()
-    code, out, err = finish(runner)
+    full_speed(data)
+    code, _, err = finish(runner)
     assert code == 0, err
     assert job_row(data)["done"] == 400 and each_item_once(data)
 
@@ -351,7 +351,7 @@ def test_a_background_desk_lingers_for_the_next_run_then_stops(tmp_path):
     assert cli(data, "run", str(tmp_path / "in"), environ=lingering).returncode == 0
     first = desk_pid(data)
     assert first is not None and process_alive(first), "the desk lingers after the job"
-    assert cli(data, "run", str(tmp_path / "in"), "--new", environ=lingering).returncode == 0
+    assert cli(data, "run", str(tmp_path / "in"), "--new", "--all", environ=lingering).returncode == 0
     assert desk_pid(data) == first, "the next run attached to the warm desk"
     wait_for(lambda: nothing_left(data) and not process_alive(first), 60, 0.2, "the idle desk to stop by itself")
 
@@ -378,6 +378,7 @@ def test_killing_the_background_desk_mid_job_is_recovered_by_the_waiting_run(tmp
     wait_for(lambda: job_row(data).get("done", 0) > 20, 60, 0.1, "some progress")
     first = desk_pid(data)
     os.kill(first, signal.SIGKILL)
+    full_speed(data)
     code, out, err = finish(runner)
     assert code == 0, err
     assert desk_pid(data) != first and json.loads(out)["done"] == 400 and each_item_once(data)
@@ -394,4 +395,4 @@ def test_serve_takes_over_from_a_lingering_background_desk(tmp_path):
         assert not process_alive(background)
     finally:
         proc.send_signal(signal.SIGTERM)
-        proc.wait(60)
+        proc.wait(scaled(60))

@@ -19,7 +19,7 @@ import pytest
 import redis
 
 from batchdesk.broker.modes import BrokerHandle, start_broker
-from conftest import batchdesk_env, process_alive, require_redis_server, wait_for
+from conftest import batchdesk_env, process_alive, require_redis_server, scaled, wait_for
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
 
@@ -56,7 +56,7 @@ def servers_of(data_dir: Path) -> list[int]:
 
 
 def server_pid(url: str) -> int:
-    with redis.Redis.from_url(url, socket_timeout=10) as client:
+    with redis.Redis.from_url(url, socket_timeout=scaled(10)) as client:
         return int(client.info("server")["process_id"])
 
 
@@ -73,8 +73,8 @@ def desk(tmp_path: Path) -> Iterator[Callable[..., tuple[subprocess.Popen[str], 
         )
         started.append(proc)
         assert proc.stdout is not None
-        ready, _, _ = select.select([proc.stdout], [], [], 60)
-        assert ready, "the desk did not start its broker within 60 s"
+        ready, _, _ = select.select([proc.stdout], [], [], scaled(60))
+        assert ready, f"the desk did not start its broker within {scaled(60):g} s"
         url = proc.stdout.readline().strip()
         assert url.startswith("redis://"), f"the desk failed to start its broker: {url!r}"
         return proc, url
@@ -87,7 +87,7 @@ def desk(tmp_path: Path) -> Iterator[Callable[..., tuple[subprocess.Popen[str], 
 
 def kill_desk(proc: subprocess.Popen[str]) -> None:
     os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(30)
+    proc.wait(scaled(30))
 
 
 def test_the_server_dies_with_a_killed_desk_not_with_the_thread_that_started_it(desk, tmp_path: Path) -> None:

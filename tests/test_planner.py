@@ -23,7 +23,7 @@ def test_free_ram_limits_workers():
     assert plan.count == 3 and "RAM" in plan.reason
 
 
-def test_override_wins():
+def test_worker_override_is_used_even_on_a_busy_two_core_machine():
     assert plan_workers(Readings(cores=2, load1=9, ram_available=GIB), override=6).count == 6
 
 
@@ -40,8 +40,14 @@ def test_measured_times_override_the_estimate():
 
 
 def test_small_jobs_spread_over_workers():
-    plan = plan_batch(10, 100, 4, cost_per_item=1e-6, cost_per_byte=0)
+    plan = plan_batch(10, 100, 4, cost_per_item=0.05, cost_per_byte=0)
     assert plan.size == 3 and "split" in plan.reason
+
+
+def test_a_job_of_less_work_than_a_batch_start_saves_stays_one_batch():
+    plan = plan_batch(5, 4096, 2, cost_per_item=2e-5, cost_per_byte=1.5e-9)  # 5 files to checksum: ~0.1 ms
+    assert plan.size >= 5 and "split" not in plan.reason
+    assert plan_batch(10_000, 4096, 2, cost_per_item=2e-5, cost_per_byte=1.5e-9).size == 5000, "0.26 s: shared"
 
 
 def test_pressure_shrinks_batches_and_says_so():
@@ -99,3 +105,28 @@ def test_failure_policy_layers_global_task_and_job(tmp_path):
     assert failure_policy(settings, "command", {"retries": 5, "batch_timeout": 60})["retries"] == 5
     with pytest.raises(SubmitError, match="unknown key"):
         failure_policy(settings, "command", {"retry": 5})
+
+
+def test_slow_items_round_to_the_nearest_item_count():
+    plan = plan_batch(100, 100, 2, cost_per_item=0.05, cost_per_byte=0, measured_seconds_per_item=1.1)
+    assert plan.size == 2, "1.1 s items: two per batch (2.2 s), not one"
+
+
+def test_a_long_running_batch_makes_room_for_a_waiting_job():
+    from batchdesk.planner import hand_back_for_waiting
+
+    long = hand_back_for_waiting(pending=19, seconds_per_item=1.0, waiting="job 2")
+    assert long is not None and long.keep == 1 + int(defaults.BATCH_TARGET_SECONDS)
+    assert long.reason.startswith("job 2 waits for a worker; 19.0 s of work left at 1.00 s/item")
+    assert hand_back_for_waiting(pending=3, seconds_per_item=1.0, waiting="job 2") is None, "ends soon anyway"
+    assert hand_back_for_waiting(pending=3, seconds_per_item=30.0, waiting="job 2").keep == 1, "only the item in hand"
+    assert hand_back_for_waiting(pending=1, seconds_per_item=30.0, waiting="job 2") is None, "nothing to hand back"
+
+
+def test_an_idle_worker_gets_half_of_a_running_batchs_rest():
+    from batchdesk.planner import hand_back_for_idle
+
+    half = hand_back_for_idle(pending=5, seconds_per_item=1.0)
+    assert half is not None and half.keep == 3 and half.reason.startswith("a worker is idle; 5.0 s of work left")
+    assert hand_back_for_idle(pending=5, seconds_per_item=0.01) is None, "not worth a batch start"
+    assert hand_back_for_idle(pending=1, seconds_per_item=30.0) is None, "one item cannot be shared"

@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import REPO, process_alive, wait_for
+from conftest import REPO, process_alive, scaled, wait_for
 from worker_rig import rig_fixture  # noqa: F401  (the rig fixture)
 from workers.proctree import kill_tree
 
@@ -66,7 +66,7 @@ def test_kill_tree_reaches_a_grandchild_in_another_session(tmp_path, script):
     try:
         assert os.getpgid(child) == child == os.getpgid(grandchild) != os.getpgid(root.pid) == os.getpgrp()
         kill_tree(root.pid)
-        assert root.wait(30) == -signal.SIGKILL
+        assert root.wait(scaled(30)) == -signal.SIGKILL
         wait_for(lambda: not process_alive(child) and not process_alive(grandchild), 30, 0.05,
                  "the whole tree to die")
     finally:
@@ -140,7 +140,7 @@ def test_a_worker_whose_desk_died_kills_its_items_whole_tree(tmp_path):
         pgid, worker = int((tmp_path / "pgid").read_text()), int((tmp_path / "worker.pid").read_text())
         assert len(group_alive(pgid)) == 3, "sh, its sleep, and the orphaned sleep"
         desk.kill()
-        desk.wait(30)
+        desk.wait(scaled(30))
         wait_for(lambda: not process_alive(worker), 30, 0.1, "the worker to stop after the grace")
         wait_for(lambda: not group_alive(pgid), 30, 0.1, "the command's whole process group to die")
     finally:

@@ -10,14 +10,15 @@ import subprocess
 import sys
 
 import pytest
-from conftest import TESTS, batchdesk_env, make_files, process_alive, wait_for
 from rq import Queue
 from rq.serializers import JSONSerializer
 
 from batchdesk.desk.desk import Desk
 from batchdesk.desk.info import read_desk_info
 from batchdesk.jobs.submit import JobRequest, submit_folder
+from conftest import TESTS, batchdesk_env, make_files, process_alive, scaled, wait_for
 from data.models import Alert, Batch, Job
+from fixture_tasks import set_pace
 
 pytestmark = pytest.mark.slow
 
@@ -40,20 +41,24 @@ def assert_exactly_once(job_id: int, total: int) -> None:
 def test_worker_killed_mid_batch_job_still_completes(tmp_path, settings, plugin_path):
     from dataclasses import replace
 
-    settings = replace(settings, plugins=("fixture_tasks:slow",))
+    settings = replace(settings, plugins=("fixture_tasks:paced",))
     make_files(tmp_path / "in", 600, 1, 64)
+    pace = tmp_path / "pace"
+    set_pace(pace, 50)  # a batch (300 items, half the job) takes 15 s at least: the kill comes mid-batch
     desk = Desk(settings).start()
     try:
-        job, _ = submit_folder(settings, JobRequest(tmp_path / "in", "fixture_tasks:slow", {"ms": "4"}))
+        job, _ = submit_folder(settings, JobRequest(tmp_path / "in", "fixture_tasks:paced", {"pace": str(pace)}))
         desk.wake()
         running = wait_for(lambda: Batch.get_or_none((Batch.job == job.id) & (Batch.status == "running")
                                                      & (Batch.pid.is_null(False))), 30, message="a running batch")
         victim = running.worker
         pid = desk.pool.pids()[victim]
         os.kill(pid, signal.SIGKILL)
+        # Its work-horse, orphaned, runs on at 50 ms an item until the desk kills it and queues the batch again.
+        wait_for(lambda: Batch.get_by_id(running.id).attempts >= 2, 60, 0.1, "the killed batch to run again")
+        set_pace(pace, 0)  # the rest at full speed
         wait_for(lambda: Job.get_by_id(job.id).status == "done", 120, 0.1, "job to finish after the kill")
         assert_exactly_once(job.id, 600)
-        assert Batch.get_by_id(running.id).attempts >= 2, "the killed batch ran again"
         assert Alert.select().where(Alert.message.contains("killed by SIGKILL")).exists()
         assert victim not in desk.pool.pids() and desk.pool.size == 2, "a replacement worker was started"
     finally:
@@ -67,9 +72,11 @@ def test_desk_stopped_then_restarted_completes_job(tmp_path, plugin_path, sig):
     total = 6000
     make_files(tmp_path / "in", total, 1, 16)
     data = tmp_path / "data"
-    env = batchdesk_env(BATCHDESK_PLUGINS="fixture_tasks:slow")
+    pace = tmp_path / "pace"
+    set_pace(pace, 20)  # 60 s of work at least: the signal comes mid-job
+    env = batchdesk_env(BATCHDESK_PLUGINS="fixture_tasks:paced")
     args = [sys.executable, "-m", "batchdesk", "--data-dir", str(data), "--broker", "embedded", "--workers", "2",
-            "run", str(tmp_path / "in"), "--task", "fixture_tasks:slow", "--opt", "ms=1", "-q", "--json"]
+            "run", str(tmp_path / "in"), "--task", "fixture_tasks:paced", "--opt", f"pace={pace}", "-q", "--json"]
     first = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
     def some_done():
@@ -81,10 +88,11 @@ def test_desk_stopped_then_restarted_completes_job(tmp_path, plugin_path, sig):
 
     wait_for(some_done, 60, 0.1, "some items done")
     first.send_signal(sig)
-    code = first.wait(60)
+    code = first.wait(scaled(60))
     assert code == (-signal.SIGKILL if sig == signal.SIGKILL else 130), "SIGTERM stops cleanly, like Ctrl-C"
     wait_for(lambda: read_desk_info(data) is None, 10, message="the lock to be released")
-    second = subprocess.run(args, env=env, capture_output=True, text=True, timeout=180)
+    set_pace(pace, 0)  # the second run goes at full speed
+    second = subprocess.run(args, env=env, capture_output=True, text=True, timeout=scaled(180))
     assert second.returncode == 0, second.stderr
     con = sqlite3.connect(data / "batchdesk.sqlite3")
     assert con.execute("SELECT COUNT(*) FROM job").fetchone()[0] == 1, "the second run resumed the same job"
@@ -157,7 +165,7 @@ def test_the_feeder_counts_workers_started_elsewhere(tmp_path, settings, monkeyp
         wait_for(lambda: desk._capacity().workers == 2, 60, 0.1, "the desk to count the other worker")
         assert "1 more worker(s) elsewhere" in desk.pool_reason
         other.terminate()
-        other.wait(30)
+        other.wait(scaled(30))
         wait_for(lambda: desk._capacity().workers == 1, 60, 0.1, "the desk to stop counting it")
     finally:
         if other is not None and other.poll() is None:
@@ -170,11 +178,13 @@ def test_a_stopping_desk_hands_running_batches_back(tmp_path, settings, plugin_p
     keeps what ended, and the batch is held until the next desk queues it again."""
     from dataclasses import replace
 
-    settings = replace(settings, plugins=("fixture_tasks:slow",), workers=1)
+    settings = replace(settings, plugins=("fixture_tasks:paced",), workers=1)
     make_files(tmp_path / "in", 60, 1, 64)
+    pace = tmp_path / "pace"
+    set_pace(pace, 200)  # 12 s of work at least: the desk stops mid-batch
     desk = Desk(settings).start()
     try:
-        job, _ = submit_folder(settings, JobRequest(tmp_path / "in", "fixture_tasks:slow", {"ms": "100"}))
+        job, _ = submit_folder(settings, JobRequest(tmp_path / "in", "fixture_tasks:paced", {"pace": str(pace)}))
         desk.wake()
         wait_for(lambda: Job.get_by_id(job.id).items_done >= 3, 60, 0.05, "some items to end")
     finally:
@@ -182,6 +192,7 @@ def test_a_stopping_desk_hands_running_batches_back(tmp_path, settings, plugin_p
     stopped = Job.get_by_id(job.id)
     assert stopped.items_done < 60, "the batch was not run to its end"
     assert [b.status for b in Batch.select().where(Batch.job == job.id)] == ["held"]
+    set_pace(pace, 0)
     desk = Desk(settings).start()
     try:
         wait_for(lambda: Job.get_by_id(job.id).status == "done", 120, 0.1, "the job to finish after a restart")

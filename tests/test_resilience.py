@@ -8,11 +8,11 @@ from collections import Counter
 from dataclasses import replace
 
 import pytest
-from conftest import TESTS, process_alive, wait_for
 
-from batchdesk.jobs import control
 from batchdesk.desk.desk import Desk
+from batchdesk.jobs import control
 from batchdesk.jobs.submit import JobRequest, submit_folder
+from conftest import TESTS, process_alive, wait_for
 from data.models import Alert, Batch, Item, Job
 
 pytestmark = pytest.mark.slow
@@ -72,7 +72,8 @@ def test_hard_batch_timeout_retries_then_dead_letter(tmp_path, run_desk):
     assert (job.items_done, job.items_failed) == (2, 2)
     for path in ("hang-1", "z"):
         item = Item.get(Item.path == path)
-        assert item.status == "failed" and "batch failed after 2 attempt(s)" in item.error and "time limit" in item.error
+        assert item.status == "failed" and "batch failed after 2 attempt(s)" in item.error, item.error
+        assert "time limit" in item.error
     dead = control.dead_batches(job.id)
     assert len(dead) == 1 and dead[0].attempts == 2
     assert Alert.select().where(Alert.message.contains("is dead")).exists()
@@ -162,16 +163,17 @@ def test_low_free_ram_shrinks_the_pool_and_the_batches(tmp_path, run_desk, monke
 
 def test_high_priority_queue_is_drained_first(tmp_path, run_desk):
     desk, settings = run_desk(workers=0)  # nothing runs until both jobs are queued
-    low, _ = submit_folder(settings, JobRequest(files(tmp_path / "low", ["a", "b"]), "fixture_tasks:slow", queue="low"))
-    high, _ = submit_folder(settings, JobRequest(files(tmp_path / "high", ["a", "b"]), "fixture_tasks:slow", queue="high"))
+    low, _ = submit_folder(settings, JobRequest(files(tmp_path / "low", ["a", "b"]), "fixture_tasks:slow",
+                                                queue="low"))
+    high, _ = submit_folder(settings, JobRequest(files(tmp_path / "high", ["a", "b"]), "fixture_tasks:slow",
+                                                 queue="high"))
     desk.wake()
     wait_for(lambda: Batch.select().where(Batch.status == "queued").count() >= 2, 10, message="both jobs queued")
     from data.models import Setting
 
     Setting.insert(key="workers.desired", value=1).on_conflict_replace().execute()
     desk.resize()
-    for job in (low, high):
-        wait_for(lambda: ended(job.id), 60, 0.1, "both jobs to finish")
+    wait_for(lambda: ended(low.id) and ended(high.id), 60, 0.1, "both jobs to finish")
     first_low = min(i.started_at for i in Item.select().where(Item.job == low.id))
     last_high = max(i.finished_at for i in Item.select().where(Item.job == high.id))
     assert last_high <= first_low, "the high queue was drained before the low one"

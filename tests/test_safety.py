@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -26,8 +27,8 @@ def root(tmp_path):
 
 def test_plain_and_inside_symlink_paths_resolve(root):
     guard = _PathGuard(root)
-    assert open(guard.resolve("sub/ok.txt")).read() == "ok"
-    assert open(guard.resolve("alias.txt", link=True)).read() == "ok"
+    assert Path(guard.resolve("sub/ok.txt")).read_text() == "ok"
+    assert Path(guard.resolve("alias.txt", link=True)).read_text() == "ok"
 
 
 @pytest.mark.parametrize("rel", ["../secret.txt", "sub/../../secret.txt", "/etc/passwd", "leak.txt",

@@ -8,9 +8,9 @@ import subprocess
 import sys
 
 import pytest
-from conftest import batchdesk_env
 
 from batchdesk.jobs.scan import ScanError, scan_folder
+from conftest import batchdesk_env, scaled
 
 LOOPS = ("a", "b", "self")
 
@@ -32,12 +32,12 @@ def test_nested_unicode_spaces_zero_byte(tmp_path):
     (tmp_path / ".hidden").write_text("x")
     result = scan_folder(tmp_path)
     assert sorted(rel for rel, _, _ in result.files) == ["a b/résumé ü.txt", "deep/er/empty.bin"]
-    assert dict((rel, size) for rel, size, _ in result.files)["deep/er/empty.bin"] == 0
+    assert {rel: size for rel, size, _ in result.files}["deep/er/empty.bin"] == 0
     assert result.skipped == 1
     assert len(scan_folder(tmp_path, hidden=True).files) == 3
 
 
-def test_include_exclude(tmp_path):
+def test_include_and_exclude_globs_filter_relative_paths(tmp_path):
     for name in ("a.pdf", "b.csv", "sub/c.pdf", "sub/d.tmp"):
         (tmp_path / name).parent.mkdir(exist_ok=True)
         (tmp_path / name).write_text(name)
@@ -77,7 +77,7 @@ def test_run_on_a_folder_with_symlink_loops(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "batchdesk", "--data-dir", str(tmp_path / "data"), "--broker", "embedded",
          "--workers", "1", "run", str(tmp_path / "in"), "--quiet"],
-        capture_output=True, text=True, env=batchdesk_env(), timeout=240,
+        capture_output=True, text=True, env=batchdesk_env(), timeout=scaled(240),
     )
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
@@ -92,13 +92,13 @@ def test_run_on_a_folder_with_symlink_loops(tmp_path):
     (lambda p: (p / "f.txt").write_text("x") and p / "f.txt", "not a folder"),
     (lambda p: (p / "empty").mkdir() or p / "empty", "no files to process"),
 ])
-def test_clear_errors(tmp_path, setup, message):
+def test_missing_file_or_empty_folder_is_a_clear_scan_error(tmp_path, setup, message):
     with pytest.raises(ScanError, match=message):
         scan_folder(setup(tmp_path))
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads everything; permission errors cannot be provoked")
-def test_unreadable_folder(tmp_path):
+def test_unreadable_folder_is_a_permission_denied_scan_error(tmp_path):
     locked = tmp_path / "locked"
     locked.mkdir()
     (locked / "x").write_text("x")

@@ -74,7 +74,8 @@ def dkb(rows: list) -> str:
              "Ana Lima" if a < 0 else payee, payee if a < 0 else "Ana Lima", purpose,
              "Ausgang" if a < 0 else "Eingang", "DE02120300000000202051", de_num(a), "", "", ""]
             for d, payee, purpose, a in rows]
-    return write_csv(head + body, ";", '"Girokonto";"DE12500105170648489890"\r\n"Kontostand vom 31.03.2024:";"4.123,45 €"\r\n\r\n')
+    preamble = '"Girokonto";"DE12500105170648489890"\r\n"Kontostand vom 31.03.2024:";"4.123,45 €"\r\n\r\n'
+    return write_csv(head + body, ";", preamble)
 
 
 def ing(rows: list) -> str:
@@ -151,14 +152,14 @@ def run(tmp_path: Path, name: str, text: str, encoding: str = "utf-8", **opts: o
 
 
 @pytest.mark.parametrize("name", sorted(DIALECTS))
-def test_dialects_exact(tmp_path: Path, name: str) -> None:
+def test_each_bank_dialect_gives_exact_figures_currency_and_rows(tmp_path: Path, name: str) -> None:
     writer, rows, encoding, currency = DIALECTS[name]
     result, out = run(tmp_path, f"{name}.csv", writer(rows), encoding)
     got = {k: result[k] for k in ("transactions", "debits", "credits", "first_date", "last_date")}
     assert got == figures(rows)
     assert result["currency"] == currency and {r["currency"] for r in out} == {currency}
     assert not [w for w in result["warnings"] if "currency" in w], result["warnings"]
-    for (_d, payee, _p, amount), row in zip(sorted(rows), sorted(out, key=lambda r: r["date"])):
+    for (_d, payee, _p, amount), row in zip(sorted(rows), sorted(out, key=lambda r: r["date"]), strict=True):
         assert payee in row["description"] and row["amount"] == str(amount)
 
 
@@ -175,7 +176,8 @@ def test_payee_and_purpose_columns_both_go_into_the_description(tmp_path: Path) 
 
 def test_running_balance_in_a_csv_is_reconciled(tmp_path: Path) -> None:
     result, _ = run(tmp_path, "chase.csv", chase(ROWS_EN))  # newest first
-    assert result["balance_check"] == "ok" and result["closing_balance"] == str(D("2500.00") + sum(r[3] for r in ROWS_EN))
+    assert result["balance_check"] == "ok"
+    assert result["closing_balance"] == str(D("2500.00") + sum(r[3] for r in ROWS_EN))
     result, _ = run(tmp_path, "ing.csv", ing(ROWS_DE), "cp1252")
     assert result["balance_check"] == "ok"
     broken = chase(ROWS_EN).replace("-6.75", "-7.75")

@@ -16,7 +16,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from conftest import batchdesk_env
+
+from conftest import batchdesk_env, scaled
 from test_categories import MERCHANTS
 from test_statements_dialects import DIALECTS, figures
 from test_statements_pdf import LAYOUTS, expected, gen
@@ -65,7 +66,8 @@ def test_mixed_folder_per_file_exact(tmp_path: Path) -> None:
 
     with open(out / "merchants.csv.transactions.csv", newline="", encoding="utf-8") as fh:
         cats = [r["category"] for r in csv.DictReader(fh)]
-    right = sum(c == want_cat for c, (_t, _s, want_cat) in zip(cats, MERCHANTS))
+    assert len(cats) == len(MERCHANTS), cats
+    right = sum(c == want_cat for c, (_t, _s, want_cat) in zip(cats, MERCHANTS, strict=True))
     print(f"merchant categories in the job: {right}/{len(MERCHANTS)}")
     assert right / len(MERCHANTS) >= 0.9
 
@@ -89,8 +91,8 @@ def test_mixed_folder_through_the_cli_with_real_workers(tmp_path: Path) -> None:
     want = mixed_folder(src)
     env = batchdesk_env(BATCHDESK_BROKER="embedded", BATCHDESK_WORKERS="2")
     proc = subprocess.run([sys.executable, "-m", "batchdesk", "--data-dir", str(tmp_path / "data"), "run", str(src),
-                           "--task", "statements", "--json"], capture_output=True, text=True, env=env, timeout=300,
-                          check=False)
+                           "--task", "statements", "--json"], capture_output=True, text=True, env=env,
+                          timeout=scaled(300), check=False)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     output = Path(summary["output"])

@@ -28,7 +28,7 @@ from types import SimpleNamespace
 import pytest
 
 from batchdesk import locations
-from conftest import batchdesk_env, make_files, wait_for
+from conftest import batchdesk_env, make_files, scaled, wait_for
 from data import queries, transitions
 from data.models import Batch, Item, Job, Setting, WorkerRow, db
 from data.queries import Outcome
@@ -113,7 +113,7 @@ def pg_server(tmp_path_factory):
     pwfile.write_text(PASSWORD + "\n")
     if as_user:
         os.chown(pwfile, as_user["user"], as_user["group"])
-    run = dict(cwd=base, capture_output=True, text=True, timeout=120, **as_user)
+    run = dict(cwd=base, capture_output=True, text=True, timeout=scaled(120), **as_user)
     init = subprocess.run([str(bindir / "initdb"), "-D", str(data), "-U", USER, "-E", "UTF8", "--no-sync",
                            "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}"], **run)
     assert init.returncode == 0, f"initdb failed: {init.stderr or init.stdout}"
@@ -121,8 +121,8 @@ def pg_server(tmp_path_factory):
         port = _free_port()
         options = (f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off "
                    "-c full_page_writes=off -c max_connections=200")
-        start = subprocess.run([str(bindir / "pg_ctl"), "start", "-D", str(data), "-l", str(log), "-w", "-t", "60",
-                                "-o", options], **run)
+        start = subprocess.run([str(bindir / "pg_ctl"), "start", "-D", str(data), "-l", str(log), "-w",
+                                "-t", f"{scaled(60):.0f}", "-o", options], **run)
         if start.returncode == 0:
             break
     else:
@@ -254,7 +254,7 @@ def test_racing_runs_on_separate_connections_count_each_item_once(pg, pg_url):
     for t in threads:
         t.start()
     for t in threads:
-        t.join(60)
+        t.join(scaled(60))
     assert not errors, errors
     open_store(pg_url)
     job = Job.get_by_id(job.id)
@@ -273,16 +273,16 @@ def test_write_takes_the_write_lock_up_front(pg, pg_url):
         with write():
             events.append("a-in")
             inside.set()
-            time.sleep(0.4)
+            time.sleep(0.4)  # proves a non-event: meanwhile the other writer must not get in
             events.append("a-out")
         close_store()
 
     t = threading.Thread(target=holder)
     t.start()
-    inside.wait(10)
+    inside.wait(scaled(10))
     with write():
         events.append("b-in")
-    t.join(10)
+    t.join(scaled(10))
     assert events == ["a-in", "a-out", "b-in"]
 
 
@@ -392,7 +392,7 @@ def test_unreachable_server_is_a_clear_error_without_the_password(pg_server):
 # -- end to end: a desk and two workers "on other machines" sharing the PostgreSQL store --------
 def _cli(*args: str, env: dict, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "batchdesk", *args], capture_output=True, text=True, env=env,
-                          timeout=timeout)
+                          timeout=scaled(timeout))
 
 
 @pytest.mark.slow
@@ -476,10 +476,10 @@ def test_desk_and_two_remote_workers_share_a_postgres_store(tmp_path, pg_url, re
                 proc.send_signal(signal.SIGTERM)
         for proc in procs.values():
             try:
-                proc.wait(60)
+                proc.wait(scaled(60))
             except subprocess.TimeoutExpired:
                 proc.kill()
-                proc.wait(10)
+                proc.wait(scaled(10))
     assert all(p.returncode == 0 for p in procs.values()), output()
 
 

@@ -116,7 +116,7 @@ def test_digest_size_and_type_of_real_files(tree: Path, tmp_path: Path) -> None:
         }, name
 
 
-def test_samples_are_typed(tmp_path: Path) -> None:
+def test_each_bundled_sample_gets_its_file_type_even_a_csv_with_a_preamble(tmp_path: Path) -> None:
     rows = {rel: result for rel, _s, result, _e in run_job("checksum", SAMPLES, tmp_path / "out")}
     assert rows["documents/quarterly-report-q1-2024.pdf"]["type"] == "pdf"
     assert rows["documents/employee-handbook.docx"]["type"] == "docx"
@@ -206,7 +206,7 @@ def test_unreadable_inputs_fail_cleanly(tmp_path: Path) -> None:
         run_task("checksum", tmp_path / "adir", tmp_path, tmp_path / "out")
 
 
-def test_duplicates_report(tmp_path: Path) -> None:
+def test_duplicates_report_groups_copies_biggest_first_without_empty_or_unique_files(tmp_path: Path) -> None:
     root = tmp_path / "src"
     (root / "a" / "deep").mkdir(parents=True)
     (root / "b").mkdir()
@@ -260,7 +260,7 @@ def test_duplicates_ignores_failed_items_and_can_be_switched_off(tmp_path: Path)
     assert (raw / "duplicates.csv").exists()
 
 
-def test_options_schema() -> None:
+def test_checksum_has_one_option_duplicates_true_by_default() -> None:
     spec = registry.get("checksum")
     assert [o.name for o in spec.options] == ["duplicates"]
     assert spec.parse_options({}) == {"duplicates": True}

@@ -8,18 +8,22 @@ import json
 import zipfile
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from workers import registry
 from workers.registry import ItemError, TaskContext, TaskError
 from workers.tasks._common import output_file
+from workers.tasks.extract_text import extract_document
 from workers.tasks.extract_text.chunks import chunk_spans
 
 try:
     from conftest_tasks import SAMPLES, make_samples_module, run_job, run_task
+    from pdf_fixtures import broken_page_pdf, lines_pdf, private_use_pdf, reportlab_pdf, vertical_cjk_pdf
 except ImportError:  # tests/ became a package
     from tests.conftest_tasks import SAMPLES, make_samples_module, run_job, run_task
+    from tests.pdf_fixtures import broken_page_pdf, lines_pdf, private_use_pdf, reportlab_pdf, vertical_cjk_pdf
 
 
 def extract(tmp_path: Path, name: str, data: bytes, **opts):
@@ -91,25 +95,27 @@ def test_pdf_built_by_hand(tmp_path: Path) -> None:
     assert result["pages"] == 1
 
 
-def _pypdf_copy(encrypt_user: str | None = None, owner: str | None = None) -> bytes:
-    from pypdf import PdfWriter
+def _encrypted(user_password: str, strength: int = 128) -> bytes:
+    """Two pages encrypted by ReportLab: RC4 (40 or 128 bits) or AES-256 (``strength`` 256)."""
+    from reportlab.lib.pdfencrypt import StandardEncryption
 
-    writer = PdfWriter(clone_from=io.BytesIO(QUARTERLY.read_bytes()))
-    if encrypt_user is not None:
-        writer.encrypt(user_password=encrypt_user, owner_password=owner, algorithm="RC4-128")
-    buf = io.BytesIO()
-    writer.write(buf)
-    return buf.getvalue()
+    encrypt = StandardEncryption(user_password, ownerPassword="owner-only", strength=strength)
+    return lines_pdf(["Revenue for the first quarter reached 412,800 EUR."], ["Outlook for Q2"], encrypt=encrypt)
 
 
 def test_encrypted_pdf_fails_with_a_clear_reason(tmp_path: Path) -> None:
-    assert failure(tmp_path, "secret.pdf", _pypdf_copy("s3cret")) == "PDF is encrypted (password required)"
+    assert failure(tmp_path, "secret.pdf", _encrypted("s3cret")) == "PDF is encrypted (password required)"
+    assert failure(tmp_path, "aes.pdf", _encrypted("s3cret", 256)) == "PDF is encrypted (password required)"
 
 
-def test_pdf_with_only_an_owner_password_is_read(tmp_path: Path) -> None:
-    result, text, _ = extract(tmp_path, "locked.pdf", _pypdf_copy("", owner="owner-only"))
-    assert "Revenue for the first quarter" in text
-    assert result["pages"] == 2
+@pytest.mark.parametrize("strength", [40, 128, 256])
+def test_pdf_with_only_an_owner_password_is_read(tmp_path: Path, strength: int) -> None:
+    """RC4 and AES (which pypdf read only with the cryptography package installed) alike."""
+    data = _encrypted("", strength)
+    assert (b"/AESV3" in data) == (strength == 256)
+    result, text, _ = extract(tmp_path, "locked.pdf", data)
+    assert text == "Revenue for the first quarter reached 412,800 EUR.\n\nOutlook for Q2"
+    assert result["pages"] == 2 and "warnings" not in result
 
 
 def test_corrupt_truncated_and_empty_pdfs(tmp_path: Path) -> None:
@@ -123,16 +129,106 @@ def test_corrupt_truncated_and_empty_pdfs(tmp_path: Path) -> None:
 
 
 def test_pdf_without_text_layer_is_done_with_a_warning(tmp_path: Path) -> None:
-    from pypdf import PdfWriter
-
-    writer = PdfWriter()
-    writer.add_blank_page(595, 842)
-    buf = io.BytesIO()
-    writer.write(buf)
-    result, text, chunks = extract(tmp_path, "scan.pdf", buf.getvalue())
+    result, text, chunks = extract(tmp_path, "scan.pdf", reportlab_pdf(lambda c: None))
     assert text == "" and chunks == []
     assert result["words"] == 0 and result["pages"] == 1
     assert result["warnings"] == ["no text layer (a scanned PDF needs OCR)"]
+
+
+def _image(c: Any) -> None:
+    from PIL import Image
+    from reportlab.lib.utils import ImageReader
+
+    c.drawImage(ImageReader(Image.new("L", (60, 80), 200)), 72, 300, 450, 500)
+
+
+def _report_with_a_form(c: Any) -> None:
+    """Three pages: bookmarked headings, a filled-in form field, a scanned page (an image, no text)."""
+    c.setFont("Helvetica-Bold", 14)
+    c.drawString(72, 760, "1. Summary of the year")
+    c.bookmarkPage("summary")
+    c.addOutlineEntry("1. Summary of the year", "summary", level=0)
+    c.setFont("Helvetica", 11)
+    c.drawString(72, 740, "Sales grew in every region.")
+    c.drawString(72, 700, "Approved by:")
+    c.acroForm.textfield(name="approver", value="Dana Whitfield", x=160, y=692, width=200, height=20)
+    c.showPage()
+    _image(c)
+    c.showPage()
+    c.setFont("Helvetica-Bold", 14)
+    c.drawString(72, 760, "2. Outlook")
+    c.bookmarkPage("outlook")
+    c.addOutlineEntry("2. Outlook", "outlook", level=0)
+    c.bookmarkPage("appendix")
+    c.addOutlineEntry("Appendix (not in the text)", "appendix", level=1)
+    c.setFont("Helvetica", 11)
+    c.drawString(72, 740, "Steady.")
+    c.setTitle("Annual report")
+    c.setAuthor("Finance")
+
+
+def test_pdf_form_fields_bookmarks_and_scanned_pages(tmp_path: Path) -> None:
+    result, text, chunks = extract(tmp_path, "report.pdf", reportlab_pdf(_report_with_a_form))
+    assert text == ("1. Summary of the year\nSales grew in every region.\nApproved by:\nDana Whitfield\n\n"
+                    "2. Outlook\nSteady.")
+    assert result["pages"] == 3
+    assert result["warnings"] == ["no text layer on page 2 (scanned pages need OCR)"]
+    assert (result["title"], result["author"]) == ("Annual report", "Finance")
+    assert result["created"] == result["modified"] == "2000-01-01T00:00:00+00:00"  # ReportLab's invariant mode
+    assert [c["page"] for c in chunks] == [1]
+    _fmt, extracted = extract_document(tmp_path / "src" / "report.pdf")
+    outlook = text.index("2. Outlook")
+    assert extracted.page_starts == [0, outlook - 2, outlook]  # page 2 has no text: it ends page 1
+    assert extracted.headings == [(0, "1. Summary of the year"), (outlook, "2. Outlook"),
+                                  (outlook, "Appendix (not in the text)")]  # not on its page: the page's start
+
+
+def test_pdf_text_in_a_font_neither_embedded_nor_installed_is_warned(tmp_path: Path) -> None:
+    result, text, _ = extract(tmp_path, "kampo.pdf", vertical_cjk_pdf())
+    if text:  # this machine has a Japanese font PDFium can use instead
+        assert "warnings" not in result
+    else:
+        assert result["warnings"] == [
+            "text on page 1 could not be read: a font it uses is neither embedded nor installed "
+            "(often a Chinese, Japanese or Korean font)"
+        ]
+
+
+def test_pdf_page_whose_text_is_garbage_is_warned(tmp_path: Path) -> None:
+    good = lines_pdf(["A page of ordinary text, long enough to be judged by the garbage test."])
+    result, _, _ = extract(tmp_path, "good.pdf", good)
+    assert "warnings" not in result
+    result, text, _ = extract(tmp_path, "symbols.pdf", private_use_pdf(b"The quick brown fox jumps over the lazy dog"))
+    assert text[:3] == "\ue054\ue068\ue065"  # 'The' in the private-use area
+    assert result["warnings"] == [
+        "text on page 1 looks like garbage (unreadable characters (private-use, replacement or control characters))"
+    ]
+
+
+def test_pdf_broken_page_is_left_out_with_a_warning(tmp_path: Path) -> None:
+    result, text, chunks = extract(tmp_path, "broken.pdf", broken_page_pdf())
+    assert text == "First page\n\nThird page"
+    assert result["pages"] == 3
+    assert result["warnings"] == ["page 2 could not be read (broken)"]
+    assert [(c["page"], c["page_end"]) for c in chunks] == [(1, 3)]
+
+
+def test_pdf_reading_stops_at_the_time_budget(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from workers.tasks.extract_text import documents
+
+    monkeypatch.setattr(documents, "PDF_SECONDS", 0.0)
+    result, text, _ = extract(tmp_path, "q.pdf", QUARTERLY.read_bytes())
+    assert "Revenue for the first quarter" in text and "Outlook for Q2" not in text  # page 1 only
+    assert result["pages"] == 2
+    assert result["warnings"] == ["stopped after page 1 of 2: reading took over 0 s"]
+
+
+def test_page_list_joins_runs_of_pages_and_cuts_long_lists() -> None:
+    from workers.tasks.extract_text.documents import page_list
+
+    assert page_list([4]) == "page 4"
+    assert page_list([1, 2, 3, 5, 7, 8]) == "pages 1-3, 5, 7-8"
+    assert page_list(range(1, 40, 2), most=3) == "pages 1, 3, 5, ..."
 
 
 # --------------------------------------------------------------------------------------------
@@ -245,6 +341,65 @@ def test_markdown_is_stripped_to_text(tmp_path: Path) -> None:
     assert result["format"] == "markdown"
 
 
+GUIDE = """# Setup guide
+
+Install it:
+
+```python
+def main(**kwargs):
+    # a comment, not a heading
+    if kwargs:
+\treturn 1
+```
+
+    $ batchdesk run ./in
+      --task   extract-text
+
+- a list item
+
+      continued list text
+
+Result *with* `code`
+======
+
+Done *now*.
+"""
+
+
+def test_markdown_code_blocks_keep_their_indentation(tmp_path: Path) -> None:
+    result, text, _ = extract(tmp_path, "guide.md", GUIDE.encode())
+    assert text == (
+        "Setup guide\n\nInstall it:\n\n"
+        "def main(**kwargs):\n    # a comment, not a heading\n    if kwargs:\n\treturn 1\n\n"
+        "$ batchdesk run ./in\n  --task   extract-text\n\n"
+        "a list item\n\ncontinued list text\n\nResult with code\n\nDone now."
+    )
+    assert result["title"] == "Setup guide"
+    _fmt, extracted = extract_document(tmp_path / "src" / "guide.md")
+    assert extracted.text == text
+    assert extracted.headings == [(0, "Setup guide"), (text.index("Result with"), "Result with code")]
+
+
+def test_html_headings_and_spaces_for_line_ends_except_in_pre(tmp_path: Path) -> None:
+    page = (b"<html><body><h1>Farm <em>shop</em>\n news</h1><p>Open\ndaily.</p><div><h3>Prices</h3>"
+            b"<table><tr><td>Cake</td><td>3.50</td></tr></table></div><pre>ab\ncd</pre>"
+            b"<script><h2>not one</h2></script></body></html>")
+    (tmp_path / "p.html").write_bytes(page)
+    _fmt, extracted = extract_document(tmp_path / "p.html")
+    # a line end in the source is a space, except in <pre>
+    assert extracted.text == "Farm shop news\n\nOpen daily.\n\nPrices\n\n| Cake | 3.50\n\nab\ncd"
+    assert extracted.headings == [(0, "Farm shop news"), (extracted.text.index("Prices"), "Prices")]
+
+
+def test_text_that_looks_like_garbage_is_warned(tmp_path: Path) -> None:
+    french = ("Le café crème et la crème brûlée de l'été sont prêts ; les invités naïfs en redemandent. " * 3).encode()
+    result, _, _ = extract(tmp_path, "menu.txt", french)
+    assert result["encoding"] == "utf-8" and "warnings" not in result
+    result, text, _ = extract(tmp_path, "menu.txt", french, encoding="cp1252")  # the wrong encoding, forced
+    assert text.startswith("Le cafÃ© crÃ¨me")
+    assert result["warnings"] == ["the text looks like garbage (mojibake (UTF-8 text decoded in a legacy encoding))"]
+
+
 # --------------------------------------------------------------------------------------------
 # Plain text and encodings
 # --------------------------------------------------------------------------------------------
@@ -262,7 +417,7 @@ TEXT = "Grüße aus Köln – café, naïve, 5 €\nZweite Zeile"
         (TEXT.encode("cp1252"), "cp1252"),
     ],
 )
-def test_text_encodings(tmp_path: Path, data: bytes, encoding: str) -> None:
+def test_text_in_each_encoding_is_decoded_and_counted(tmp_path: Path, data: bytes, encoding: str) -> None:
     result, text, _ = extract(tmp_path, "t.txt", data)
     assert text == TEXT
     assert result["encoding"] == encoding
@@ -283,7 +438,7 @@ def test_latin1_fallback_and_forced_encoding(tmp_path: Path) -> None:
         extract(tmp_path, "c.txt", b"x", encoding="no-such-codec")  # refused when the job is submitted
 
 
-def test_sample_cp1252_note(tmp_path: Path) -> None:
+def test_the_cp1252_sample_note_is_decoded_as_cp1252(tmp_path: Path) -> None:
     result, text, _ = extract(tmp_path, "n.txt", (SAMPLES / "notes/lagerbestand-cp1252.txt").read_bytes())
     assert result["encoding"] == "cp1252"
     assert "Saft „naturtrüb“: 480 Flaschen" in text
@@ -313,7 +468,7 @@ def test_unknown_extension_is_sniffed(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def test_json_and_jsonl(tmp_path: Path) -> None:
+def test_json_and_jsonl_become_path_value_lines_and_bad_json_fails(tmp_path: Path) -> None:
     result, text, _ = extract(tmp_path, "inv.json", (SAMPLES / "data/inventory.json").read_bytes())
     lines = text.splitlines()
     assert "title: Northwind Orchards inventory" in lines
@@ -344,7 +499,7 @@ def test_csv_in_two_dialects(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def test_whole_samples_folder(tmp_path: Path) -> None:
+def test_the_whole_samples_folder_is_extracted_with_two_outputs_per_file(tmp_path: Path) -> None:
     out = tmp_path / "out"
     rows = run_job("extract-text", SAMPLES, out)
     assert {status for _r, status, _res, _e in rows} == {"done"}
@@ -422,3 +577,28 @@ def test_unwritable_output_fails_the_item_cleanly(tmp_path: Path) -> None:
         pytest.skip("this file system refuses the input name already")
     with pytest.raises(ItemError, match=r"^cannot write "):
         run_task("extract-text", src / name, src, tmp_path / "out")
+
+
+def test_headings_are_placed_in_order_also_wrapped_or_in_another_case() -> None:
+    from workers.tasks.extract_text.extracted import place_headings
+
+    text = "Intro\nSome text.\nIntro\nResults in\ndetail here\nRESULTS SUMMARY\n  Code line"
+    assert place_headings(text, ["Intro", "Intro", "Results in detail", "Results summary", "Missing", "Code line"]) == [
+        (0, "Intro"),
+        (17, "Intro"),  # the next one after the previous heading
+        (23, "Results in detail"),  # wrapped over two lines
+        (46, "Results summary"),  # another case
+        (64, "Code line"),  # indented: the offset of its first letter
+    ]
+
+
+def test_headings_not_in_the_text_cost_little() -> None:
+    """A hostile document: 20,000 headings, none of them at a line start of 2 MB of text."""
+    import time
+
+    from workers.tasks.extract_text.extracted import place_headings
+
+    text = "| cell text in a table row\n" * 80_000
+    started = time.perf_counter()
+    assert place_headings(text, [f"heading {n}" for n in range(20_000)]) == []
+    assert time.perf_counter() - started < 10  # about 1 s; a scan to the end per heading takes minutes

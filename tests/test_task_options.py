@@ -16,12 +16,12 @@ def _spec(*options: Option) -> TaskSpec:
 
 # -- booleans ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("raw", ["true", "TRUE", "yes", "Yes", "on", "ON", "1", " true ", True, 1])
-def test_true_words(raw):
+def test_bool_option_takes_true_yes_on_and_1_in_any_case(raw):
     assert Option("flag", bool, False).parse(raw) is True
 
 
 @pytest.mark.parametrize("raw", ["false", "False", "no", "NO", "off", "Off", "0", False, 0])
-def test_false_words(raw):
+def test_bool_option_takes_false_no_off_and_0_in_any_case(raw):
     assert Option("flag", bool, True).parse(raw) is False
 
 
@@ -57,7 +57,7 @@ def test_bounds_are_checked_and_described():
         assert str(exc.value) == message
 
 
-def test_choices_are_described():
+def test_choice_option_describes_its_choices_and_refuses_others():
     option = Option("mode", str, "a", "how", choices=("a", "b"))
     assert option.describe() == "one of a, b"
     with pytest.raises(TaskError, match=r"^option 'mode': 'c' is not allowed; choose one of a, b$"):

@@ -28,3 +28,4 @@ def test_help_still_lists_every_command():
     result = CliRunner().invoke(main, ["--help"])
     assert result.exit_code == 0
     assert "ui" in result.output and "Open the terminal UI" in result.output and "run" in result.output
+    assert "service" in result.output and "Run `batchdesk serve` after login" in result.output

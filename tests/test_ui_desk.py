@@ -11,20 +11,23 @@ from batchdesk.config import Settings
 from batchdesk.desk.info import read_desk_info
 from batchdesk.desk.session import Session
 from batchdesk.jobs.submit import JobRequest
-from conftest import TESTS, make_files
+from conftest import TESTS, make_files, wait_for
 from data.models import Job, Setting
 from data.store import close_store
+from fixture_tasks import set_pace
 from test_ui_support import SIZE, screen_text, until
 from ui.app import create_app
 from ui.screens.confirm import ConfirmScreen
 
 pytestmark = pytest.mark.slow
+
+
 @pytest.fixture
 def desk_settings(tmp_path, monkeypatch) -> Settings:
-    # Worker processes import the test tasks (fixture_tasks:slow) from tests/.
+    # Worker processes import the test tasks (fixture_tasks:paced) from tests/.
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]))
     monkeypatch.syspath_prepend(str(TESTS))
-    return Settings(data_dir=tmp_path / "data", broker="embedded", workers=1, plugins=("fixture_tasks:slow",))
+    return Settings(data_dir=tmp_path / "data", broker="embedded", workers=1, plugins=("fixture_tasks:paced",))
 
 
 def live_workers(app) -> int:
@@ -93,11 +96,13 @@ async def test_attaches_to_a_running_desk_and_takes_over_when_it_goes(desk_setti
 
 async def test_quit_asks_while_work_runs_and_the_work_resumes_later(desk_settings, tmp_path):
     make_files(tmp_path / "in", 40)
+    pace = tmp_path / "pace"
+    set_pace(pace, 1000)  # 40 s of work at least: the job still runs when the test quits
     app = create_app(desk_settings, poll_interval=0.3)  # the app owns its session and desk
     try:
         async with app.run_test(size=SIZE) as pilot:
             await until(pilot, lambda: app.desk_state.owned, timeout=30)
-            job, _, _ = app.session.submit(JobRequest(tmp_path / "in", "fixture_tasks:slow", {"ms": "250"}))
+            job, _, _ = app.session.submit(JobRequest(tmp_path / "in", "fixture_tasks:paced", {"pace": str(pace)}))
             await until(pilot, lambda: job.id in app.main.jobs.job_rows
                         and app.main.jobs.job_rows[job.id].status == "running", timeout=30, message="running")
             await pilot.press("q")
@@ -115,16 +120,12 @@ async def test_quit_asks_while_work_runs_and_the_work_resumes_later(desk_setting
         assert read_desk_info(desk_settings.data_dir) is None  # the desk stopped with the app
         unfinished = Job.get_by_id(job.id)
         assert unfinished.status in ("running", "queued") and unfinished.items_done < 40
-        # The next start recovers it and runs it to the end.
+        # The next start recovers it and runs it to the end (at full speed now).
+        set_pace(pace, 0)
         later = Session(desk_settings)
         later.ensure_desk()
         try:
-            def ended():
-                return Job.get_by_id(job.id).status == "done"
-
-            from conftest import wait_for
-
-            wait_for(ended, timeout=60, message="the interrupted job to finish after a restart")
+            wait_for(lambda: Job.get_by_id(job.id).status == "done", 60, message="the interrupted job to finish")
             assert Job.get_by_id(job.id).items_done == 40
         finally:
             later.close()

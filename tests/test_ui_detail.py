@@ -110,7 +110,7 @@ async def test_cancel_from_the_main_screen(settings, seeded):
         await until(pilot, lambda: any("already cancelled" in str(n.message) for n in app._notifications))
 
 
-async def test_pause_and_resume(settings, seeded):
+async def test_p_pauses_and_resumes_the_job_on_the_detail_and_the_main_screen(settings, seeded):
     app = make_app(settings, seeded)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_detail(app, pilot, 3)
@@ -126,7 +126,7 @@ async def test_pause_and_resume(settings, seeded):
         await until(pilot, lambda: status(4) == "running")
 
 
-async def test_retry_failed_items(settings, seeded):
+async def test_r_queues_the_failed_items_again_and_warns_once_none_is_left(settings, seeded):
     app = make_app(settings, seeded)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_detail(app, pilot, 1)

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from batchdesk import dashboard as views
+from conftest import scaled
 from data.models import Job
 from data.store import write
 from test_ui_support import FIXED_NOW, SIZE, screen_text, seed_many_jobs, seed_store, until
@@ -86,7 +87,7 @@ async def test_live_updates_add_change_and_drop_jobs(settings, seeded):
         assert jobs.selected_job_id == 2  # the user's selection survives refreshes
 
 
-async def test_polls_never_overlap(settings, seeded, monkeypatch):
+async def test_a_slow_poll_is_never_overlapped_and_the_ui_stays_responsive(settings, seeded, monkeypatch):
     started = []
     real = views.dashboard
 
@@ -116,7 +117,7 @@ async def test_a_thousand_jobs_stay_responsive(settings, seeded):
         snapshot = app.snapshot
         start = time.perf_counter()
         app.main.show(snapshot)  # a refresh that changes nothing
-        assert time.perf_counter() - start < 0.05
+        assert time.perf_counter() - start < scaled(0.05)
         for _ in range(20):
             await pilot.press("down")
         assert jobs.cursor == 20

@@ -13,6 +13,7 @@ from data.store import close_store
 from test_ui_support import SIZE, screen_text, until
 from ui.app import create_app
 from ui.screens.new_job import NewJobScreen, split_globs
+from ui.widgets.task_options import TaskOptions
 
 
 async def open_modal(app, pilot) -> NewJobScreen:
@@ -117,6 +118,116 @@ async def test_picking_a_folder_in_the_tree(settings, session, tmp_path):
         node = next(node for node in tree.root.children if node.data.path.name == "inbox")
         tree.select_node(node)
         await until(pilot, lambda: modal.query_one("#folder", Input).value == str(tmp_path / "inbox"))
+
+
+def tree_at(tree: DirectoryTree, path) -> bool:
+    return tree.cursor_node is not None and tree.cursor_node.data is not None and tree.cursor_node.data.path == path
+
+
+async def type_folder(pilot, modal: NewJobScreen, text: str) -> None:
+    """Clear the folder field and type ``text`` into it, key by key, as a person does."""
+    field = modal.query_one("#folder", Input)
+    field.focus()
+    field.value = ""
+    await pilot.press(*("slash" if char == "/" else char for char in text))
+
+
+async def test_the_folder_tree_follows_the_typed_path(settings, session, tmp_path):
+    root = tmp_path / "root"
+    for sub in ("alpha/beta/gamma", "alpha/bravo", "other"):
+        (root / sub).mkdir(parents=True)
+    (root / "alpha" / "beta" / "notes.txt").write_text("x")
+    (tmp_path / "elsewhere" / "inbox").mkdir(parents=True)
+    app = create_app(settings, session, start_desk=False, browse_root=root)
+    async with app.run_test(size=SIZE) as pilot:
+        modal = await open_modal(app, pilot)
+        tree = modal.query_one(DirectoryTree)
+        await until(pilot, lambda: len(tree.root.children) == 2, message="the folder tree")
+        # A relative path is the tree root's: the tree opens each folder on the way and highlights the last.
+        await type_folder(pilot, modal, "alpha/beta")
+        await until(pilot, lambda: tree_at(tree, root / "alpha" / "beta"), message="the cursor on alpha/beta")
+        beta = tree.cursor_node
+        assert beta.parent.is_expanded and beta.is_expanded  # alpha, and beta with its content shown
+        assert {child.data.path.name for child in beta.children} == {"gamma", "notes.txt"}
+        # Part of a name: the first entry it starts.
+        await pilot.press("slash", "n")
+        await until(pilot, lambda: tree_at(tree, root / "alpha" / "beta" / "notes.txt"), message="notes.txt")
+        await type_folder(pilot, modal, "alpha/br")
+        await until(pilot, lambda: tree_at(tree, root / "alpha" / "bravo"), message="the cursor on bravo")
+        assert modal.query_one("#folder", Input).value == "alpha/br"  # following never rewrites what is typed
+        # Outside the tree: the tree moves to the folder holding it.
+        elsewhere = tmp_path / "elsewhere"
+        modal.query_one("#folder", Input).value = str(elsewhere / "inbox")
+        await until(pilot, lambda: tree_at(tree, elsewhere / "inbox"), message="the cursor on elsewhere/inbox")
+        assert tree.path == elsewhere
+        # Picking in the tree fills the field (and the tree stays where it was picked).
+        await pilot.click(DirectoryTree)  # the tree has the focus
+        tree.select_node(tree.cursor_node)
+        await until(pilot, lambda: modal.query_one("#folder", Input).value == str(elsewhere / "inbox"))
+        await pilot.pause()
+        assert tree_at(tree, elsewhere / "inbox")
+
+
+async def test_an_error_clears_when_a_field_changes(settings, session, tmp_path):
+    app = create_app(settings, session, start_desk=False, browse_root=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        modal = await open_modal(app, pilot)
+        error = modal.query_one("#error")
+
+        async def submit_for_an_error() -> None:
+            await pilot.press("ctrl+s")
+            await until(pilot, lambda: modal.error_text and not modal.busy, message="an error")
+            assert "visible" in error.classes
+
+        async def cleared() -> None:
+            await until(pilot, lambda: not modal.error_text and "visible" not in error.classes,
+                        message="the error to clear")
+
+        await submit_for_an_error()  # no folder given
+        await type_folder(pilot, modal, "m")
+        await cleared()
+        await submit_for_an_error()  # no folder "m"
+        modal.query_one("#task", Select).value = "extract-text"
+        await cleared()
+        await submit_for_an_error()
+        await until(pilot, lambda: modal.query("#opt-chunk_size"))
+        modal.query_one("#opt-chunk_size", Input).value = "100"
+        await cleared()
+        modal.query_one("#task", Select).value = "checksum"
+        await until(pilot, lambda: modal.query("#opt-duplicates"))
+        await submit_for_an_error()
+        modal.query_one("#opt-duplicates", Checkbox).toggle()
+        await cleared()
+
+
+def place(widget, screen) -> list[tuple[int, int]]:
+    """Where ``widget`` is laid out on ``screen``: (row, column) in each container from the screen down, so
+    a field of a scrolled list sits within the list even while it is scrolled out of view."""
+    steps = []
+    while widget is not screen:
+        steps.append((widget.virtual_region.y, widget.virtual_region.x))
+        widget = widget.parent
+    return steps[::-1]
+
+
+@pytest.mark.parametrize("size", [(80, 24), SIZE], ids=["80x24", "160x48"])
+@pytest.mark.parametrize("task", ["checksum", "statements"])
+async def test_tab_order_is_the_order_on_screen(settings, session, tmp_path, size, task):
+    app = create_app(settings, session, start_desk=False, browse_root=tmp_path)
+    async with app.run_test(size=size) as pilot:
+        modal = await open_modal(app, pilot)
+        modal.query_one("#task", Select).value = task
+        await until(pilot, lambda: modal.query_one(TaskOptions).spec.name == task, message="the task's options")
+        await pilot.pause()
+        modal.query_one("#folder", Input).focus()
+        chain = []
+        while app.focused not in chain:
+            chain.append(app.focused)
+            await pilot.press("tab")
+        fields = [w for w in modal.query("Input, Select, Checkbox, DirectoryTree, Button") if w.focusable]
+        on_screen = sorted(fields, key=lambda w: place(w, modal))
+        assert [w.id for w in chain] == [w.id for w in on_screen]
+        assert chain[0].id == "folder" and chain[-1].id == "cancel"
 
 
 def test_globs_split_on_commas_and_spaces():

@@ -13,7 +13,7 @@ from textual.widgets import DirectoryTree, Input
 
 from batchdesk.desk.session import Session
 from data.store import close_store
-from test_ui_support import FIXED_NOW, SIZE, seed_store, until
+from test_ui_support import FIXED_NOW, SIZE, seed_store, seed_watch_job, until
 from ui.app import create_app
 from ui.screens.confirm import ConfirmScreen
 from ui.screens.help import HelpScreen
@@ -43,8 +43,13 @@ async def refreshed(pilot) -> None:
     await until(pilot, lambda: pilot.app.main.applied >= 1, message="the first refresh")
 
 
-def test_main_screen(snap_compare, app):
+def test_main_screen_with_every_panel_filled(snap_compare, app):
     assert snap_compare(app, terminal_size=SIZE, run_before=refreshed)
+
+
+def test_main_screen_at_80x24_with_a_watch_job(snap_compare, app):
+    seed_watch_job(FIXED_NOW)  # its row says "watching", without a percentage or an ETA
+    assert snap_compare(app, terminal_size=(80, 24), run_before=refreshed)
 
 
 def test_main_screen_light_theme_sorted_by_progress(snap_compare, app):
@@ -57,7 +62,7 @@ def test_main_screen_light_theme_sorted_by_progress(snap_compare, app):
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
 
-def test_job_detail_screen(snap_compare, app):
+def test_job_detail_screen_of_a_running_job(snap_compare, app):
     async def run_before(pilot):
         await refreshed(pilot)
         pilot.app.main.jobs.select_job(2)
@@ -76,13 +81,26 @@ def test_new_job_modal_with_a_validation_error(snap_compare, app):
         tree = modal.query_one(DirectoryTree)
         await until(pilot, lambda: len(tree.root.children) == 3, message="the folder tree")
         modal.query_one("#folder", Input).value = "missing-folder"
+        # The tree follows what is typed, as far as it exists: its root here.
+        await until(pilot, lambda: tree.cursor_node is tree.root, message="the tree following the folder field")
         await pilot.press("ctrl+s")
         await until(pilot, lambda: "folder not found" in modal.error_text and not modal.busy)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
 
-def test_help_screen(snap_compare, app):
+def test_new_job_modal_at_80x24(snap_compare, app):
+    async def run_before(pilot):
+        await refreshed(pilot)
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(pilot.app.screen, NewJobScreen))
+        tree = pilot.app.screen.query_one(DirectoryTree)
+        await until(pilot, lambda: len(tree.root.children) == 3, message="the folder tree")
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+def test_help_screen_lists_the_key_bindings(snap_compare, app):
     async def run_before(pilot):
         await refreshed(pilot)
         await pilot.press("question_mark")
@@ -91,7 +109,7 @@ def test_help_screen(snap_compare, app):
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
 
-def test_cancel_confirmation(snap_compare, app):
+def test_cancel_confirmation_names_the_selected_job(snap_compare, app):
     async def run_before(pilot):
         await refreshed(pilot)
         pilot.app.main.jobs.select_job(2)

@@ -10,10 +10,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from test_ui_support import screen_text, until
 from textual.app import App, ComposeResult
 
 from batchdesk.config import Settings
+from test_ui_support import screen_text, until
 from ui.widgets import statements_summary as module
 from ui.widgets.statements_summary import StatementsSummary
 
@@ -100,12 +100,11 @@ async def test_summary_appears_when_the_report_is_written(tmp_path: Path) -> Non
 
 async def test_job_detail_screen_shows_the_summary_of_a_statements_job(settings: Settings, tmp_path: Path) -> None:
     """The hook: the detail screen follows its job; job 4 of the seeded store is a statements job."""
-    from test_ui_detail import make_app, open_detail
-    from test_ui_support import FIXED_NOW, SIZE, seed_store
-
     from batchdesk.desk.session import Session
     from data.models import Job
     from data.store import close_store
+    from test_ui_detail import make_app, open_detail
+    from test_ui_support import FIXED_NOW, SIZE, seed_store
 
     out = statements_job(tmp_path)
     session = Session(settings)

@@ -1,17 +1,16 @@
 """Shared helpers for the UI and views tests (no tests here): a deterministic store and async waits.
 
-Imported by tests/test_ui_*.py and tests/test_views.py (``from test_ui_support import ...``); kept
-out of conftest.py, which other suites own.
+Imported by tests/test_ui_*.py and tests/test_views.py (``from test_ui_support import ...``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import time
 from collections.abc import Callable
 
-from data.models import Alert, Batch, Item, Job, ResourceSample, Setting, WorkerRow, db
+from conftest import Deadline
+from data.models import Alert, Batch, Item, Job, ResourceSample, Setting, Watch, WorkerRow, db
 from data.store import write
 
 FIXED_NOW = 1_795_000_000.0  # 2026-11-18 11:06:40 UTC
@@ -77,6 +76,17 @@ def seed_store(now: float = FIXED_NOW, items: bool = True) -> None:
         seed_items(2, 2100, 37, 5000 - 2137, now - 590, now)
 
 
+def seed_watch_job(now: float = FIXED_NOW, status: str = "running") -> int:
+    """A watch and its rolling job (items keep arriving, so it never finishes): 30 of 40 items done, the
+    rest pending, started 10 minutes ago. Returns the job's id. The store must be open."""
+    with write():
+        watch = Watch.create(path="/data/inbox/scans", task="checksum", created_at=now - 600)
+        job = Job.create(name="inbox: scans", source="/data/inbox/scans", source_kind="watch", watch=watch.id,
+                         task="checksum", status=status, queue="default", items_total=40, items_done=30,
+                         output_dir="/data/out/inbox", created_at=now - 600, started_at=now - 600)
+    return job.id
+
+
 def seed_items(job_id: int, done: int, failed: int, pending: int, start: float, end: float) -> None:
     """Item rows for a job: ``done`` then ``failed`` (reasons from ERRORS) spread over start..end, then pending."""
     total = done + failed
@@ -111,18 +121,17 @@ def seed_many_jobs(count: int, now: float = FIXED_NOW, items_per_job: int = 0) -
 
 
 async def until(pilot, condition: Callable[[], object], timeout: float = 15.0, message: str = "") -> object:
-    """Let the app run until ``condition()`` is truthy (waits on app state, never a fixed sleep)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {message or condition}")
+    """Let the app run until ``condition()`` is truthy (waits on app state, never a fixed sleep): the async
+    twin of conftest's ``wait_for``, with the same scaled deadline, that lets the app process its messages
+    between polls."""
+    deadline = Deadline(timeout, message or condition)
+    while not (value := condition()):
+        deadline.check()
         if pilot.app.is_running and not pilot.app._exit_renderables and not getattr(pilot.app, "quitting", False):
             await pilot.pause(0.05)
         else:  # the app is ending: pilot.pause would wait for a screen that no longer processes messages
             await asyncio.sleep(0.05)
+    return value
 
 
 def screen_text(app) -> str:

@@ -9,12 +9,13 @@ import shlex
 import shutil
 import subprocess
 import sys
-import time
+from collections.abc import Callable
 from pathlib import Path
 
+import psutil
 import pytest
 
-from conftest import batchdesk_env, make_files
+from conftest import batchdesk_env, make_files, scaled, wait_for
 
 TMUX = shutil.which("tmux") or ("/usr/bin/tmux" if Path("/usr/bin/tmux").exists() else None)
 
@@ -36,10 +37,13 @@ class Tmux:
 
     def run(self, *args: str) -> str:
         return subprocess.run([TMUX, "-L", self.socket, *args], capture_output=True, text=True, check=False,
-                              timeout=30).stdout
+                              timeout=scaled(30)).stdout
 
     def start(self, command: str, width: int = 160, height: int = 48) -> None:
         self.run("new-session", "-d", "-s", self.session, "-x", str(width), "-y", str(height), command)
+
+    def resize(self, width: int, height: int) -> None:
+        self.run("resize-window", "-t", self.session, "-x", str(width), "-y", str(height))
 
     def keys(self, *keys: str) -> None:
         self.run("send-keys", "-t", self.session, *keys)
@@ -47,15 +51,18 @@ class Tmux:
     def screen(self) -> str:
         return self.run("capture-pane", "-p", "-t", self.session)
 
-    def wait_for(self, predicate, timeout: float = 30.0, what: str = "") -> str:
-        deadline = time.monotonic() + timeout
-        while True:
-            text = self.screen()
-            if predicate(text):
-                return text
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what}; the screen was:\n{text}")
-            time.sleep(0.2)
+    def wait_for(self, predicate: Callable[[str], bool], timeout: float = 30.0, what: str = "") -> str:
+        """The screen once ``predicate`` holds for it; a timeout shows the last screen."""
+        shown = [""]
+
+        def matches() -> str:
+            shown[0] = self.screen()
+            return shown[0] if predicate(shown[0]) else ""
+
+        try:
+            return wait_for(matches, timeout, 0.2, what)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; the screen was:\n{shown[0]}") from None
 
     def kill(self) -> None:
         self.run("kill-server")
@@ -63,7 +70,7 @@ class Tmux:
 
 def test_batchdesk_ui_in_tmux(tmp_path):
     data = tmp_path / "data"
-    make_files(tmp_path / "in", 30)
+    make_files(tmp_path / "in", 300)  # 2 minutes of work at least: the test quits long before the end
     env = batchdesk_env(BATCHDESK_PLUGINS="fixture_tasks:slow", BATCHDESK_BROKER="embedded", BATCHDESK_WORKERS="1")
     exports = " ".join(f"{key}={shlex.quote(value)}" for key, value in env.items()
                        if key.startswith("BATCHDESK_") or key in ("PYTHONPATH", "PATH", "HOME", "LANG"))
@@ -79,10 +86,21 @@ def test_batchdesk_ui_in_tmux(tmp_path):
         # Another process submits to the desk this UI started (the CLI attaches to it).
         out = subprocess.run([BATCHDESK, "--data-dir", str(data), "submit", str(tmp_path / "in"),
                               "--task", "fixture_tasks:slow", "--opt", "ms=400", "--json"],
-                             capture_output=True, text=True, check=False, env=env, timeout=60)
+                             capture_output=True, text=True, check=False, env=env, timeout=scaled(60))
         assert out.returncode == 0, out.stderr
         job_id = json.loads(out.stdout)["job"]
-        tmux.wait_for(lambda s: "running" in s and "/0/30" in s, timeout=60, what="the job running in the jobs panel")
+        tmux.wait_for(lambda s: "running" in s and "/0/300" in s, timeout=60, what="the job running in the jobs panel")
+        # An 80x24 terminal: the job's row keeps its key columns, the workers their full pids, the footer its keys.
+        tmux.resize(80, 24)
+        screen = tmux.wait_for(lambda s: len(s.splitlines()[0]) <= 80 and "q Quit" in s.splitlines()[-1],
+                               what="the app redrawn at 80x24")
+        row = next(line for line in screen.splitlines() if f" {job_id} in " in line)
+        assert "running" in row and "%" in row and "/0/300" in row, screen
+        pids = [str(p.pid) for p in psutil.Process(int(json.loads(out.stdout)["desk"])).children()
+                if "worker" in " ".join(p.cmdline())]
+        assert pids and all(pid in screen for pid in pids), (pids, screen)
+        for key in ("q Quit", "? Help", "n New job", "f Search"):
+            assert key in screen.splitlines()[-1], screen
         tmux.keys("q")
         screen = tmux.wait_for(lambda s: "Quit anyway?" in s, what="the quit confirmation")
         assert "1 job(s) still running" in screen
@@ -97,9 +115,9 @@ def test_batchdesk_ui_in_tmux(tmp_path):
         tmux.kill()
     # The desk went away with the app; the job is unfinished, to resume at the next start.
     info = subprocess.run([BATCHDESK, "--data-dir", str(data), "info", "--json"], capture_output=True, text=True,
-                          check=False, env=env, timeout=60)
+                          check=False, env=env, timeout=scaled(60))
     assert json.loads(info.stdout)["desk"] is None
     jobs = subprocess.run([BATCHDESK, "--data-dir", str(data), "jobs", "--json"], capture_output=True, text=True,
-                          check=False, env=env, timeout=60)
+                          check=False, env=env, timeout=scaled(60))
     job = next(j for j in json.loads(jobs.stdout) if j["job"] == job_id)
-    assert job["status"] in ("queued", "running") and job["done"] < 30
+    assert job["status"] in ("queued", "running") and job["done"] < 300

@@ -10,6 +10,10 @@ import fakeredis
 import pytest
 from rq import Queue
 from rq.serializers import JSONSerializer
+
+from batchdesk import dashboard as views
+from data.models import Alert, Item, Job, ResourceSample, Setting, WorkerRow
+from data.store import write
 from test_ui_support import (
     BATCH_CONFIG,
     FIXED_NOW,
@@ -18,10 +22,6 @@ from test_ui_support import (
     seed_many_jobs,
     seed_store,
 )
-
-from batchdesk import dashboard as views
-from data.models import Alert, Item, Job, ResourceSample, Setting, WorkerRow
-from data.store import write
 
 NOW = FIXED_NOW
 
@@ -41,7 +41,8 @@ def test_jobs_overview_newest_first_with_progress_rate_eta_age(seeded):
     assert [r.id for r in rows] == [6, 5, 4, 3, 2, 1]
     jobs = by_id(rows)
     running = jobs[2]
-    assert (running.total, running.done, running.failed, running.ended, running.remaining) == (5000, 2100, 37, 2137, 2863)
+    assert (running.total, running.done, running.failed, running.ended, running.remaining) == (
+        5000, 2100, 37, 2137, 2863)
     assert running.progress == pytest.approx(2137 / 5000)
     assert running.elapsed == pytest.approx(590)
     assert running.rate == pytest.approx(2137 / 590)

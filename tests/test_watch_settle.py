@@ -96,7 +96,7 @@ def test_events_reset_the_clock_too(env):
 
 def burst(clock, files, tracker, path="/in/a", grow=100) -> None:
     """A writer that keeps the file open writes once more (an inotify IN_MODIFY)."""
-    size, mtime = files.files.get(path, (0, 0.0))
+    size, _mtime = files.files.get(path, (0, 0.0))
     files.files[path] = (size + grow, clock.now)
     tracker.touch(path.rsplit("/", 1)[1], path, WRITE)
 
@@ -227,18 +227,18 @@ def test_zero_settle_still_needs_a_confirming_look():
 
 
 @pytest.mark.parametrize("name", ["a.part", "a.PART", "b.tmp", "c.crdownload", "~$report.docx", ".hidden", ".~lock"])
-def test_temporary_names(name):
+def test_temporary_names_are_never_taken(name):
     assert is_temporary(name)
     assert not wanted(name, recursive=True)
 
 
 @pytest.mark.parametrize("name", ["a.pdf", "part.txt", "tmp", "report~.docx", "x.partial.txt"])
-def test_normal_names(name):
+def test_ordinary_names_are_taken_even_when_they_look_temporary(name):
     assert not is_temporary(name)
     assert wanted(name, recursive=False)
 
 
-def test_wanted_rules():
+def test_wanted_follows_recursion_reserved_folders_hidden_parts_and_globs():
     assert not wanted("sub/a.pdf", recursive=False)
     assert wanted("sub/a.pdf", recursive=True)
     assert not wanted("done/a.pdf", recursive=True)
@@ -251,7 +251,7 @@ def test_wanted_rules():
     assert not wanted("", True) and not wanted("a//b", True)
 
 
-def test_probe_regular(tmp_path):
+def test_probe_regular_gives_size_and_mtime_of_regular_files_only(tmp_path):
     f = tmp_path / "f"
     f.write_bytes(b"12345")
     assert probe_regular(str(f)) == (5, os.stat(f).st_mtime)

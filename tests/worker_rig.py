@@ -18,7 +18,7 @@ from batchdesk.config import Settings
 from batchdesk.desk.feeder import Capacity, Feeder
 from batchdesk.desk.queues import BatchQueues
 from batchdesk.jobs.submit import JobRequest, submit_folder
-from conftest import batchdesk_env, wait_for
+from conftest import batchdesk_env, scaled, wait_for
 from data import queries
 from data.models import Batch, Job
 from data.store import close_store, open_store
@@ -80,7 +80,7 @@ class WorkerRig:
             if proc.poll() is None:
                 proc.terminate()
                 try:
-                    proc.wait(30)
+                    proc.wait(scaled(30))
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()

@@ -29,6 +29,7 @@ from batchdesk import locations
 from batchdesk.config import Settings
 from batchdesk.desk.session import Session
 from batchdesk.errors import BatchdeskError
+from batchdesk.search import SearchEngine
 from batchdesk.store import JOB_BUSY, close_store, opened
 from ui import operations
 from ui.commands import help_sections, system_commands
@@ -53,6 +54,7 @@ from ui.screens.job_detail import JobDetailScreen
 from ui.screens.main import MainScreen
 from ui.screens.new_job import NewJobScreen, Submitted
 from ui.screens.new_watch import NewWatchScreen
+from ui.screens.search import SearchScreen
 
 DARK, LIGHT = "textual-dark", "textual-light"
 Operation = Callable[[Session], ActionDone]  # a control write, run in a thread with the store open
@@ -61,13 +63,18 @@ Operation = Callable[[Session], ActionDone]  # a control write, run in a thread 
 class BatchdeskApp(App[None]):
     TITLE = "batchdesk"
     CSS_PATH = "app.tcss"
-    # Screens get -narrow below 110 columns: the panels row drops its sparklines to fit an 80x24 terminal.
+    # Screens get -narrow below 110 columns (the panels row drops its sparklines and narrows) and -short
+    # below 30 lines (no header; the panels, watches and alerts get fewer lines): an 80x24 terminal shows
+    # every panel, and the jobs most.
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]  # noqa: RUF012 - Textual declares it a plain attribute
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]  # noqa: RUF012 - Textual declares it a plain attribute
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "new_job", "New job", tooltip="Submit a folder: pick it, choose a task, options and queue"),
-        Binding("plus,equals_sign", "add_worker", "+Worker", key_display="+", tooltip="One worker process more"),
-        Binding("minus", "remove_worker", "-Worker", key_display="-", tooltip="One worker process fewer"),
-        Binding("t", "toggle_theme", "Theme", tooltip="Switch between the light and the dark theme"),
+        Binding("f", "search", "Search", tooltip="Search the indexed documents (what the index task built)"),
+        Binding("plus,equals_sign", "add_worker", "+Worker", key_display="+", show=False,
+                tooltip="One worker process more"),
+        Binding("minus", "remove_worker", "-Worker", key_display="-", show=False, tooltip="One worker process fewer"),
+        Binding("t", "toggle_theme", "Theme", show=False, tooltip="Switch between the light and the dark theme"),
         Binding("question_mark,f1", "help", "Help", key_display="?", tooltip="This help"),
         Binding("q", "quit", "Quit", tooltip="Quit (asks first while this desk has work running)"),
     ]
@@ -100,6 +107,7 @@ class BatchdeskApp(App[None]):
         self._session_closing = False
         self._poll_busy = False
         self._select_after_poll: int | None = None
+        self.search_engine: SearchEngine | None = None  # made on the first search; keeps its matrices cached
 
     def get_default_screen(self) -> Screen[None]:
         return self.main
@@ -161,7 +169,8 @@ class BatchdeskApp(App[None]):
         if not self.is_running:
             return  # a poll that ends while the app shuts down
         self.snapshot = message.snapshot
-        if any(isinstance(screen, JobDetailScreen) for screen in self.screen_stack) or not self.main.ready:
+        hidden = any(isinstance(screen, (JobDetailScreen, SearchScreen)) for screen in self.screen_stack)
+        if hidden or not self.main.ready:
             self.main.pending = message.snapshot  # hidden: applied when it shows again
         else:
             self.main.show(message.snapshot)
@@ -305,6 +314,13 @@ class BatchdeskApp(App[None]):
 
         self.push_screen(NewJobScreen(self.settings, self.session, self.browse_root), submitted)
 
+    def action_search(self) -> None:
+        if isinstance(self.screen, SearchScreen):
+            return
+        if self.search_engine is None:
+            self.search_engine = SearchEngine(self.settings.store_ref, self.settings.data_dir)
+        self.push_screen(SearchScreen(self.settings.store_ref, self.search_engine))
+
     def action_toggle_theme(self) -> None:
         self.theme = LIGHT if self.current_theme.dark else DARK
 
@@ -321,10 +337,12 @@ class BatchdeskApp(App[None]):
         self.request_quit()
 
     def running_jobs(self) -> int:
-        """Jobs with work a quit would interrupt: queued, running, writing their report, or cancelling."""
+        """Jobs with work a quit would interrupt: queued, running, writing their report, or cancelling.
+        A watch's rolling job is not one: it never finishes, and its watch resumes with the next desk."""
         if self.snapshot is None:
             return 0
-        return sum(1 for job in self.snapshot.dashboard.jobs if job.status in JOB_BUSY)
+        rolling = self.snapshot.rolling_jobs
+        return sum(1 for job in self.snapshot.dashboard.jobs if job.status in JOB_BUSY and job.id not in rolling)
 
     def request_quit(self) -> None:
         """Quit; while this process runs the desk and jobs are running, ask first."""

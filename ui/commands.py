@@ -28,6 +28,7 @@ from ui.screens.job_detail import JobDetailScreen
 from ui.screens.main import MainScreen
 from ui.screens.new_job import NewJobScreen
 from ui.screens.new_watch import NewWatchScreen
+from ui.screens.search import DocumentScreen, SearchScreen
 from ui.widgets.jobs_table import COLUMNS as JOB_COLUMNS
 from ui.widgets.jobs_table import JobsTable
 from ui.widgets.watches_panel import WatchesPanel
@@ -51,6 +52,9 @@ def help_sections(app_bindings: list[BindingType]) -> list[Section]:
         ("Watches (main screen: tab to the panel)",
          [*describe(MainScreen.WATCH_BINDINGS), ("↑ ↓", "Move the selection"), *describe(WatchesPanel.BINDINGS),
           *[(key, f"New watch: {text}") for key, text in describe(NewWatchScreen.BINDINGS)]]),
+        ("Search (f)", [("type", "Results as you type; filters as key=value (lang=en after=2023 path=*.pdf)"),
+                        ("enter", "From the question: to the results; on a result: open its document"),
+                        *describe(SearchScreen.BINDINGS), *describe(DocumentScreen.BINDINGS)]),
     ]
 
 
@@ -78,6 +82,8 @@ def system_commands(app: BatchdeskApp) -> Iterator[SystemCommand]:
     on_watch = partial(_on_selected, app, "watch", app.current_watch_id)
 
     yield SystemCommand("New job", "Submit a folder: pick it, choose a task, options and queue", app.action_new_job)
+    yield SystemCommand("Search documents", "Search the indexed documents (what the index task built)",
+                        app.action_search)
     yield SystemCommand("Open job details", "Counters, timing, plan, throughput and failed items", on_job(OpenJob))
     yield SystemCommand("Cancel job", "Cancel the selected job (asks first)", on_job(CancelJob))
     yield SystemCommand("Pause or resume job", "Pause the selected job, or resume it", on_job(PauseResumeJob))

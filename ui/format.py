@@ -20,6 +20,7 @@ STATUS_STYLES: dict[str, str] = {
     JobState.CANCELLED: "dim",
 }
 WRITING_REPORT = "writing report"  # what a finishing job is doing: every item ended, the report is being written
+WATCHING = "watching"  # a watch's rolling job: items keep arriving, so it has no percentage and no ETA
 LEVEL_STYLES = {"info": "cyan", "warning": "yellow", "error": "bold red"}
 DASH = "–"
 
@@ -114,12 +115,19 @@ def failed_fraction(row: JobRow) -> float:
     return row.failed / row.total if row.total else 0.0
 
 
-def job_progress(row: JobRow, width: int) -> Text:
-    """A job's progress bar; a job writing its report shows a full bar saying so (its items all ended)."""
+def job_progress(row: JobRow, width: int, rolling: bool = False) -> Text:
+    """A job's progress bar; a job writing its report shows a full bar saying so (its items all ended),
+    a watch's rolling job says it is watching (its total grows with every file dropped: no percentage)."""
+    if rolling:
+        return Text(WATCHING.center(width + 5), style="italic cyan")  # as wide as a bar with its percentage
     if row.status != JobState.FINISHING:
         return bar(row.progress, width, failed_fraction=failed_fraction(row))
-    label = WRITING_REPORT.center(width + 5)  # as wide as a bar with its percentage
-    return Text(label, style="bold black on green")
+    return Text(WRITING_REPORT.center(width + 5), style="bold black on green")
+
+
+def eta(row: JobRow, rolling: bool = False) -> str:
+    """The job's ETA; none for a watch's rolling job (it never finishes by itself)."""
+    return duration(None if rolling else row.eta)
 
 
 def bar(fraction: float, width: int = 12, style: str = "green", failed_fraction: float = 0.0) -> Text:

@@ -32,7 +32,7 @@ class LiveDesk:
         where = ""
         if url:
             parts = urlsplit(url)
-            where = f" at {parts.hostname}:{parts.port}"
+            where = f" {parts.hostname}:{parts.port}"
         if error:
             return DeskState(f"desk: not running: {error}", error=error)
         if session.desk is not None:

@@ -30,6 +30,12 @@ class Snapshot:
     queues: list[views.QueueDepth] | None
     queue_error: str | None = None
 
+    @property
+    def rolling_jobs(self) -> frozenset[int]:
+        """The jobs the watches feed: they never finish by themselves (no percentage, no ETA, and a quit
+        does not count them as work it interrupts)."""
+        return frozenset(watch.job for watch in self.dashboard.watches if watch.job is not None)
+
 
 @dataclass
 class DashboardPolled(Message):

@@ -196,6 +196,12 @@ class JobContext:
 
 
 TaskFunc = Callable[[Path, TaskContext], dict]
+# A task's ``preload(options)``: loads what every batch of it needs (a model) into the worker process
+# before it forks the batch's work-horse, once per worker; the store is open in the calling thread.
+PreloadFunc = Callable[[Mapping[str, Any]], None]
+# A task's ``forget(options, folder, rel_paths)``: files that left a watched folder (deleted, moved away);
+# the task forgets what it kept of them (the index: their documents). Called by the desk, store open.
+ForgetFunc = Callable[[Mapping[str, Any], Path, list[str]], None]
 # What a finalize hook returns: the paths it wrote (relative to the output folder, or absolute inside it).
 Written = Iterable[str | Path] | str | Path | None
 FinalizeFunc = Callable[[JobContext], Written]
@@ -216,6 +222,11 @@ class TaskSpec:
     # A task that only opens the file may take the path as a plain str: on overhead-bound jobs
     # (tiny files) building a Path per item costs as much as the work.
     str_path: bool = False
+    preload: PreloadFunc | None = None  # see PreloadFunc: called by workers.worker before a batch's fork
+    forget: ForgetFunc | None = None  # see ForgetFunc: called by the desk's watch service
+    # Whether a new job of a folder may leave out the files an earlier job of this task (and options) did,
+    # unchanged. Its end-of-job step still sees the whole folder (JobContext.results includes them).
+    skip_unchanged: bool = True
 
     def parse_options(self, raw: Mapping[str, Any], source_root: Path | None = None) -> dict[str, Any]:
         """Validate user options against the schema, filling defaults; unknown keys are an error.
@@ -251,6 +262,9 @@ def task(
     cost_per_item: float = TASK_COST_PER_ITEM,
     cost_per_byte: float = TASK_COST_PER_BYTE,
     str_path: bool = False,
+    preload: PreloadFunc | None = None,
+    forget: ForgetFunc | None = None,
+    skip_unchanged: bool = True,
 ) -> Callable[[TaskFunc], TaskFunc]:
     """Decorator that registers a built-in or plugin task under ``name``."""
 
@@ -264,6 +278,9 @@ def task(
             cost_per_item=cost_per_item,
             cost_per_byte=cost_per_byte,
             str_path=str_path,
+            preload=preload,
+            forget=forget,
+            skip_unchanged=skip_unchanged,
         )
         return func
 

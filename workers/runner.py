@@ -3,7 +3,8 @@
 It takes a batch id (JSON-serialisable), loads the batch's pending items from the store and runs
 the job's registered task on each. Per-item errors are recorded on the item and the batch goes
 on; results are committed in chunks together with the job counters; between items it notices
-cancel and pause (read from the store, at most every ``CONTROL_CHECK_SECONDS``). Its tunables are in
+cancel and pause (read from the store, at most every ``CONTROL_CHECK_SECONDS``), and hands the rest of
+its range back to the desk when asked (slow items, an idle worker: see ``_Span``). Its tunables are in
 :mod:`workers.defaults`.
 """
 
@@ -101,6 +102,7 @@ def run_batch(batch_id: int) -> dict[str, Any]:
     in_hand = get_current_job()
     if not transitions.start_batch(batch_id, in_hand.id if in_hand else None, CONFIG.worker_name, os.getpid()):
         return {"batch": batch_id, "skipped": "the batch is no longer this queue entry's to run"}
+    batch = Batch.get_by_id(batch_id)  # its range as it is now that it is ours (a held batch may have been split)
     _set_worker_state(WorkerState.BUSY, job.id, batch_id)
     results = _Results(job.id, batch_id)
     stop = threading.Event()
@@ -121,7 +123,7 @@ def _run_end_step(batch: Batch, job: Job, spec: registry.TaskSpec) -> dict[str, 
     """The job's end-of-job step (the task's report): the job is done once its outputs are written."""
     context = registry.JobContext(
         job_id=job.id, options=job.options or {}, output_dir=Path(job.output_dir), source_root=Path(job.source),
-        results=lambda: queries.iter_results(job.id),
+        results=lambda: queries.iter_folder_results(job.id, _earlier_jobs(job), job.source),
     )
     try:
         written = spec.finalize(context) if spec.finalize is not None else None
@@ -132,6 +134,12 @@ def _run_end_step(batch: Batch, job: Job, spec: registry.TaskSpec) -> dict[str, 
     outputs = [str(Path(job.output_dir) / path) for path in _as_paths(written)]
     transitions.complete_end_step(job.id, batch.id, outputs)
     return {"batch": batch.id, "end_step": "done", "outputs": outputs}
+
+
+def _earlier_jobs(job: Job) -> list[int]:
+    """The earlier jobs whose done items this job left out as unchanged (its report covers them too)."""
+    unchanged = (job.batch_config or {}).get("unchanged") or {}
+    return [int(j) for j in unchanged.get("jobs", [])]
 
 
 def _as_paths(written: registry.Written) -> list[Path]:
@@ -204,25 +212,24 @@ class _Results:
 
 def _process(batch: Batch, job: Job, spec: registry.TaskSpec, results: _Results) -> dict[str, Any]:
     """Run the task on each pending item (the hot path: per item, only what must be done per item)."""
-    root = Path(job.source)
-    out_dir = Path(job.output_dir)
-    options = job.options or {}
+    root, out_dir, options = Path(job.source), Path(job.output_dir), job.options or {}
     soft_limit = float((job.batch_config or {}).get("item_timeout") or 0)
-    limiter = _limiter(job)
-    resolve = _PathGuard(root).resolve
-    breaker = _breaker(job)
+    limiter, breaker, resolve = _limiter(job), _breaker(job), _PathGuard(root).resolve
     # a str_path task takes the path as a str (its declared parameter type says so)
     func = cast("Callable[[str | Path, registry.TaskContext], Any]", spec.func)
     str_path, context = spec.str_path, registry.TaskContext
     add, waiting = results.pending.append, results.pending
     clock, monotonic = time.time, time.monotonic
-    last_check = monotonic()
     interrupted: str | None = None
     stop_asked = _interrupt.event.is_set
     rereads = _rereads(job, add)
     rows = _pending(batch) if rereads is None else rereads.rows(_pending(batch))
+    span = _Span(batch.id, batch.last_item, rereads is None)
+    last, last_check = span.last, monotonic()
     try:
         for item_id, rel, size, link, mtime in rows:
+            if item_id > last:  # handed back (see _Span): the batch that took it runs it
+                break
             results.current = item_id  # before the stop check: the watch thread leaves this item to us
             if stop_asked():
                 interrupted = _interrupt.reason
@@ -230,8 +237,9 @@ def _process(batch: Batch, job: Job, spec: registry.TaskSpec, results: _Results)
             now = monotonic()
             if now - last_check >= CONTROL_CHECK_SECONDS:
                 last_check = now
-                interrupted = _check_control(job.id, breaker, results, now)
-                if interrupted:
+                interrupted = _check_control(job.id, breaker, results, now, span)
+                last = span.last
+                if interrupted or item_id > last:
                     break
             if limiter is not None:
                 limiter.acquire()
@@ -254,7 +262,7 @@ def _process(batch: Batch, job: Job, spec: registry.TaskSpec, results: _Results)
                             started, clock(), size))
                 failed = True
             if breaker is not None and breaker.record(failed):
-                interrupted = _trip(job.id, breaker)
+                interrupted = _trip(job.id, breaker, results)
                 break
             if len(waiting) >= FLUSH_ITEMS:
                 results.flush()
@@ -264,15 +272,36 @@ def _process(batch: Batch, job: Job, spec: registry.TaskSpec, results: _Results)
     return {"batch": batch.id, "done": results.done, "failed": results.failed, "interrupted": interrupted}
 
 
-def _check_control(job_id: int, breaker: Breaker | None, results: _Results, now: float) -> str | None:
+class _Span:
+    """The last item the batch may start. The desk may ask a running batch to hand back its items after
+    a given one (when they are slower than planned, or a worker is idle: batchdesk.desk.handback); the
+    runner does it between items, at a control check, keeping every item it has already started, so no
+    item runs twice. A watch job's batch keeps its range: it re-reads set-aside items after the others."""
+
+    def __init__(self, batch_id: int, last: int, splittable: bool) -> None:
+        self.batch_id, self.last, self.splittable = batch_id, last, splittable
+
+    def hand_back(self, after: int, next_item: int) -> None:
+        """Give the items after ``after`` to a new batch, but none before ``next_item`` (they have started)."""
+        keep = max(after, next_item - 1)
+        if self.splittable and keep < self.last:
+            if transitions.split_batch(self.batch_id, keep, BatchState.RUNNING) is not None:
+                log.info("batch %s handed back its items after %s", self.batch_id, keep)
+            self.last = keep  # nothing pending lies after it otherwise
+
+
+def _check_control(job_id: int, breaker: Breaker | None, results: _Results, now: float, span: _Span) -> str | None:
     """Between items, every CONTROL_CHECK_SECONDS: commit what waits too long, then say why the batch must
-    stop, if it must (cancelled, paused, or the breaker tripped: other workers' failures count too)."""
+    stop, if it must (cancelled, paused, or the breaker tripped: other workers' failures count too), or
+    hand back the rest of its range when the desk asks (``results.current`` has not started yet)."""
     results.checked = now
     if results.stale(now):
         results.flush()
-    interrupted = _control_state(job_id, breaker, results.unflushed())
+    interrupted, hand_back_after = _control_state(job_id, span.batch_id, breaker, results.unflushed())
     if interrupted is None and breaker is not None and breaker.tripped:
-        interrupted = _trip(job_id, breaker)
+        interrupted = _trip(job_id, breaker, results)
+    if interrupted is None and hand_back_after is not None:
+        span.hand_back(hand_back_after, results.current)
     return interrupted
 
 
@@ -353,21 +382,24 @@ class _PathGuard:
         return full
 
 
-def _control_state(job_id: int, breaker: Breaker | None, unflushed: list[Outcome]) -> JobState | None:
-    """Cancelled or paused (by the user or the breaker)? Also refreshes the breaker's job counts."""
-    status, done, failed, config = db.execute_sql(
-        "SELECT status, items_done, items_failed, batch_config FROM job WHERE id=?", (job_id,)
+def _control_state(job_id: int, batch_id: int, breaker: Breaker | None,
+                   unflushed: list[Outcome]) -> tuple[JobState | None, int | None]:
+    """Cancelled or paused (by the user or the breaker)? And does the desk ask this batch to hand back its
+    items after some id? Also refreshes the breaker's job counts."""
+    status, done, failed, config, asks = db.execute_sql(
+        "SELECT status, items_done, items_failed, batch_config, (SELECT value FROM setting WHERE key=?) "
+        "FROM job WHERE id=?", (transitions.HAND_BACK_KEY, job_id)
     ).fetchone()
     if status in (JobState.CANCELLING, JobState.CANCELLED):
-        return JobState.CANCELLED
+        return JobState.CANCELLED, None
     if status == JobState.PAUSED:
-        return JobState.PAUSED
+        return JobState.PAUSED, None
     if breaker is not None:
         baseline = tuple(json.loads(config or "{}").get("breaker_from", (0, 0)))
         breaker.rebase(done, failed, baseline)
         for outcome in unflushed:
             breaker.record(outcome.status == ItemState.FAILED)
-    return None
+    return None, json.loads(asks).get(str(batch_id)) if asks else None
 
 
 def _breaker(job: Job) -> Breaker | None:
@@ -380,8 +412,10 @@ def _breaker(job: Job) -> Breaker | None:
     return breaker
 
 
-def _trip(job_id: int, breaker: Breaker) -> JobState:
-    """Pause the job because too many of its items fail, and say so in an alert."""
+def _trip(job_id: int, breaker: Breaker, results: _Results) -> JobState:
+    """Pause the job because too many of its items fail, and say so in an alert. What ended is committed
+    first: a `run` stops at the pause and reports the failures it counts."""
+    results.flush()
     done, failed = breaker.counts
     reason = (f"job {job_id} paused itself: {failed} of {done + failed} items failed "
               f"(> {breaker.threshold:.0%}); fix the cause, then `batchdesk resume {job_id}` (or cancel it)")

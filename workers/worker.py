@@ -39,7 +39,7 @@ from rq.utils import now
 from rq.worker import SHUTDOWN_SIGNAL, WorkerStatus
 
 from data.alerts import raise_alert
-from data.models import WorkerRow
+from data.models import WorkerRow, db
 from data.states import WorkerState
 from data.store import close_store, open_store, write
 from workers import registry, runner
@@ -180,6 +180,7 @@ class BatchWorker(Worker):
         """Run a well-formed batch job; fail any other without running or sending anything it asks for."""
         reason = refusal(job)
         if reason is None:
+            preload_task(job.args[0])  # before rq forks the work-horse: see preload_task
             super().execute_job(job, queue)
             return
         self.log.error(reason)
@@ -228,6 +229,32 @@ class BatchWorker(Worker):
             self.pubsub.unsubscribe()
             thread.join(timeout=PUBSUB_STOP_SECONDS)
             self.pubsub.close()
+
+
+# -- preloading (TaskSpec.preload) ------------------------------------------------------------------
+_preloaded: set[tuple[str, str]] = set()  # (task, options as stored) whose preload hook ran in this worker
+
+
+def preload_task(batch_id: int) -> None:
+    """Run the batch's task's ``preload`` hook here, in the worker, before the fork: every work-horse
+    inherits what it loaded (an embedding model), once per worker and task options; a worker that never
+    gets such a batch loads nothing. A failure is logged only: the batch then loads what it needs itself."""
+    if runner.CONFIG.store is None:
+        return
+    try:
+        open_store(runner.CONFIG.store)
+        row = db.execute_sql("SELECT j.task, j.options FROM batch b JOIN job j ON j.id = b.job_id WHERE b.id = ?",
+                             (batch_id,)).fetchone()
+        if row is None or (row[0], row[1] or "") in _preloaded:
+            return
+        spec = registry.get(row[0], runner.CONFIG.plugins)
+        if spec.preload is not None:
+            spec.preload(json.loads(row[1] or "{}"))
+        _preloaded.add((row[0], row[1] or ""))
+    except Exception as exc:  # never the worker's end: the work-horse will load (or fail) on its own
+        log.warning("preloading for batch %s failed: %s: %s", batch_id, type(exc).__name__, exc)
+    finally:
+        close_store()  # the work-horse opens its own connection after the fork
 
 
 def connect(redis_url: str) -> redis.Redis:

@@ -97,6 +97,8 @@ _JOB_OPTIONS = [
     click.option("--item-timeout", type=float, metavar="SECONDS", help="Soft limit per item for this job."),
     click.option("--new", "new_job", is_flag=True,
                  help="A new job even if one for this folder is unfinished (`submit` always makes one)."),
+    click.option("--all", "redo_all", is_flag=True,
+                 help="Every file, also those an earlier job of this task and options did unchanged."),
 ]
 
 
@@ -107,13 +109,13 @@ def job_request(func: F) -> F:
     def build(*args: Any, folder: Path, task: str, opts: tuple[str, ...], queue: str | None,
               include: tuple[str, ...], exclude: tuple[str, ...], hidden: bool, name: str | None,
               output: Path | None, retries: int | None, batch_timeout: int | None, item_timeout: float | None,
-              **kwargs: Any) -> Any:
+              redo_all: bool, **kwargs: Any) -> Any:
         from batchdesk.jobs.submit import JobRequest  # here: the commands that take no job stay light
 
         policy = {"retries": retries, "batch_timeout": batch_timeout, "item_timeout": item_timeout}
         request = JobRequest(folder=folder, task=task, options=parse_opts(opts), queue=queue, include=include,
                              exclude=exclude, hidden=hidden, name=name, output_dir=output,
-                             policy={k: v for k, v in policy.items() if v is not None})
+                             policy={k: v for k, v in policy.items() if v is not None}, only_changed=not redo_all)
         return func(*args, request=request, **kwargs)
 
     wrapped: Any = build

@@ -11,13 +11,14 @@ import contextlib
 import sys
 import time
 from collections.abc import Iterator
+from typing import NoReturn
 
 import click
 
 from batchdesk import defaults
 from batchdesk.cli import follow
 from batchdesk.cli.context import echo_json, job_request, with_store
-from batchdesk.cli.summary import exit_code, failed_items, print_summary, summarize
+from batchdesk.cli.summary import command_began, exit_code, failed_items, print_summary, skipped_text, summarize
 from batchdesk.config import Settings
 from batchdesk.desk.background import DeskStartError
 from batchdesk.desk.info import desk_lock_held, read_desk_info, wake_desk
@@ -25,7 +26,7 @@ from batchdesk.desk.link import DeskLink
 from batchdesk.desk.waiters import this_process
 from batchdesk.errors import BatchdeskError
 from batchdesk.jobs import control
-from batchdesk.jobs.submit import JobRequest, check_request, forget_job, submit_or_resume
+from batchdesk.jobs.submit import JobRequest, NothingChanged, check_request, forget_job, submit_or_resume
 from data import transitions
 from data.states import JOB_ENDED, JobState
 
@@ -41,7 +42,7 @@ def run(ctx: click.Context, request: JobRequest, new_job: bool, as_json: bool, q
     Exit codes: 0 every item done, 1 failed or cancelled items (or a failed report), 2 usage error,
     3 the job paused itself (circuit breaker), 130 interrupted (the job is paused; run again to resume).
     """
-    began = time.monotonic()
+    began = command_began()
     settings = with_store(ctx)
     check_request(settings, request)  # a mistake is exit 2 before any desk starts or any job is recorded
     link = DeskLink(settings)
@@ -49,6 +50,8 @@ def run(ctx: click.Context, request: JobRequest, new_job: bool, as_json: bool, q
         link.ensure()  # forks a background desk now, if none runs: it starts while the folder is scanned
         try:
             submission = submit_or_resume(settings, request, resume=not new_job)
+        except NothingChanged as nothing:  # not a failure: the desk lingers, as after any run
+            _nothing_to_do(nothing, as_json)
         except BaseException:
             link.release()
             raise
@@ -88,6 +91,16 @@ def _follow_to_end(settings: Settings, link: DeskLink, job_id: int, created: boo
     sys.exit(exit_code(job))
 
 
+def _nothing_to_do(nothing: NothingChanged, as_json: bool) -> NoReturn:
+    """Every file was done, unchanged, by earlier jobs: say so (no job was recorded) and exit 0."""
+    if as_json:
+        echo_json({"job": None, "status": "unchanged", "total": 0, "skipped": nothing.unchanged,
+                   "output": str(nothing.output_dir)})
+    else:
+        click.echo(str(nothing))
+    sys.exit(0)
+
+
 @contextlib.contextmanager
 def _interruptible(message: str) -> Iterator[None]:
     """Ctrl-C (or SIGTERM) before a job exists: one line and exit 130, no traceback."""
@@ -111,6 +124,8 @@ def submit(ctx: click.Context, request: JobRequest, new_job: bool, as_json: bool
     link.ensure()
     try:
         job = submit_or_resume(settings, request, resume=False).job
+    except NothingChanged as nothing:
+        _nothing_to_do(nothing, as_json)
     except BaseException:
         link.release()
         raise
@@ -121,9 +136,11 @@ def submit(ctx: click.Context, request: JobRequest, new_job: bool, as_json: bool
         raise
     link.wake()
     if as_json:
-        echo_json({"job": job.id, "items": job.items_total, "desk": desk.pid})
+        echo_json({"job": job.id, "items": job.items_total, "desk": desk.pid, "skipped": summarize(job)["skipped"]})
         return
     click.echo(f"job {job.id}: {job.items_total} file(s) queued")
+    if (skipped := skipped_text(summarize(job))) is not None:
+        click.echo(skipped)
     if link.launched:
         click.echo(f"started a background desk (pid {desk.pid}); it stops {settings.linger_seconds:g} s after "
                    "its last job (`batchdesk stop` ends it now)", err=True)
@@ -137,7 +154,7 @@ def submit(ctx: click.Context, request: JobRequest, new_job: bool, as_json: bool
 @click.pass_context
 def resume(ctx: click.Context, job_id: int, wait: bool, as_json: bool, quiet: bool) -> None:
     """Resume a paused or interrupted job (a desk starts if none runs) and, by default, wait for it."""
-    began = time.monotonic()
+    began = command_began()
     settings = with_store(ctx)
     job = control.get_job(job_id)
     if job.status in JOB_ENDED:

@@ -2,7 +2,8 @@
 
 User mistakes print one clear line on stderr and exit 2; ``--json`` gives machine-readable output
 where scripts want it. The commands live by concern: cli.jobs (a job's life), cli.views (reading),
-cli.desk (desks and workers), cli.watch (drop folders).
+cli.desk (desks and workers), cli.watch (drop folders), cli.search (the index), cli.service
+(the user service).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ COMMANDS = {
     **dict.fromkeys(("jobs", "show", "report", "info", "tasks", "stats", "health"), "batchdesk.cli.views"),
     **dict.fromkeys(("serve", "stop", "worker", "workers", "cleanup", "samples"), "batchdesk.cli.desk"),
     "watch": "batchdesk.cli.watch",
+    "search": "batchdesk.cli.search",
+    "service": "batchdesk.cli.service",
 }
 
 

@@ -9,14 +9,18 @@ from typing import Any
 
 import click
 
+from batchdesk import defaults
 from batchdesk.cli.context import echo_json, settings_of, with_store
-from batchdesk.cli.summary import failed_items, summarize
+from batchdesk.cli.summary import detail_lines, failed_items, shown, status_text, summarize
+from batchdesk.dashboard import LIVE_WORKER_STATES
 from batchdesk.desk.info import read_desk_info
+from batchdesk.desk.monitor import CpuMeter, read_health
 from batchdesk.jobs import control
 from batchdesk.jobs.report import FORMATS, write_report
 from batchdesk.jobs.stats import stats as job_stats
+from batchdesk.jobs.summary import desk_serves
 from data.models import Alert, Job, WorkerRow
-from data.store import describe_store
+from data.store import describe_store, is_store_url
 
 # The command `info` suggests: rq reads the URL from RQ_REDIS_URL, so the password stays out of the
 # shell history and the process list.
@@ -28,19 +32,33 @@ RQ_INFO = "RQ_REDIS_URL=\"$(batchdesk{args} info --url)\" rq info --serializer j
 @click.option("--limit", default=50, show_default=True)
 @click.pass_context
 def jobs(ctx: click.Context, as_json: bool, limit: int) -> None:
-    """List jobs, newest first."""
-    with_store(ctx)
-    rows = [summarize(j) for j in Job.select().order_by(Job.id.desc()).limit(limit)]
+    """List jobs, newest first; a job that waits for a desk that does not run says "(no desk)"."""
+    settings = with_store(ctx)
+    serves = desk_serves(settings.data_dir, is_store_url(settings.store_ref))
+    rows = [summarize(j, desk_serves=serves) for j in Job.select().order_by(Job.id.desc()).limit(limit)]
     if as_json:
         echo_json(rows)
         return
     if not rows:
         click.echo("no jobs yet: try `batchdesk run FOLDER`")
         return
-    click.echo(f"{'ID':>4}  {'STATUS':<10} {'TASK':<13} {'DONE':>8} {'FAILED':>6} {'TOTAL':>8}  NAME")
+    now = time.time()
+    click.echo(f"{'ID':>4}  {'STATUS':<17} {'TASK':<13} {'DONE':>8} {'FAILED':>6} {'CANCELLED':>9} {'TOTAL':>8} "
+               f"{'AGE':>5}  NAME")
     for r in rows:
-        click.echo(f"{r['job']:>4}  {r['status']:<10} {r['task']:<13} {r['done']:>8} {r['failed']:>6} "
-                   f"{r['total']:>8}  {r['name']}")
+        click.echo(f"{r['job']:>4}  {status_text(r):<17} {shown(r['task']):<13} {r['done']:>8} {r['failed']:>6} "
+                   f"{r['cancelled']:>9} {r['total']:>8} {_age(now - r['created_at']):>5}  {shown(r['name'])}")
+    if any(r["without_desk"] for r in rows):
+        click.echo("(no desk): no desk runs, so nothing moves these jobs; `batchdesk resume ID` (or `serve`, or the "
+                   "UI) goes on with them")
+
+
+def _age(seconds: float) -> str:
+    """``42s``, ``12m``, ``5h``, ``3d``: how long ago, in the largest whole unit."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit}"
+    return f"{max(0, int(seconds))}s"
 
 
 @click.command()
@@ -49,18 +67,19 @@ def jobs(ctx: click.Context, as_json: bool, limit: int) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def show(ctx: click.Context, job_id: int, only_failed: bool, as_json: bool) -> None:
-    """Show one job: counters, timing, batch plan, and failed items."""
-    with_store(ctx)
-    summary = summarize(control.get_job(job_id))
+    """Show one job: times, counters, task options, batch plan, and failed items."""
+    settings = with_store(ctx)
+    summary = summarize(control.get_job(job_id), desk_serves=desk_serves(settings.data_dir,
+                                                                          is_store_url(settings.store_ref)))
     failed = failed_items(job_id, limit=1000)
     if as_json:
         echo_json({**summary, "failed_items": failed})
         return
     if not only_failed:
-        for key, value in summary.items():
-            click.echo(f"{key:>13}: {value}")
+        for label, value in detail_lines(summary):
+            click.echo(f"{label:>11}: {value}")
     for row in failed:
-        click.echo(f"FAILED {row['path']}: {row['error']}")
+        click.echo(f"FAILED {shown(row['path'])}: {shown(row['error'])}")
 
 
 @click.command()
@@ -83,8 +102,6 @@ def report(ctx: click.Context, job_id: int, fmt: str, out: Path | None) -> None:
 @click.pass_context
 def info(ctx: click.Context, as_json: bool, url_only: bool) -> None:
     """Where things are: store, broker URL, the desk, workers, and how to inspect the queues with `rq info`."""
-    from batchdesk.dashboard import LIVE_WORKER_STATES  # imports here keep `jobs` and `show` light
-
     settings = with_store(ctx)
     desk = read_desk_info(settings.data_dir)
     if url_only:
@@ -118,7 +135,7 @@ def info(ctx: click.Context, as_json: bool, url_only: bool) -> None:
 @click.pass_context
 def tasks(ctx: click.Context, as_json: bool) -> None:
     """List every task with its options and what each allows."""
-    from batchdesk.tasks import available
+    from batchdesk.tasks import available  # here: the task registry loads every task's libraries
 
     specs = available(settings_of(ctx).plugins)
     data: list[dict[str, Any]] = [
@@ -164,19 +181,20 @@ def _cell(value: Any, spec: str) -> str:
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def health(ctx: click.Context, as_json: bool) -> None:
-    """Machine health now and recent alerts; exits 1 when a threshold is tripped."""
-    from batchdesk.desk.monitor import read_health
-
+    """Machine health now and recent alerts; exits 1 when a threshold is tripped (the CPU's by other programs:
+    our own workers keeping it busy is no problem)."""
     settings = with_store(ctx)
-    now = read_health(settings.data_dir)
+    meter = CpuMeter()
+    time.sleep(defaults.HEALTH_READING_SECONDS)  # the CPU is measured over a moment, not over our own start-up
+    now = read_health(settings.data_dir, meter)
     alerts: list[dict[str, Any]] = [{"ts": a.ts, "level": a.level, "kind": a.kind, "message": a.message}
               for a in Alert.select().order_by(Alert.ts.desc()).limit(20)]
     problems = [message for _, message in now.problems()]
     if as_json:
         echo_json({"health": now.__dict__, "problems": problems, "alerts": alerts})
     else:
-        click.echo(f"CPU {now.cpu:.0f}%  RAM free {now.ram_free / 2**30:.1f} GiB  iowait {now.iowait:.0f}%  "
-                   f"disk free {now.disk_free / 2**30:.1f} GiB  load {now.load1:.2f}")
+        click.echo(f"CPU {now.cpu:.0f}% ({now.own_cpu:.0f}% our workers)  RAM free {now.ram_free / 2**30:.1f} GiB  "
+                   f"iowait {now.iowait:.0f}%  disk free {now.disk_free / 2**30:.1f} GiB  load {now.load1:.2f}")
         for message in problems:
             click.echo(f"ALERT {message}")
         for a in alerts:

@@ -38,6 +38,7 @@ from batchdesk.desk.queues import BatchQueues
 from batchdesk.desk.reconciler import Reconciler
 from batchdesk.desk.waiters import pause_abandoned_jobs
 from batchdesk.jobs.cleanup import cleanup
+from batchdesk.notify import job_end_services
 from data.alerts import raise_alert
 from data.models import Batch, Job, WorkerRow
 from data.states import JOB_BUSY, BatchState, WorkerState
@@ -66,10 +67,10 @@ def default_services(settings: Settings, kind: str, wake: Callable[[], None]) ->
     """The services a desk runs: drop folders under `serve` and the UI, none in a background desk
     (whose life follows the jobs of the commands that started it)."""
     if kind == BACKGROUND:
-        return []
+        return [*job_end_services(settings)]
     from batchdesk.watch.service import WatchService  # here: watchdog loads only in a desk that watches
 
-    return [WatchService(settings, wake=wake)]
+    return [WatchService(settings, wake=wake), *job_end_services(settings)]
 
 
 class _Every:

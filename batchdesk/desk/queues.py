@@ -55,12 +55,13 @@ class BatchQueues:
         """The job's queue (default when the job names one that no longer exists)."""
         return self.by_name.get(job.queue, self.by_name[defaults.DEFAULT_QUEUE])
 
-    def enqueue(self, batch: Batch, job: Job) -> None:
-        """Put one batch on its job's queue as an RQ job carrying only the batch id."""
+    def enqueue(self, batch: Batch, job: Job, at_front: bool = False) -> None:
+        """Put one batch on its job's queue as an RQ job carrying only the batch id; ``at_front``: ahead of
+        what waits there (workers take the front first)."""
         rq_id = queue_entry_id(batch.id, batch.attempts)
         policy = Policy.for_job(job, self.settings)
         transitions.mark_queued(batch.id, rq_id)
         self.of(job).enqueue_call(
             func=RUNNER, args=(batch.id,), job_id=rq_id, timeout=policy.timeout, result_ttl=defaults.RESULT_TTL,
-            failure_ttl=defaults.FAILURE_TTL, description=f"{job.name} batch {batch.seq}",
+            failure_ttl=defaults.FAILURE_TTL, description=f"{job.name} batch {batch.seq}", at_front=at_front,
         )

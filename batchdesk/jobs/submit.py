@@ -15,6 +15,7 @@ from typing import Any
 from batchdesk import defaults, locations
 from batchdesk.config import Settings
 from batchdesk.errors import BatchdeskError
+from batchdesk.jobs.changed import UNCHANGED_KEY, describe_unchanged, earlier_work
 from batchdesk.jobs.scan import ScanResult, check_folder, scan_folder
 from batchdesk.planner import Readings, plan_batch, plan_workers
 from data import queries, transitions
@@ -32,6 +33,16 @@ class SubmitError(BatchdeskError):
     """The job cannot be submitted (bad task, bad options, bad queue)."""
 
 
+class NothingChanged(BatchdeskError):
+    """Every file of the folder was done, unchanged, by earlier jobs: no job is recorded (not a mistake)."""
+
+    exit_code = 0
+
+    def __init__(self, unchanged: dict[str, Any], output_dir: Path) -> None:
+        super().__init__(f"nothing to do: {describe_unchanged(unchanged)}")
+        self.unchanged, self.output_dir = unchanged, output_dir
+
+
 @dataclass(frozen=True)
 class JobRequest:
     """Everything a user chooses when starting a job from a folder."""
@@ -46,6 +57,8 @@ class JobRequest:
     name: str | None = None
     output_dir: Path | None = None
     policy: Mapping[str, Any] | None = None  # this job's retries / time limits (see failure_policy)
+    # take only the new and changed files (batchdesk.jobs.changed): what `run` and `submit` do unless `--all`
+    only_changed: bool = False
 
 
 POLICY_KEYS = ("retries", "retry_backoff", "batch_timeout", "item_timeout")
@@ -130,8 +143,13 @@ def submit_folder(settings: Settings, request: JobRequest) -> tuple[Job, ScanRes
     queue = route(settings, request.task, request.queue)
     scan = scan_folder(request.folder, request.include, request.exclude, request.hidden)
     policy = failure_policy(settings, spec.name, request.policy)
+    earlier = earlier_work(spec, options, scan.root, request.output_dir) if request.only_changed else None
+    files, unchanged = earlier.split(scan.files) if earlier else (scan.files, None)
+    if earlier and unchanged and not files:
+        raise NothingChanged(unchanged, earlier.output_dir)
     job = create_job(settings, spec, options, queue, source=scan.root, name=request.name or scan.root.name,
-                     output_dir=request.output_dir, files=scan.files, links=scan.links, policy=policy)
+                     output_dir=request.output_dir or (earlier.output_dir if earlier else None), files=files,
+                     links=scan.links, policy=policy, unchanged=unchanged if unchanged and unchanged["files"] else None)
     return job, scan
 
 
@@ -148,8 +166,10 @@ def create_job(
     watch_id: int | None = None,
     links: set[str] | frozenset[str] = frozenset(),
     policy: dict | None = None,
+    unchanged: dict | None = None,
 ) -> Job:
-    """Create the Job row, its output folder and (when given) its items, with the planner's first plan."""
+    """Create the Job row, its output folder and (when given) its items, with the planner's first plan
+    (``unchanged``: the files it leaves out, as batchdesk.jobs.changed counts them)."""
     now = time.time()
     files = files or []
     readings = Readings.now()
@@ -168,6 +188,7 @@ def create_job(
                 **(policy or failure_policy(settings, spec.name)),
                 "rate_limit": rate_limit_for(settings, spec.name, queue),
                 "breaker": {"threshold": settings.breaker_threshold, "min_items": settings.breaker_min_items},
+                **({UNCHANGED_KEY: unchanged} if unchanged else {}),
             },
         )
         out = (Path(output_dir).expanduser().resolve() if output_dir

@@ -36,6 +36,7 @@ from batchdesk.errors import BatchdeskError
 from batchdesk.jobs.submit import WATCH_SOURCE
 from batchdesk.watch import control as watch_control
 from batchdesk.watch.after import AfterProcessing
+from batchdesk.watch.forget import forget_vanished
 from batchdesk.watch.runtime import WatchRuntime, signature, take, walk
 from data.alerts import raise_alert
 from data.models import Job, Watch, db
@@ -149,6 +150,7 @@ class WatchService:
             runtime.rescan(self.settings.store_ref)
         runtime.drain()
         ready = runtime.tracker.poll(limit=defaults.WATCH_TAKE_PER_TICK)
+        forget_vanished(runtime.id, runtime.root, runtime.tracker.take_vanished(), self.settings.plugins)
         if not ready:
             return 0
         job_id = self._job_for(runtime)

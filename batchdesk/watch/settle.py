@@ -104,6 +104,7 @@ class SettleTracker:
         self.clock = clock
         self._entries: dict[str, _Entry] = {}
         self._dirty: dict[str, tuple[str, str]] = {}  # key -> (path, event)
+        self._vanished: set[str] = set()  # keys looked at and found gone (see take_vanished)
 
     def __len__(self) -> int:
         return len(self._entries) + sum(1 for key in self._dirty if key not in self._entries)
@@ -128,6 +129,12 @@ class SettleTracker:
         """Forget every file (the watch closed: a reopen scans again)."""
         self._entries.clear()
         self._dirty.clear()
+        self._vanished.clear()
+
+    def take_vanished(self) -> list[str]:
+        """Keys found gone since the last call (deleted or moved away; for the watch's task to forget)."""
+        gone, self._vanished = sorted(self._vanished), set()
+        return gone
 
     def poll(self, limit: int | None = None) -> list[Settled]:
         """Look at touched paths and at paths due; return those that have settled (and forget them).
@@ -148,6 +155,7 @@ class SettleTracker:
             seen = self.probe(entry.path)
             if seen is None:
                 del self._entries[key]
+                self._vanished.add(key)
             elif seen != (entry.size, entry.mtime):
                 entry.size, entry.mtime, entry.since = seen[0], seen[1], now
             else:
@@ -156,8 +164,9 @@ class SettleTracker:
         return ready
 
     def _update(self, key: str, path: str, seen: tuple[int, float] | None, now: float, event: str = LOOK) -> None:
-        if seen is None:  # vanished (or not a regular file): dropped silently
+        if seen is None:  # vanished (or not a regular file): dropped, and noted for take_vanished
             self._entries.pop(key, None)
+            self._vanished.add(key)
             return
         entry = self._entries.get(key)
         if entry is None:

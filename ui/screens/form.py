@@ -1,18 +1,21 @@
 """What the new-job and new-watch dialogs share: the settings and session they submit through, the
-task picker, submit from a field or the button, close unless a submit is under way, and one line for
-the error that explains what to fix."""
+task picker, submit from a field or the button, close unless a submit is under way, one line for the
+error that explains what to fix (cleared as soon as a field changes: it spoke of the form as it was),
+and borderless one-line fields on a short terminal so the whole form fits 24 lines."""
 
 from __future__ import annotations
 
 from typing import TypeVar
 
+from textual import events, on
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Select, Static
+from textual.widgets import Button, Checkbox, Input, Select, Static
 
 from batchdesk import tasks
 from batchdesk.config import Settings
 from batchdesk.desk.session import Session
 from ui.defaults import PRESELECTED_TASK
+from ui.widgets.task_options import TaskOptions
 
 ResultT = TypeVar("ResultT")
 
@@ -52,11 +55,33 @@ class FormScreen(ModalScreen[ResultT]):
         event.stop()
         self.action_submit()
 
+    @on(Input.Changed)
+    @on(Select.Changed)
+    @on(Checkbox.Changed)
+    def _field_changed(self) -> None:
+        """A field changed: the error spoke of the form as it was, so it goes (a submit says what is wrong now)."""
+        self.show_error("")
+
+    # -- a short terminal --------------------------------------------------------------------------
+    def on_resize(self, event: events.Resize) -> None:
+        self.call_next(self.fit_fields)  # after Screen's own handler has set the breakpoint classes
+
+    def fit_fields(self) -> None:
+        """Below 30 lines (the app's ``-short`` breakpoint) the fields lose their borders: one line each."""
+        compact = self.has_class("-short")
+        for options in self.query(TaskOptions):
+            options.compact = compact
+        for field in self.query("Input, Select, Checkbox, Button"):
+            if isinstance(field, (Input, Select, Checkbox, Button)):
+                field.compact = compact
+
     def action_cancel(self) -> None:
         if not self.busy:
             self.dismiss(None)
 
     def show_error(self, text: str) -> None:
+        if text == self.error_text:
+            return
         self.error_text = text
         error = self.query_one(f"#{self.ERROR_ID}", Static)
         error.update(text)

@@ -49,10 +49,10 @@ class JobDetailScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),
         Binding("c", "cancel_job", "Cancel"),
-        Binding("p", "pause_job", "Pause/resume"),
-        Binding("r", "retry_job", "Retry failed"),
+        Binding("p", "pause_job", "Pause/resume", show=False),
+        Binding("r", "retry_job", "Retry failed", show=False),
         Binding("o", "report('csv')", "Report"),
-        Binding("slash", "focus_filter", "Filter", key_display="/"),
+        Binding("slash", "focus_filter", "Filter", key_display="/", show=False),
     ]
 
     def __init__(self, job_id: int, store: Path | str, poll_interval: float, clock: Callable[[], float]) -> None:
@@ -77,7 +77,7 @@ class JobDetailScreen(Screen[None]):
             yield ThroughputChart(id="throughput")
         yield FailedItemsPanel(id="failed")
         yield StatementsSummary(id="statements-summary")
-        yield Static(id="report-line")
+        yield Static(id="report-line")  # hidden until a report is written or a refresh fails
         yield Footer()
 
     def on_mount(self) -> None:
@@ -146,7 +146,7 @@ class JobDetailScreen(Screen[None]):
         self._busy = False
         if not self.is_attached or not self.app.is_running:
             return
-        self.query_one("#report-line", Static).update(f"refresh failed: {message.error}")
+        self._report_line(f"refresh failed: {message.error}")
 
     def on_failed_items_panel_filter_changed(self, message: FailedItemsPanel.FilterChanged) -> None:
         self._failed_key = None
@@ -154,7 +154,13 @@ class JobDetailScreen(Screen[None]):
 
     def show_report(self, path: str) -> None:
         self.report_path = path
-        self.query_one("#report-line", Static).update(f"report written: {path}")
+        self._report_line(f"report written: {path}")
+
+    def _report_line(self, text: str) -> None:
+        """The line under the panels: shown only when it has something to say (a line more for the rest)."""
+        line = self.query_one("#report-line", Static)
+        line.update(text)
+        line.display = bool(text)
 
     def after_action(self) -> None:
         """A control action changed the job: re-read everything at once."""

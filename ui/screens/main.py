@@ -26,11 +26,13 @@ class MainScreen(Screen[None]):
     JOB_BINDINGS: ClassVar[list[BindingType]] = [
         Binding("c", "cancel_job", "Cancel"),
         Binding("p", "pause_job", "Pause/resume"),
-        Binding("r", "retry_job", "Retry failed"),
-        Binding("d", "dead_letter", "Dead letter", tooltip="Batches that used up their retries; r retries one"),
+        Binding("r", "retry_job", "Retry failed", show=False),
+        Binding("d", "dead_letter", "Dead letter", show=False,
+                tooltip="Batches that used up their retries; r retries one"),
     ]
     WATCH_BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("w", "new_watch", "New watch", tooltip="Watch a folder: files dropped there are processed by a task"),
+        Binding("w", "new_watch", "New watch", show=False,
+                tooltip="Watch a folder: files dropped there are processed by a task"),
     ]
     BINDINGS: ClassVar[list[BindingType]] = JOB_BINDINGS + WATCH_BINDINGS
 
@@ -93,7 +95,7 @@ class MainScreen(Screen[None]):
             return
         self.pending = None
         dash = snapshot.dashboard
-        self.jobs.update_jobs(dash.jobs)
+        self.jobs.update_jobs(dash.jobs, snapshot.rolling_jobs)
         self.query_one(ResourcesPanel).update_series(dash.resources)
         self.query_one(WorkersPanel).update_workers(dash.workers, dash.pool)
         self.query_one(QueuesPanel).update_queues(snapshot.queues, snapshot.queue_error)

@@ -1,5 +1,10 @@
 """The new-job modal: folder (typed or picked), task and its options, queue, include/exclude globs.
 
+The folder tree follows what is typed: it opens each folder on the way and highlights the folder (or
+the first entry the last name typed starts), and moves to a typed path outside it. A relative path is
+followed from ``browse_root``, the folder batchdesk started in (as the submit reads it) unless a test
+gives another. Picking in the tree fills the field.
+
 Everything is validated before anything is written: a missing or empty folder, a bad task or a
 bad option value is shown in the modal and nothing is submitted. Validation and the submit run in a
 background thread (a big folder takes a while to scan); the modal closes with a
@@ -8,12 +13,14 @@ background thread (a big folder takes a while to scan); the modal closes with a
 
 from __future__ import annotations
 
+import asyncio
+import os
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -26,6 +33,8 @@ from textual.widgets import (
     Select,
     Static,
 )
+from textual.widgets.directory_tree import DirEntry
+from textual.widgets.tree import TreeNode
 
 from batchdesk import defaults
 from batchdesk.config import Settings
@@ -58,6 +67,21 @@ class SubmitResult(Message):
     error: str | None
 
 
+def locate(text: str, base: Path) -> tuple[Path, str] | None:
+    """Where the typed ``text`` points (a relative path is ``base``'s): the deepest folder of it that
+    exists and the name typed below it ("" when the whole path is a folder); None when nothing is typed.
+    It reads the disk: call it off the UI thread."""
+    text = text.strip()
+    if not text:
+        return None
+    folder, name = Path(os.path.normpath(base / Path(text).expanduser())), ""
+    while not folder.is_dir():
+        if folder.parent == folder:
+            return None
+        folder, name = folder.parent, folder.name
+    return folder, name
+
+
 def split_globs(text: str) -> tuple[str, ...]:
     """``*.pdf, *.txt`` or ``*.pdf "my dir/*"`` -> a tuple of globs (commas or spaces; quotes group)."""
     try:
@@ -75,8 +99,10 @@ class NewJobScreen(FormScreen[Submitted | None]):
 
     def __init__(self, settings: Settings, session: Session, browse_root: Path | None = None) -> None:
         super().__init__(settings, session, classes="new-job")
-        self.browse_root = Path(browse_root or Path.cwd())
+        self.browse_root = Path(os.path.abspath(browse_root or Path.cwd()))
         self.submitted: Submitted | None = None
+        self._picked = ""  # the folder the tree last put in the field (the tree is there already)
+        self._typed = 0  # changes of the folder field: a slower follow of an older text gives up
 
     def compose(self) -> ComposeResult:
         with Vertical(id="new-job-dialog"):
@@ -131,11 +157,69 @@ class NewJobScreen(FormScreen[Submitted | None]):
     # -- the folder ------------------------------------------------------------------------------
     def on_directory_tree_directory_selected(self, event: DirectoryTree.DirectorySelected) -> None:
         event.stop()
-        self.query_one("#folder", Input).value = str(event.path)
+        self._pick(Path(event.path))
 
     def on_directory_tree_file_selected(self, event: DirectoryTree.FileSelected) -> None:
         event.stop()
-        self.query_one("#folder", Input).value = str(Path(event.path).parent)
+        self._pick(Path(event.path).parent)
+
+    def _pick(self, folder: Path) -> None:
+        self._picked = str(folder)
+        self.query_one("#folder", Input).value = self._picked
+
+    @on(Input.Changed, "#folder")
+    def _folder_typed(self, event: Input.Changed) -> None:
+        self._typed += 1
+        if event.value == self._picked:  # the tree's own pick: it is there already
+            return
+        self._picked = ""
+        self._follow(event.value, self._typed)
+
+    @work(group="follow", exit_on_error=False)
+    async def _follow(self, text: str, typed: int) -> None:
+        """Open the tree along the typed path and highlight where it points (not exclusive: cancelling a
+        half-done folder load would leave it empty; an outdated follow gives up instead)."""
+        found = await asyncio.to_thread(locate, text, self.browse_root)
+        if found is None or typed != self._typed:
+            return
+        folder, name = found
+        tree = self.query_one(DirectoryTree)
+        if not folder.is_relative_to(Path(tree.path)):  # outside the tree: show the folder holding the entry
+            await self._root_tree(tree, folder if name else folder.parent)
+        node = tree.root
+        for part in folder.relative_to(Path(tree.path)).parts:
+            await self._opened(tree, node)
+            child = next((c for c in node.children if c.data is not None and c.data.path.name == part), None)
+            if child is None or typed != self._typed:
+                return
+            node = child
+        await self._opened(tree, node)
+        if typed == self._typed and tree.last_line >= 0:  # (reading last_line lays out the opened lines)
+            tree.move_cursor(self._entry(node, name) or node)
+
+    @staticmethod
+    async def _root_tree(tree: DirectoryTree, folder: Path) -> None:
+        """Root the tree at ``folder`` and wait for its first level (setting ``path`` would not wait)."""
+        tree.set_reactive(DirectoryTree.path, folder)
+        tree.reset_node(tree.root, str(folder), DirEntry(folder))
+        await tree.reload()
+
+    @staticmethod
+    async def _opened(tree: DirectoryTree, node: TreeNode[DirEntry]) -> None:
+        """Expand ``node``, waiting for its content when it was never read."""
+        if node.data is not None and not node.data.loaded:
+            await tree.reload_node(node)
+        node.expand()
+
+    @staticmethod
+    def _entry(node: TreeNode[DirEntry], name: str) -> TreeNode[DirEntry] | None:
+        """The child of ``node`` called ``name``, else the first whose name starts with it (any case)."""
+        if not name:
+            return None
+        children = [c for c in node.children if c.data is not None]
+        return (next((c for c in children if c.data and c.data.path.name == name), None)
+                or next((c for c in children if c.data and c.data.path.name.lower().startswith(name.lower())),
+                        None))
 
     # -- submit ----------------------------------------------------------------------------------
     def request(self) -> JobRequest | None:

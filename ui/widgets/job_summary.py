@@ -7,8 +7,11 @@ from rich.text import Text
 from textual.widgets import Static
 
 from batchdesk.dashboard import JobDetail
+from batchdesk.jobs.submit import WATCH_SOURCE
 from batchdesk.store import JobState
 from ui import format as fmt
+
+BAR_WIDTH, NARROW_BAR_WIDTH = 30, 12  # the progress bar's cells; on a narrow screen its percentage still shows
 
 
 class JobSummary(Static):
@@ -17,17 +20,22 @@ class JobSummary(Static):
 
     def show(self, detail: JobDetail, now: float) -> None:
         self.border_title = f"Job {detail.row.id} · {detail.row.name}"
-        self.update(self.render_detail(detail, now))
+        narrow = self.screen.has_class("-narrow")
+        self.update(self.render_detail(detail, now, NARROW_BAR_WIDTH if narrow else BAR_WIDTH))
 
     @staticmethod
-    def render_detail(detail: JobDetail, now: float) -> Table:
+    def render_detail(detail: JobDetail, now: float, bar_width: int = BAR_WIDTH) -> Table:
         row = detail.row
-        grid = Table.grid(padding=(0, 2))
-        grid.add_column(style="bold", no_wrap=True)
-        grid.add_column(no_wrap=True)
-        grid.add_column(style="bold", no_wrap=True)
-        grid.add_column(no_wrap=True)
-        progress = fmt.bar(row.progress, 30, failed_fraction=fmt.failed_fraction(row))
+        # The labels keep their width; the values share the rest and end in "…" when they do not fit.
+        grid = Table.grid(padding=(0, 2), expand=True)
+        for _ in range(2):
+            grid.add_column(style="bold", no_wrap=True)
+            grid.add_column(no_wrap=True, overflow="ellipsis", ratio=1)
+        rolling = detail.source_kind == WATCH_SOURCE
+        if rolling:  # its total grows with every file dropped: a percentage and an ETA would mislead
+            progress = Text(f"{fmt.WATCHING} its folder: items arrive as files are dropped", style="italic cyan")
+        else:
+            progress = fmt.bar(row.progress, bar_width, failed_fraction=fmt.failed_fraction(row))
         if row.status == JobState.FINISHING:
             progress.append(f" · {fmt.WRITING_REPORT}", style=fmt.STATUS_STYLES[JobState.FINISHING])
         items = Text.assemble(f"{row.done:,} done · ", (f"{row.failed:,} failed", "red" if row.failed else ""),
@@ -38,7 +46,7 @@ class JobSummary(Static):
         grid.add_row("Progress", progress, "Items", items)
         grid.add_row("Throughput", fmt.rate(row.rate), "Bytes", volume)
         grid.add_row("Created", fmt.timestamp(row.created_at), "Elapsed", fmt.duration(row.elapsed))
-        grid.add_row("Started", fmt.timestamp(row.started_at), "ETA", fmt.duration(row.eta))
+        grid.add_row("Started", fmt.timestamp(row.started_at), "ETA", fmt.eta(row, rolling))
         grid.add_row("Finished", fmt.timestamp(row.finished_at), "Age", fmt.duration(row.age))
         grid.add_row("Source", Text(detail.source, overflow="ellipsis"),
                      "Output", Text(detail.output_dir, overflow="ellipsis"))

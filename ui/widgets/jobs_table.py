@@ -24,6 +24,7 @@ from batchdesk.dashboard import JobRow
 from batchdesk.store import JobState
 from ui import format as fmt
 from ui.requests import OpenJob
+from ui.widgets.columns import Columns, Fit
 
 # Sorting by status: work in progress first, then what waits, then how jobs ended.
 STATUS_ORDER: dict[str, int] = {state: rank for rank, state in enumerate((
@@ -47,39 +48,50 @@ DESCENDING_FIRST = ("id", "progress", "rate")  # columns whose first sort puts t
 COLUMN_KEYS = tuple(c[0] for c in COLUMNS)
 SORT_NAMES = {c[0]: c[1] for c in COLUMNS}
 SORT_KEYS = {c[0]: c[4] for c in COLUMNS}
-GAP = 1  # space between columns
-MIN_WIDTH = 1 + sum(c[2] for c in COLUMNS) + GAP * (len(COLUMNS) - 1)  # fits 120 columns with borders
-NAME_GROWTH = 26  # how much wider than its minimum the name column gets on a wide terminal
+GAP = 1  # space between columns (the leading space counts as the first column's)
+# An 80-column terminal shows ID, name, status, progress, done/failed/total and ETA: age, items/s and task
+# give way first (they stay sortable: s, the palette); the name takes the spare width.
+FIT = Columns(columns=tuple((key, label, width) for key, label, width, _, _ in COLUMNS), flexible="name",
+              least=14, grow=26, drop=("age", "rate", "task"), per_column=GAP)
+INDEX = {key: index for index, key in enumerate(COLUMN_KEYS)}
 
 
-def row_key(row: JobRow) -> tuple:
+def fit_width(fit: Fit) -> int:
+    """The cells a row of ``fit`` takes (the leading space and the gaps included)."""
+    return sum(width for _, width in fit) + GAP * len(fit)
+
+
+def row_key(row: JobRow, rolling: bool = False) -> tuple:
     """What a row displays, as cheap plain values: a row is re-rendered only when this changes."""
     return (row.name, row.task, row.status, row.done, row.failed, row.cancelled, row.total,
-            fmt.rate(row.rate) if row.rate is not None else None, fmt.duration(row.eta), fmt.age(row.age))
+            fmt.rate(row.rate) if row.rate is not None else None, fmt.eta(row, rolling), fmt.age(row.age), rolling)
 
 
-def render_cells(row: JobRow) -> tuple[Text, ...]:
-    """The cells of one job's row."""
+def render_cells(row: JobRow, rolling: bool = False) -> tuple[Text, ...]:
+    """The cells of one job's row (a watch's rolling job has no percentage and no ETA)."""
     counts = Text.assemble(str(row.done), "/", (str(row.failed), "red" if row.failed else ""), "/", str(row.total))
     return (
         Text(str(row.id)),
         Text(row.name),
         Text(row.task),
         fmt.status(row.status),
-        fmt.job_progress(row, 9),
+        fmt.job_progress(row, 9, rolling),
         counts,
         Text(fmt.rate(row.rate) if row.rate is not None else fmt.DASH),
-        Text(fmt.duration(row.eta)),
+        Text(fmt.eta(row, rolling)),
         Text(fmt.age(row.age)),
     )
 
 
 class JobsTable(ScrollView, can_focus=True):
-    """Every job with status, a progress bar, done/failed/total, throughput, ETA and age."""
+    """Every job with status, a progress bar, done/failed/total, throughput, ETA and age.
+
+    A watch's rolling job (``rolling``) reads "watching" instead of a bar and has no ETA: its total
+    grows with every file dropped."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "open", "Details", tooltip="Open the selected job's details"),
-        Binding("s", "sort_next", "Sort", tooltip="Sort by the next column"),
+        Binding("enter", "open", "Details", show=False, tooltip="Open the selected job's details"),
+        Binding("s", "sort_next", "Sort", show=False, tooltip="Sort by the next column"),
         Binding("v", "sort_reverse", "Reverse", show=False, tooltip="Reverse the sort order"),
         Binding("up", "cursor(-1)", show=False),
         Binding("down", "cursor(1)", show=False),
@@ -90,7 +102,7 @@ class JobsTable(ScrollView, can_focus=True):
     ]
     COMPONENT_CLASSES: ClassVar[set[str]] = {"jobs-table--header", "jobs-table--cursor", "jobs-table--empty"}
     DEFAULT_CSS = """
-    JobsTable { height: 1fr; }
+    JobsTable { height: 1fr; scrollbar-size-vertical: 1; }
     JobsTable > .jobs-table--header { text-style: bold; color: $text-accent; }
     JobsTable > .jobs-table--cursor { background: $surface-lighten-2; text-style: bold; }
     JobsTable:focus > .jobs-table--cursor { background: $block-cursor-background; color: $block-cursor-foreground; }
@@ -102,6 +114,7 @@ class JobsTable(ScrollView, can_focus=True):
         self.sort_column = "id"
         self.sort_descending = True
         self.job_rows: dict[int, JobRow] = {}
+        self.rolling: frozenset[int] = frozenset()  # the jobs the watches feed
         self.order: list[int] = []  # job ids in display order
         self.cursor = 0
         self.updates = 0  # snapshots applied (tests wait on it)
@@ -115,18 +128,21 @@ class JobsTable(ScrollView, can_focus=True):
         self._set_subtitle()
 
     # -- data ------------------------------------------------------------------------------------
-    def update_jobs(self, rows: list[JobRow]) -> None:
-        """Apply a fresh overview: new and vanished jobs, changed rows, order. Repaints only what changed."""
+    def update_jobs(self, rows: list[JobRow], rolling: frozenset[int] = frozenset()) -> None:
+        """Apply a fresh overview: new and vanished jobs, changed rows, order. Repaints only what changed.
+
+        ``rolling``: the ids of the jobs the watches feed (they never finish by themselves)."""
         fresh = {row.id: row for row in rows}
+        self.rolling = rolling
         changed: list[int] = []
         for job_id in [j for j in self._keys if j not in fresh]:
             del self._keys[job_id], self._cells[job_id]
             self._strips.pop(job_id, None)
         for job_id, row in fresh.items():
-            key = row_key(row)
+            key = row_key(row, job_id in rolling)
             if self._keys.get(job_id) != key:
                 self._keys[job_id] = key
-                self._cells[job_id] = render_cells(row)
+                self._cells[job_id] = render_cells(row, job_id in rolling)
                 changed.append(job_id)
         selected = self.selected_job_id
         self.job_rows = fresh
@@ -150,16 +166,18 @@ class JobsTable(ScrollView, can_focus=True):
         if selected is not None and selected in self._index:
             self.cursor = self._index[selected]
         self.cursor = max(0, min(self.cursor, len(order) - 1))
-        self.virtual_size = Size(max(MIN_WIDTH, self.scrollable_content_region.width), len(order) + 1)
+        self._set_virtual_size()
         self.refresh()
         return True
 
     def _set_subtitle(self) -> None:
-        running = sum(1 for r in self.job_rows.values() if r.status in IN_HAND)
-        queued = sum(1 for r in self.job_rows.values() if r.status == JobState.QUEUED)
+        finishing = [r for r in self.job_rows.values() if r.id not in self.rolling]
+        running = sum(1 for r in finishing if r.status in IN_HAND)
+        queued = sum(1 for r in finishing if r.status == JobState.QUEUED)
+        watching = len(self.job_rows) - len(finishing)
         arrow = "↓" if self.sort_descending else "↑"
-        subtitle = (f"{len(self.job_rows)} jobs · {running} running · {queued} queued · "
-                    f"sort: {SORT_NAMES[self.sort_column]} {arrow}")
+        subtitle = (f"{len(self.job_rows)} jobs · {running} running · {queued} queued"
+                    f"{f' · {watching} watching' if watching else ''} · sort: {SORT_NAMES[self.sort_column]} {arrow}")
         if subtitle != self.border_subtitle:
             self.border_subtitle = subtitle
 
@@ -241,7 +259,7 @@ class JobsTable(ScrollView, can_focus=True):
 
     def _column_at(self, x: int) -> str | None:
         position = 1  # the leading space
-        for (key, _, _, _, _), width in zip(COLUMNS, self._widths(), strict=True):
+        for key, width in self._fit():
             if position <= x < position + width + GAP:
                 return key
             position += width + GAP
@@ -251,20 +269,24 @@ class JobsTable(ScrollView, can_focus=True):
         self.refresh_line(self.cursor + 1)
 
     # -- rendering -------------------------------------------------------------------------------
-    def _widths(self) -> list[int]:
-        spare = min(NAME_GROWTH, max(0, self.scrollable_content_region.width - MIN_WIDTH))
-        return [width + (spare if key == "name" else 0) for key, _, width, _, _ in COLUMNS]
+    def _fit(self) -> Fit:
+        return FIT.fit(self.scrollable_content_region.width)
+
+    def _set_virtual_size(self) -> None:
+        """As wide as the columns shown (no horizontal scrolling unless even the fewest do not fit)."""
+        self.virtual_size = Size(fit_width(self._fit()), len(self.order) + 1)
 
     def on_resize(self) -> None:
         self._strips.clear()
-        self.virtual_size = Size(max(MIN_WIDTH, self.scrollable_content_region.width), len(self.order) + 1)
+        self._set_virtual_size()
 
-    def _line(self, cells: tuple[Text, ...], widths: list[int], style: Style) -> Strip:
+    def _line(self, cells: tuple[Text, ...], fit: Fit, style: Style) -> Strip:
         line = Text(" ", no_wrap=True, end="")
-        for index, ((_, _, _, justify, _), cell, width) in enumerate(zip(COLUMNS, cells, widths, strict=True)):
-            if index:
+        for position, (key, width) in enumerate(fit):
+            if position:
                 line.append(" " * GAP)
-            text = cell.copy()
+            justify = COLUMNS[INDEX[key]][3]
+            text = cells[INDEX[key]].copy()
             text.truncate(width, overflow="ellipsis")
             pad = width - text.cell_len
             if justify == "right":
@@ -274,19 +296,19 @@ class JobsTable(ScrollView, can_focus=True):
                 line.append_text(text)
                 line.append(" " * pad)
         segments = list(line.render(self.app.console))
-        total = max(MIN_WIDTH, self.scrollable_content_region.width)
+        total = max(fit_width(fit), self.scrollable_content_region.width)
         return Strip(Segment.apply_style(segments, style)).extend_cell_length(total, style)
 
     def render_line(self, y: int) -> Strip:
         scroll_x = int(self.scroll_x)
         width = self.scrollable_content_region.width
         base = self.rich_style
-        widths = self._widths()
+        fit = self._fit()
         if y == 0:
             header = self.get_component_rich_style("jobs-table--header")
             labels = tuple(Text(label + ((" ▼" if self.sort_descending else " ▲") if key == self.sort_column else ""))
                            for key, label, _, _, _ in COLUMNS)
-            return self._line(labels, widths, base + header).crop(scroll_x, scroll_x + width)
+            return self._line(labels, fit, base + header).crop(scroll_x, scroll_x + width)
         index = int(self.scroll_y) + y - 1
         if not self.order and y == 1:
             empty = Text("no jobs yet: press n to submit a folder", no_wrap=True)
@@ -298,9 +320,9 @@ class JobsTable(ScrollView, can_focus=True):
         job_id = self.order[index]
         selected = index == self.cursor
         style = base + self.get_component_rich_style("jobs-table--cursor") if selected else base
-        key = (self._keys[job_id], tuple(widths), selected, self.has_focus, style)
+        key = (self._keys[job_id], fit, selected, self.has_focus, style)
         cached = self._strips.get(job_id)
         if cached is None or cached[0] != key:
-            cached = (key, self._line(self._cells[job_id], widths, style))
+            cached = (key, self._line(self._cells[job_id], fit, style))
             self._strips[job_id] = cached
         return cached[1].crop(scroll_x, scroll_x + width)

@@ -10,13 +10,13 @@ from textual.widgets import Label, Sparkline, Static
 from batchdesk.dashboard import ResourceSeries
 from ui import format as fmt
 
-# (id, label, series attribute, how the latest value reads)
+# (id, label, series attribute, how the latest value reads, the health problem it shows)
 METRICS = (
-    ("cpu", "CPU", "cpu", lambda v: f"{v:.0f} %"),
-    ("ram-used", "RAM used", "ram_used", fmt.size),
-    ("ram-free", "RAM free", "ram_free", fmt.size),
-    ("iowait", "I/O wait", "iowait", lambda v: f"{v:.1f} %"),
-    ("disk-free", "Disk free", "disk_free", fmt.size),
+    ("cpu", "CPU", "cpu", lambda v: f"{v:.0f} %", "cpu"),
+    ("ram-used", "RAM used", "ram_used", fmt.size, None),
+    ("ram-free", "RAM free", "ram_free", fmt.size, "ram"),
+    ("iowait", "I/O wait", "iowait", lambda v: f"{v:.1f} %", "iowait"),
+    ("disk-free", "Disk free", "disk_free", fmt.size, "disk"),
 )
 BADGES = (("cpu", "CPU"), ("ram", "RAM"), ("iowait", "I/O"), ("disk", "DISK"))
 STALE_SECONDS = 10.0
@@ -31,7 +31,7 @@ class ResourcesPanel(Vertical):
         self._series: dict[str, list[float]] = {}
 
     def compose(self) -> ComposeResult:
-        for key, label, _, _ in METRICS:
+        for key, label, _, _, _ in METRICS:
             with Horizontal(classes="metric"):
                 yield Label(label, classes="metric-name")
                 yield Label(fmt.DASH, id=f"{key}-value", classes="metric-value")
@@ -43,12 +43,15 @@ class ResourcesPanel(Vertical):
         self.query_one("#badges", Static).update(Text("no samples yet", style="dim"))
 
     def update_series(self, series: ResourceSeries) -> None:
-        for key, _, attribute, reading in METRICS:
+        tripped = {kind for kind, _ in series.problems}
+        for key, _, attribute, reading, problem in METRICS:
             values = getattr(series, attribute)
             text = reading(values[-1]) if values else fmt.DASH
             if self._shown.get(key) != text:
                 self._shown[key] = text
                 self.query_one(f"#{key}-value", Label).update(text, layout=False)
+            # A reading past its threshold stands out even where the badges do not show (a short terminal).
+            self.query_one(f"#{key}-value", Label).set_class(problem in tripped, "tripped")
             data = [float(v) for v in values]
             if self._series.get(key) != data:
                 self._series[key] = data

@@ -38,36 +38,40 @@ class TaskOptions(VerticalScroll):
         padding: 1 1 0 0;
         text-style: bold;
     }
-    TaskOptions .option Input, TaskOptions .option Select {
+    TaskOptions .option Input, TaskOptions .option Select, TaskOptions .option Checkbox {
         width: 1fr;
     }
     """
 
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id)
+        # Not a stop of its own for Tab: the fields are (and scroll into view when they get the focus).
+        super().__init__(id=id, can_focus=False)
         self.spec: TaskSpec | None = None
+        self.compact = False  # the fields' style (borderless, one line each) for the fields shown next
 
     async def show(self, spec: TaskSpec | None) -> None:
         """Replace the fields with ``spec``'s options (awaited: two tasks may share an option name)."""
         self.spec = spec
         await self.remove_children()
-        rows = [self._row(option) for option in (spec.options if spec else ())]
+        rows = [self._row(option, self.compact) for option in (spec.options if spec else ())]
         if rows:
             await self.mount_all(rows)
         self.display = bool(rows)
 
     @staticmethod
-    def _row(option: Option) -> Horizontal:
+    def _row(option: Option, compact: bool) -> Horizontal:
         label = Label(option.name + (" *" if option.required else ""), classes="option-label")
         label.tooltip = f"{option.help}\nallowed: {option.describe()}" if option.help else option.describe()
         widget_id = f"opt-{option.name}"
         if option.type is bool:
-            field: Any = Checkbox(option.help or option.name, value=bool(option.default), id=widget_id)
+            field: Any = Checkbox(option.help or option.name, value=bool(option.default), id=widget_id,
+                                  compact=compact)
         elif option.choices:
             value = option.default if option.default in option.choices else option.choices[0]
-            field = Select([(str(c), c) for c in option.choices], allow_blank=False, value=value, id=widget_id)
+            field = Select([(str(c), c) for c in option.choices], allow_blank=False, value=value, id=widget_id,
+                           compact=compact)
         else:
-            field = Input(placeholder=placeholder(option), id=widget_id, tooltip=label.tooltip)
+            field = Input(placeholder=placeholder(option), id=widget_id, tooltip=label.tooltip, compact=compact)
         return Horizontal(label, field, classes="option")
 
     def values(self) -> dict[str, Any]:

@@ -18,11 +18,15 @@ from batchdesk.dashboard import WatchRow
 from batchdesk.store import WatchState
 from ui import format as fmt
 from ui.requests import PauseResumeWatch, RemoveWatch
+from ui.widgets.columns import Columns, Fit, fill_table, update_cells
 
-PATH_WIDTH = 56
-COLUMNS = (("id", "ID", 4), ("path", "Folder", PATH_WIDTH), ("task", "Task", 14), ("status", "Status", 8),
-           ("after", "Done/Fail", 12), ("job", "Job", 6), ("counts", "queued/done/failed", 18),
-           ("error", "Error", 40))
+# A narrow panel shows each watch's folder, task, status and counts: on-done/on-fail, the job and the error
+# give way first (a watch in error also raises an alert), then the task; the folder takes the spare width.
+COLUMNS = Columns(columns=(("id", "ID", 4), ("path", "Folder", 56), ("task", "Task", 14), ("status", "Status", 8),
+                           ("after", "Done/Fail", 12), ("job", "Job", 6), ("counts", "queued/done/failed", 18),
+                           ("error", "Error", 20)),
+                  flexible="path", least=16, grow=0, drop=("after", "job", "error", "task"), per_column=2)
+SCROLLBAR = 1  # the table's vertical scrollbar, kept free so a long list does not push the columns
 STATUS_STYLES: dict[str, str] = {
     WatchState.ACTIVE: "bold green", WatchState.PAUSED: "yellow", WatchState.ERROR: "bold red"}
 EMPTY = "no watches: press w to turn a folder into an inbox"
@@ -30,15 +34,17 @@ EMPTY = "no watches: press w to turn a folder into an inbox"
 
 class WatchesPanel(Vertical):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("space", "pause_watch", "Pause/resume watch", tooltip="Pause the selected watch, or resume it"),
-        Binding("x,delete", "remove_watch", "Remove watch", key_display="x",
+        Binding("space", "pause_watch", "Pause/resume watch", show=False,
+                tooltip="Pause the selected watch, or resume it"),
+        Binding("x,delete", "remove_watch", "Remove watch", key_display="x", show=False,
                 tooltip="Remove the selected watch (asks first)"),
     ]
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.watch_rows: dict[int, WatchRow] = {}
-        self._cells: dict[int, tuple] = {}
+        self._cells: dict[str, dict[str, object]] = {}
+        self._fit: Fit = ()
 
     def compose(self) -> ComposeResult:
         yield DataTable(id="watches-table", cursor_type="row")
@@ -46,10 +52,10 @@ class WatchesPanel(Vertical):
 
     def on_mount(self) -> None:
         self.border_title = "Watches"
-        table = self.query_one(DataTable)
-        for key, label, width in COLUMNS:
-            table.add_column(label, width=width, key=key)
         self.update_watches([])
+
+    def on_resize(self) -> None:
+        self._show_watches()
 
     @property
     def table(self) -> DataTable:
@@ -72,22 +78,8 @@ class WatchesPanel(Vertical):
 
     def update_watches(self, watches: list[WatchRow]) -> None:
         self.watch_rows = {w.id: w for w in watches}
-        fresh = {w.id: self.render_watch(w) for w in watches}
-        table = self.table
-        if list(fresh) != list(self._cells):
-            selected = self.selected_watch_id
-            table.clear()
-            for watch_id, cells in fresh.items():
-                table.add_row(*cells, key=str(watch_id))
-            if selected in fresh:
-                self.select_watch(selected)
-        else:
-            for watch_id, cells in fresh.items():
-                for key, before, after in zip((c[0] for c in COLUMNS), self._cells[watch_id], cells, strict=True):
-                    if before != after:
-                        table.update_cell(str(watch_id), key, after)
-        self._cells = fresh
-        table.display = bool(watches)
+        self._show_watches()
+        self.table.display = bool(watches)
         self.query_one("#watches-empty", Static).display = not watches
         paused = sum(1 for w in watches if w.status == WatchState.PAUSED)
         errors = sum(1 for w in watches if w.status == WatchState.ERROR)
@@ -96,17 +88,35 @@ class WatchesPanel(Vertical):
         if subtitle != self.border_subtitle:
             self.border_subtitle = subtitle
 
+    def _show_watches(self) -> None:
+        """Fill the table for the panel's width: rebuilt when the columns or the watches change (the
+        selection kept), else only the cells that changed are updated."""
+        fit = COLUMNS.fit(self.content_size.width - SCROLLBAR)
+        path_width = dict(fit)["path"]
+        fresh = {str(w.id): self.render_watch(w, path_width) for w in self.watch_rows.values()}
+        table = self.table
+        if fit != self._fit or list(fresh) != list(self._cells):
+            selected = self.selected_watch_id if self._cells else None
+            fill_table(table, COLUMNS, fit, fresh)
+            if selected is not None and selected in self.watch_rows:
+                self.select_watch(selected)
+        else:
+            update_cells(table, fit, self._cells, fresh)
+        self._fit, self._cells = fit, fresh
+
     @staticmethod
-    def render_watch(watch: WatchRow) -> tuple:
+    def render_watch(watch: WatchRow, path_width: int) -> dict[str, object]:
+        """The watch's cells by column, its folder cut to ``path_width`` from the left."""
         status = Text(watch.status, style=STATUS_STYLES.get(watch.status, ""))
         path = watch.path + ("/**" if watch.recursive else "")
-        if len(path) > PATH_WIDTH:  # keep the end: the folder's own name matters most
-            path = "…" + path[-(PATH_WIDTH - 1):]
+        if len(path) > path_width:  # keep the end: the folder's own name matters most
+            path = "…" + path[-(path_width - 1):]
         counts = Text(f"{watch.queued}/{watch.done}/{watch.failed}", justify="right",
                       style="red" if watch.failed else "")
         job = f"#{watch.job}" if watch.job is not None else fmt.DASH
         error = Text(watch.error or "", style="red")
-        return (watch.id, path, watch.task, status, f"{watch.on_done}/{watch.on_fail}", job, counts, error)
+        return {"id": watch.id, "path": path, "task": watch.task, "status": status,
+                "after": f"{watch.on_done}/{watch.on_fail}", "job": job, "counts": counts, "error": error}
 
     def _selected(self) -> int | None:
         watch_id = self.selected_watch_id

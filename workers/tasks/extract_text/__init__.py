@@ -11,9 +11,9 @@ path under the job's output folder:
   ``"page_end"`` (1-based pages where the chunk starts and ends).
 
 Item result: ``format, pages, words, chars, chunks, encoding`` (for text formats; ``null`` for PDF
-and DOCX), ``title`` / ``author`` / ``created`` when the document has them, ``text_path`` and
-``chunks_path`` (relative to the output folder), and ``warnings`` (a list, e.g. a PDF with no text layer:
-the convention of every task).
+and DOCX), ``title`` / ``author`` / ``created`` / ``modified`` when the document has them, ``text_path``
+and ``chunks_path`` (relative to the output folder), and ``warnings`` (a list, the convention of every
+task: a PDF with no text layer, text that could not be read, text that looks like garbage ...).
 ``pages`` is the PDF page count, for DOCX the page count Word saved or 1 + explicit page breaks,
 whichever is larger,
 and ``null`` for formats without pages.
@@ -22,8 +22,9 @@ The format comes from the extension (.pdf .docx .html .htm .xhtml .md .markdown 
 .rst .json .jsonl .ndjson .csv .tsv) or, for any other name, from the file's first bytes.
 Encrypted, corrupt, truncated, empty and binary inputs fail the item with a readable reason.
 
-Modules: ``formats`` (which format a file is, and its extractor), ``documents`` (PDF, DOCX),
-``markup`` (HTML, Markdown, plain text), ``structured`` (JSON, JSON Lines, CSV), ``chunks`` (tidying
+Modules: ``formats`` (which format a file is, and its extractor), ``documents`` (PDF on workers.pdf,
+DOCX), ``wordml`` (a DOCX package's text in document order), ``markup`` (HTML, Markdown, plain text),
+``structured`` (JSON, JSON Lines, CSV), ``quality`` (does text look like garbage), ``chunks`` (tidying
 and chunking the text); this package registers the task.
 """
 
@@ -41,9 +42,10 @@ from workers.tasks._common import (
     relative_to_output,
     write_atomic,
 )
-from workers.tasks.extract_text.chunks import chunk_lines, tidy
+from workers.tasks.extract_text.chunks import chunk_lines
 from workers.tasks.extract_text.extracted import Extracted
 from workers.tasks.extract_text.formats import EXTRACTORS, detect_format
+from workers.tasks.extract_text.quality import garbage_reason
 
 META_CHARS = 200  # characters kept of a text value of the metadata (title, author ...) in the item result
 
@@ -88,7 +90,7 @@ def extract_text(path: Path, ctx: TaskContext) -> dict:
     if overlap < 0 or overlap > size // 2:
         raise ItemError("option chunk_overlap must be between 0 and chunk_size/2")
     fmt, extracted = extract_document(Path(path), str(opts.get("encoding") or "auto"), int(opts.get("max_mb", 256)))
-    text = tidy(extracted.text)
+    text = extracted.text
     txt_path = output_file(ctx, path, ".txt")
     chunks_path = output_file(ctx, path, ".chunks.jsonl")
     write_atomic(txt_path, text + ("\n" if text else ""))
@@ -101,13 +103,19 @@ def extract_text(path: Path, ctx: TaskContext) -> dict:
 
 
 def extract_document(path: Path, encoding: str = "auto", max_mb: int = 256) -> tuple[str, Extracted]:
-    """A document's format and what its extractor found (text, pages, headings, metadata, warnings);
-    the index task reads documents through this too. An unreadable document raises ItemError."""
+    """A document's format and what its extractor found: tidy text (offsets in page_starts and
+    headings point into it), pages, headings, metadata, warnings; the index task reads documents
+    through this too. An unreadable document raises ItemError."""
     data = read_limited(path, max_mb << 20)
     if not data:
         raise ItemError("empty file (0 bytes)")
     fmt = detect_format(path, data)
-    return fmt, EXTRACTORS[fmt](path, data, encoding)
+    extracted = EXTRACTORS[fmt](path, data, encoding)
+    if fmt != "pdf":  # a PDF's pages are judged one by one
+        reason = garbage_reason(extracted.text)
+        if reason:
+            extracted.warnings.append(f"the text looks like garbage ({reason})")
+    return fmt, extracted
 
 
 def _result(fmt: str, text: str, chunks: int, extracted: Extracted) -> dict[str, Any]:

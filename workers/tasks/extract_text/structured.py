@@ -11,6 +11,7 @@ from typing import Any
 
 from workers.registry import ItemError
 from workers.tasks._common import check_is_text, decode_text, guess_delimiter
+from workers.tasks.extract_text.chunks import tidy
 from workers.tasks.extract_text.extracted import Extracted
 
 
@@ -39,7 +40,7 @@ def extract_json(path: Path, data: bytes, encoding: str) -> Extracted:
     meta: dict[str, Any] = {"top_level": type(value).__name__.replace("dict", "object").replace("list", "array")}
     if isinstance(value, dict) and isinstance(value.get("title"), str):
         meta["title"] = value["title"]
-    return Extracted("\n".join(_json_lines(value)), encoding=used, meta=meta)
+    return Extracted(tidy("\n".join(_json_lines(value))), encoding=used, meta=meta)
 
 
 def extract_jsonl(path: Path, data: bytes, encoding: str) -> Extracted:
@@ -57,7 +58,7 @@ def extract_jsonl(path: Path, data: bytes, encoding: str) -> Extracted:
             raise ItemError(f"not valid JSON Lines: line {lineno}: {getattr(exc, 'msg', exc)}") from None
         out.extend(_json_lines(value, f"[{records}]"))
         records += 1
-    return Extracted("\n".join(out), encoding=used, meta={"records": records})
+    return Extracted(tidy("\n".join(out)), encoding=used, meta={"records": records})
 
 
 def extract_csv(path: Path, data: bytes, encoding: str) -> Extracted:
@@ -77,4 +78,4 @@ def extract_csv(path: Path, data: bytes, encoding: str) -> Extracted:
     except csv.Error as exc:
         raise ItemError(f"not valid CSV: {exc}") from None
     meta = {"rows": rows, "columns": columns, "delimiter": delimiter}
-    return Extracted("\n".join(rows_out), encoding=used, meta=meta)
+    return Extracted(tidy("\n".join(rows_out)), encoding=used, meta=meta)
