@@ -66,7 +66,8 @@ def test_importing_the_cli_loads_no_command_module_and_nothing_heavy():
                          timeout=60, check=True)
     modules = set(json.loads(out.stdout))
     assert heavy(modules) == []
-    commands = {"batchdesk.cli.jobs", "batchdesk.cli.views", "batchdesk.cli.desk", "batchdesk.cli.watch"}
+    commands = {"batchdesk.cli.jobs", "batchdesk.cli.views", "batchdesk.cli.desk", "batchdesk.cli.watch",
+                "batchdesk.cli.search", "batchdesk.cli.service"}
     assert sorted(modules & commands) == []
     assert "rich" not in modules and "psutil" not in modules
 
@@ -74,7 +75,7 @@ def test_importing_the_cli_loads_no_command_module_and_nothing_heavy():
 @pytest.mark.slow
 def test_small_commands_load_nothing_heavy(desk_dir):
     data, folder = desk_dir
-    for args in (["jobs"], ["show", "1"], ["info"], ["submit", str(folder)]):
+    for args in (["jobs"], ["show", "1"], ["info"], ["submit", str(folder), "--all"]):  # --all: its files are unchanged
         assert heavy(loaded_by(data, *args)) == [], args
     # the job that `submit` queued on the running desk ends (the desk did the work, not the command)
     jobs = subprocess.run([sys.executable, "-m", "batchdesk", "--data-dir", str(data), "jobs", "--json"],
@@ -86,7 +87,7 @@ def test_small_commands_load_nothing_heavy(desk_dir):
 def test_run_attaching_to_a_running_desk_loads_no_broker_client(desk_dir):
     """`run` only writes the store and waits: with a desk up it needs no redis, rq or UI either."""
     data, folder = desk_dir
-    modules = loaded_by(data, "run", str(folder), "--new", "--json")
+    modules = loaded_by(data, "run", str(folder), "--new", "--all", "--json")
     assert heavy(modules) == []
 
 
