@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -133,6 +132,8 @@ def _config_path() -> Path:
 
 
 def _read_file(path: Path) -> dict[str, Any]:
+    import tomllib  # here: most commands run without a config file
+
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:

@@ -23,7 +23,6 @@ from typing import Any
 from batchdesk import defaults
 from batchdesk.desk.monitor import Health
 from batchdesk.desk.sizing import DESIRED_WORKERS_KEY, POOL_KEY
-from batchdesk.watch import control as watch_control
 from data.models import Setting, db
 from data.states import JOB_ACTIVE, JOB_ENDED, JOB_FEEDING, ItemState, JobState, WorkerState
 
@@ -429,6 +428,8 @@ class WatchRow:
 
 def watch_rows() -> list[WatchRow]:
     """Every watch (by id) with its rolling job's queued/done/failed counts: one small read per watch."""
+    from batchdesk.watch import control as watch_control  # here: `show` and `info` need no watch (nor submit)
+
     return [
         WatchRow(id=w["id"], path=w["path"], task=w["task"], status=w["status"], error=w["error"],
                  recursive=bool(w["recursive"]), on_done=w["on_done"], on_fail=w["on_fail"],

@@ -39,6 +39,9 @@ STOP_GRACE_SECONDS = 10.0  # a stopping worker whose item in hand takes longer t
 
 # -- the desk's loop -----------------------------------------------------------------------------------
 DESK_TICK_SECONDS = 0.2  # the desk feeds batches at least this often (a submit wakes it at once)
+# ... and this often while it has nothing to carry and no drop folder to watch (a lingering background desk):
+# a submit, a command's resume and every batch's end wake it at once anyway
+DESK_IDLE_TICK_SECONDS = 1.0
 RECONCILE_SECONDS = 1.0  # how often the store is checked against the broker and the workers
 MONITOR_SECONDS = 2.0  # how often resources are sampled (and worker rows refreshed)
 RESIZE_SECONDS = 5.0  # how often the pool is re-sized from the planner
@@ -53,6 +56,7 @@ DESK_STOP_WAIT_SECONDS = 30.0  # how long `stop` (and `serve` taking over) waits
 # A desk on another host (a PostgreSQL store) counts as running while its latest resource sample is this fresh.
 DESK_SEEN_SECONDS = 10.0
 FOLLOW_POLL_SECONDS = 0.1  # how often `run` reads its job's counters for the progress bar
+FOLLOW_END_POLL_SECONDS = 0.01  # ... and while its end step runs (short): `run` exits as soon as it is done
 
 # -- failure handling ----------------------------------------------------------------------------------
 BATCH_RETRIES = 3  # retries of a failed batch before it is dead (the dead-letter list)

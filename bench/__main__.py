@@ -21,6 +21,7 @@ if __package__ in (None, ""):
 from bench import (
     bench_brokers,
     bench_chaos,
+    bench_fixed,
     bench_memory,
     bench_submit,
     bench_throughput,
@@ -30,6 +31,7 @@ from bench import (
 
 BENCHMARKS = {
     "throughput": (bench_throughput.main, True),
+    "fixed": (bench_fixed.main, True),
     "submit": (bench_submit.main, True),
     "brokers": (bench_brokers.main, True),
     "memory": (bench_memory.main, False),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import atexit
 import functools
-import hashlib
 import json
 import multiprocessing
 import os
@@ -30,6 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from bench.pool_script import hash_file, list_files, pool_chunksize  # noqa: E402  (the baseline, lean on its own)
 
 SMALL_MIN, SMALL_MAX = 1024, 8 * 1024  # "1-8 KB" files: overhead-bound
 LARGE_SIZE = 1 << 20  # "1 MB" files: work-bound
@@ -120,20 +121,6 @@ def warm(root: Path) -> None:
                 pass
 
 
-def list_files(root: Path) -> list[str]:
-    """Every regular file under ``root`` (recursive scandir), as absolute paths."""
-    out: list[str] = []
-    stack = [str(root)]
-    while stack:
-        with os.scandir(stack.pop()) as entries:
-            for entry in entries:
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(entry.path)
-                elif entry.is_file(follow_symlinks=False):
-                    out.append(entry.path)
-    return out
-
-
 def drop_scratch(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
@@ -198,17 +185,6 @@ def wait_quiet(threshold: float = 0.15, max_wait: float | None = None) -> float:
 # --------------------------------------------------------------------------------------------
 # Baseline: a plain multiprocessing.Pool
 # --------------------------------------------------------------------------------------------
-
-
-def hash_file(path: str) -> tuple[str, str]:
-    """The baseline's unit of work: sha256 of the whole file, read in one go."""
-    with open(path, "rb") as fh:
-        return path, hashlib.sha256(fh.read()).hexdigest()
-
-
-def pool_chunksize(count: int, processes: int) -> int:
-    """About 16 chunks per process (tail imbalance stays small), at most 500 files per chunk."""
-    return max(1, min(500, count // (processes * 16)))
 
 
 @dataclass

@@ -28,7 +28,7 @@ OURS = PACKAGES
 # workers.embedders: the search engine (batchdesk.search) embeds a query with the collection's own model,
 # the one the index task's workers embedded its chunks with; it is a leaf (numpy, tokenizers), no worker code.
 WORKERS_FOR_THE_DESK = ("workers.registry", "workers.protocol", "workers.proctree", "workers.priority",
-                        "workers.environment", "workers.throttle", "workers.embedders")
+                        "workers.environment", "workers.throttle", "workers.embedders", "workers.zygote")
 
 
 def module_name(path: Path) -> str:

@@ -87,69 +87,52 @@ def test_frozen_executable_prints_its_version_and_lists_the_built_in_tasks(exe):
 
 
 def test_run_with_frozen_workers_hashes_every_file(exe, tmp_path):
-    """The main job, end to end: 2 worker processes that are the executable re-run with `worker`."""
+    """The main job, end to end: 2 worker processes of the executable (forked from the desk's worker
+    template); and `worker`, the executable re-run as a worker, still serves the desk's queues."""
     files = make_files(tmp_path / "in", 5000, 1, 8192, nested=7)
     data = tmp_path / "data"
-    proc = subprocess.Popen(
-        [str(exe), "--data-dir", str(data), "--broker", "embedded", "--workers", "2",
-         "run", str(tmp_path / "in"), "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=frozen_env(), cwd=tmp_path,
-    )
-    # While it runs, record every `worker` process of its desk (a background desk the run started,
-    # detached from it): which program it is and its argv.
-    seen: dict[int, tuple[str | None, list[str]]] = {}
-
-    def ended_noting_workers() -> bool:
-        """True once the run has ended; until then, notes each new `worker` process under its desk."""
-        desk = desk_pid(data)
-        try:
-            children = psutil.Process(desk).children(recursive=True) if desk else []
-        except psutil.NoSuchProcess:
-            children = []
-        for child in children:
-            if child.pid in seen:
-                continue
-            try:
-                cmdline = child.cmdline()
-                program = child.exe()
-            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-                continue
-            if "worker" in cmdline:
-                seen[child.pid] = (program, cmdline)
-        return proc.poll() is not None
-
+    lingering = frozen_env() | {"BATCHDESK_LINGER": "300"}  # its workers still run when the checks read them
     try:
-        wait_for(ended_noting_workers, 300, 0.02, "the frozen run to end")
-        stdout, stderr = proc.communicate(timeout=scaled(60))
+        proc = subprocess.run(
+            [str(exe), "--data-dir", str(data), "--broker", "embedded", "--workers", "2",
+             "run", str(tmp_path / "in"), "--json"],
+            capture_output=True, text=True, env=lingering, cwd=tmp_path, timeout=scaled(300), check=False,
+        )
+        assert proc.returncode == 0, proc.stderr[-4000:]
+
+        summary = json.loads(proc.stdout)
+        assert (summary["total"], summary["done"], summary["failed"], summary["cancelled"], summary["status"]) == (
+            len(files), len(files), 0, 0, "done")
+
+        con = sqlite3.connect(data / "batchdesk.sqlite3")
+        rows = con.execute("SELECT path, status, result FROM item").fetchall()
+        assert len(rows) == len(files)
+        for path, status, result in rows:
+            assert status == "done", (path, status)
+            assert json.loads(result)["sha256"] == hashlib.sha256(files[path]).hexdigest(), path
+        assert con.execute("SELECT items_done, items_failed, items_total, status FROM job").fetchone() == (
+            len(files), 0, len(files), "done")
+
+        # The workers: two rows, each the pid of a live process of this executable under the lingering desk.
+        workers = dict(con.execute("SELECT name, pid FROM workerrow").fetchall())
+        assert len(workers) == 2, workers
+        desk = psutil.Process(desk_pid(data))
+        under_desk = {p.pid for p in desk.children(recursive=True)}
+        for name, pid in workers.items():
+            assert pid in under_desk, f"worker {name} (pid {pid}) does not run under the desk {desk.pid}"
+            program = psutil.Process(pid).exe()
+            assert same_file(program, exe), f"worker {name} (pid {pid}) runs {program}, not the frozen {exe}"
+        batch_workers = {w for (w,) in con.execute("SELECT DISTINCT worker FROM batch")}
+        assert batch_workers and batch_workers <= set(workers), (batch_workers, workers)
+
+        # `worker` (what scale-out and a desk that cannot fork start) runs frozen against the lingering desk.
+        burst = run_exe(exe, "--data-dir", str(data), "worker", "--burst", "--name", "frozen-burst", timeout=120)
+        assert burst.returncode == 0, burst.stderr[-4000:]
+        assert con.execute("SELECT state FROM workerrow WHERE name = 'frozen-burst'").fetchone() == ("stopped",)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 0, stderr[-4000:]
-
-    summary = json.loads(stdout)
-    assert (summary["total"], summary["done"], summary["failed"], summary["cancelled"], summary["status"]) == (
-        len(files), len(files), 0, 0, "done")
-
-    con = sqlite3.connect(data / "batchdesk.sqlite3")
-    rows = con.execute("SELECT path, status, result FROM item").fetchall()
-    assert len(rows) == len(files)
-    for path, status, result in rows:
-        assert status == "done", (path, status)
-        assert json.loads(result)["sha256"] == hashlib.sha256(files[path]).hexdigest(), path
-    assert con.execute("SELECT items_done, items_failed, items_total, status FROM job").fetchone() == (
-        len(files), 0, len(files), "done")
-
-    # The workers: two rows, each the pid of a process that was this executable running `worker`.
-    workers = dict(con.execute("SELECT name, pid FROM workerrow").fetchall())
-    assert len(workers) == 2, workers
-    for name, pid in workers.items():
-        assert pid in seen, f"worker {name} (pid {pid}) was never seen under the desk; saw {seen}"
-        program, cmdline = seen[pid]
-        assert same_file(program, exe), f"worker {name} ran {program}, not the frozen {exe}"
-        assert cmdline[1:2] == ["worker"] and same_file(cmdline[0], exe), cmdline
-    batch_workers = {w for (w,) in con.execute("SELECT DISTINCT worker FROM batch")}
-    assert batch_workers and batch_workers <= set(workers), (batch_workers, workers)
+        stopped = subprocess.run([str(exe), "--data-dir", str(data), "stop"], capture_output=True, text=True,
+                                 env=frozen_env(), timeout=scaled(120), cwd=tmp_path, check=False)
+    assert stopped.returncode == 0, stopped.stderr[-4000:]
 
     log_file = data / "logs" / "workers.log"
     log = log_file.read_text(errors="replace") if log_file.exists() else ""

@@ -38,5 +38,9 @@ FOLLOW_PARENT_POLL_SECONDS = 1.0  # how often a worker started by a desk checks 
 # After its desk died: how long the batch in hand may run on before it is killed with all it started.
 FOLLOW_PARENT_GRACE_SECONDS = 60.0
 PUBSUB_STOP_SECONDS = 1.0  # at exit: how long to wait for rq's pub/sub thread to end
+
+# -- the worker template (workers.zygote) ------------------------------------------------------------
+ZYGOTE_SPAWN_TIMEOUT_SECONDS = 10.0  # the desk waits this long for its template to fork a worker, then spawns one
+ZYGOTE_STOP_SECONDS = 5.0  # when the desk stops: how long its template gets to exit before it is killed
 POISON_KEEP = 1000  # poison entries kept (newest first): a flood of poison must not fill the broker's memory
 SHOWN_CHARS = 200  # characters of a queue entry or a reason shown in a log line, an alert or the poison list

@@ -6,7 +6,9 @@
   hand its batch back (held: the desk queues it again) instead of finishing it;
 - worker names ``bd-<host>-<desk pid>-<n>`` (a worker started by hand: ``bd-<host>-<pid>``) and queue
   entry ids ``bd-<batch>-<attempt>-<ms>``, so the desk can tell its own host's workers from others;
-- POISON_KEY: the broker list where workers set aside queue entries they cannot read.
+- POISON_KEY: the broker list where workers set aside queue entries they cannot read;
+- DESK_WAKE_ENV: how a desk tells its workers to wake it (``pid:signal``) each time a batch ends, so
+  the next batch, or a finished job's end step, is queued at once rather than at the desk's next tick.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ RUNNER = "workers.runner.run_batch"
 HAND_BACK_SIGNAL = signal.SIGUSR1
 WORKER_PREFIX = "bd"  # worker names and queue entry ids start with it
 POISON_KEY = "batchdesk:poison"  # newest first: JSON {ts, queue, entry, reason}
+DESK_WAKE_ENV = "BATCHDESK_DESK_WAKE"  # "pid:signal" of the desk to wake after each batch (unset: none)
 
 
 def worker_name(owner_pid: int, seq: int | None = None, host: str | None = None) -> str:

@@ -12,10 +12,12 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-
-import redis
+from typing import TYPE_CHECKING
 
 from workers.defaults import RATE_KEY_SLACK_SECONDS
+
+if TYPE_CHECKING:  # only the worker's Limiter talks to the broker: parsing a limit (the config) needs no client
+    import redis
 
 _UNITS = {"s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "hour": 3600.0}
 _PATTERN = re.compile(r"^\s*(\d+)\s*/\s*([a-z]+)\s*$")

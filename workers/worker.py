@@ -14,6 +14,7 @@ the worker would quit, to be restarted into the next poison entry).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -21,7 +22,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import cast
 
@@ -29,6 +30,7 @@ import psutil
 import redis
 from redis.client import PubSubWorkerThread
 from rq import Queue, Worker
+from rq.executions import Execution
 from rq.intermediate_queue import IntermediateQueue
 from rq.job import Job as RQJob
 from rq.serializers import JSONSerializer, Serializer
@@ -52,7 +54,7 @@ from workers.defaults import (
 )
 from workers.priority import lower_priority
 from workers.proctree import kill_tree
-from workers.protocol import POISON_KEY, QUEUES, RUNNER, worker_name
+from workers.protocol import DESK_WAKE_ENV, POISON_KEY, QUEUES, RUNNER, worker_name
 from workers.timeouts import BatchDeathPenalty
 
 log = logging.getLogger("batchdesk.worker")
@@ -172,6 +174,7 @@ class BatchWorker(Worker):
 
     death_penalty_class = BatchDeathPenalty
     queue_class = BatchQueue
+    wake_desk: Callable[[], None] | None = None  # set by run_worker when the desk asked to be woken
 
     def execute_job(self, job: RQJob, queue: Queue) -> None:
         """Run a well-formed batch job; fail any other without running or sending anything it asks for."""
@@ -185,6 +188,15 @@ class BatchWorker(Worker):
         execution = self.prepare_execution(job)
         self.handle_job_failure(job, queue, exc_string=reason, execution=execution)
         self.set_state(WorkerStatus.IDLE)
+
+    def monitor_work_horse(self, job: RQJob, queue: Queue, execution: Execution) -> None:
+        """Wait for the work-horse as rq does, then wake the desk: the batch that ended may have ended its
+        job (whose end step now waits to be queued) and this worker is free for the next batch."""
+        try:
+            super().monitor_work_horse(job, queue, execution)
+        finally:
+            if self.wake_desk is not None:
+                self.wake_desk()
 
     def kill_horse(self, sig: signal.Signals = SHUTDOWN_SIGNAL) -> None:
         """Kill the work-horse with everything it started (rq kills only the horse's process group,
@@ -251,6 +263,26 @@ def connect(redis_url: str) -> redis.Redis:
                                 health_check_interval=BROKER_HEALTH_CHECK_SECONDS)
 
 
+def desk_waker(spec: str | None) -> Callable[[], None] | None:
+    """From ``DESK_WAKE_ENV`` (``pid:signal``): a function that signals that desk, as long as it is the
+    process it was at start (a pid reused after the desk died is never signalled), else None."""
+    if not spec:
+        return None
+    try:
+        pid, signum = (int(part) for part in spec.split(":"))
+        desk = psutil.Process(pid)
+    except (ValueError, psutil.Error):
+        log.warning("ignoring %s=%r: not the pid:signal of a running desk", DESK_WAKE_ENV, spec)
+        return None
+
+    def wake() -> None:
+        with contextlib.suppress(psutil.Error):
+            if desk.is_running():
+                desk.send_signal(signum)
+
+    return wake
+
+
 def follow_parent(parent_pid: int, grace: float = FOLLOW_PARENT_GRACE_SECONDS) -> None:
     """Stop this worker when the desk that started it dies (its embedded broker died with it).
 
@@ -307,6 +339,7 @@ def run_worker(
         [BatchQueue(q, connection=connection, serializer=JSONSerializer) for q in queues],
         connection=connection, name=name, serializer=JSONSerializer,
     )
+    worker.wake_desk = desk_waker(os.environ.get(DESK_WAKE_ENV))
     try:
         return worker.work(burst=burst, logging_level="WARNING", with_scheduler=False)
     except redis.exceptions.ConnectionError as exc:

@@ -15,11 +15,16 @@ import click
 from batchdesk import defaults, locations
 from batchdesk.config import Settings
 from batchdesk.errors import BatchdeskError
-from batchdesk.jobs.submit import JobRequest
 from data.store import StoreError, open_store
-from workers.registry import TaskError
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    """The errors that are the user's to fix. A task error can only come from the task registry, which
+    a light command (`jobs`) never imports, so it is looked up only where the registry was loaded."""
+    registry = sys.modules.get("workers.registry")
+    return (BatchdeskError, StoreError, *((registry.TaskError,) if registry is not None else ()))
 
 
 class Group(click.Group):
@@ -29,7 +34,9 @@ class Group(click.Group):
         """Run the command; a user-facing error ends it with one line and its exit code."""
         try:
             return super().invoke(ctx)
-        except (BatchdeskError, StoreError, TaskError) as exc:
+        except Exception as exc:
+            if not isinstance(exc, _user_errors()):
+                raise
             click.echo(f"batchdesk: error: {exc}", err=True)
             sys.exit(getattr(exc, "exit_code", 2))
 
@@ -103,6 +110,8 @@ def job_request(func: F) -> F:
               include: tuple[str, ...], exclude: tuple[str, ...], hidden: bool, name: str | None,
               output: Path | None, retries: int | None, batch_timeout: int | None, item_timeout: float | None,
               redo_all: bool, **kwargs: Any) -> Any:
+        from batchdesk.jobs.submit import JobRequest  # here: the commands that take no job stay light
+
         policy = {"retries": retries, "batch_timeout": batch_timeout, "item_timeout": item_timeout}
         request = JobRequest(folder=folder, task=task, options=parse_opts(opts), queue=queue, include=include,
                              exclude=exclude, hidden=hidden, name=name, output_dir=output,

@@ -12,15 +12,9 @@ import click
 
 from batchdesk import defaults
 from batchdesk.cli.context import settings_of, with_store
-from batchdesk.cli.follow import sigterm_as_interrupt
-from batchdesk.dashboard import pool_status
 from batchdesk.desk.info import BACKGROUND, SERVE, install_wake_signal, read_desk_info
 from batchdesk.desk.link import stop_desk
-from batchdesk.desk.session import Session
-from batchdesk.desk.sizing import set_desired_workers
-from batchdesk.desk.waiters import interrupt_local_waiters
 from batchdesk.errors import BatchdeskError
-from batchdesk.jobs.cleanup import cleanup as purge
 from data.store import is_store_url
 
 
@@ -30,6 +24,9 @@ from data.store import is_store_url
 @click.pass_context
 def serve(ctx: click.Context, background: bool, notify_fd: int | None) -> None:
     """Run a headless desk (broker, workers, watches) until Ctrl-C or SIGTERM."""
+    from batchdesk.cli.follow import sigterm_as_interrupt  # imports here: `stop` and `worker` stay light
+    from batchdesk.desk.session import Session
+
     if background:
         from batchdesk.desk.background import serve_background
 
@@ -64,6 +61,8 @@ def stop(ctx: click.Context) -> None:
     """Stop the desk of this data dir (serve, the UI's or a background one); exit 1 if none runs.
 
     A `run` waiting for a job is interrupted first (its job pauses), so nothing starts the desk again."""
+    from batchdesk.desk.waiters import interrupt_local_waiters
+
     settings = with_store(ctx)
     running = read_desk_info(settings.data_dir)
     if running is None:
@@ -109,6 +108,9 @@ def worker(ctx: click.Context, redis_url: str | None, store: str | None, name: s
 @click.pass_context
 def workers(ctx: click.Context, count: str | None) -> None:
     """Show the worker pool, or set its size: a number, or `auto` to let the planner decide."""
+    from batchdesk.dashboard import pool_status
+    from batchdesk.desk.sizing import set_desired_workers
+
     with_store(ctx)
     if count is not None:
         try:
@@ -128,6 +130,8 @@ def workers(ctx: click.Context, count: str | None) -> None:
 @click.pass_context
 def cleanup(ctx: click.Context, days: float | None) -> None:
     """Forget ended jobs, samples and alerts older than the retention (outputs on disk are kept)."""
+    from batchdesk.jobs.cleanup import cleanup as purge
+
     settings = with_store(ctx)
     purged = purge(settings.retention_days if days is None else days)
     click.echo(f"removed {purged.jobs} job(s), {purged.watch_items} old item(s) of watch jobs, "

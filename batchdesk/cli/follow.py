@@ -11,10 +11,7 @@ import contextlib
 import signal
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
-
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from typing import TYPE_CHECKING, Any
 
 from batchdesk import defaults
 from batchdesk.desk.link import DeskLink
@@ -22,6 +19,9 @@ from batchdesk.desk.waiters import Waiter
 from data import transitions
 from data.models import Job
 from data.states import JOB_ENDED, JOB_FEEDING, JobState, PausedBy
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 # What a follower shows beside the job name while the job is in a state without progress of its own.
 _STAGES: dict[str, str] = {JobState.FINISHING: "writing the report", JobState.CANCELLING: "cancelling",
@@ -36,27 +36,49 @@ def settled(job: Job) -> bool:
 def follow(link: DeskLink, job_id: int, show: bool = True,
            note: Callable[[str], None] = lambda text: None) -> Job:
     """Block until the job settles. A pause asked from elsewhere is reported (once) and waited out."""
-    progress = Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
-        TextColumn("{task.fields[failed]} failed"), TimeRemainingColumn(),
-        console=Console(stderr=True), disable=not show, transient=False,
-    )
+    progress = _progress_bar() if show else None
     told = None
-    with progress:
+    with progress if progress is not None else contextlib.nullcontext():
         job = Job.get_by_id(job_id)
-        bar = progress.add_task(_label(job), total=job.items_total, failed=0)
+        bar = progress.add_task(_label(job), total=job.items_total, failed=0) if progress is not None else None
         while True:
             job = Job.get_by_id(job_id)
-            progress.update(bar, description=_label(job), completed=job.items_ended, total=job.items_total,
-                            failed=job.items_failed)
+            if progress is not None and bar is not None:
+                progress.update(bar, description=_label(job), completed=job.items_ended, total=job.items_total,
+                                failed=job.items_failed)
             if settled(job):
                 return job
             pause = _pause_note(job)
             if pause and pause != told:
-                progress.console.print(pause) if show else note(pause)
+                progress.console.print(pause) if progress is not None else note(pause)
             told = pause
             link.ensure()
-            time.sleep(defaults.FOLLOW_POLL_SECONDS)
+            time.sleep(poll_interval(job))
+
+
+def poll_interval(job: Job) -> float:
+    """How long a follower waits before it reads its job again: briefly while the end step runs (the
+    job is about to be done and the command to exit), else at the progress bar's pace."""
+    return defaults.FOLLOW_END_POLL_SECONDS if job.status == JobState.FINISHING else defaults.FOLLOW_POLL_SECONDS
+
+
+def _progress_bar() -> Progress:
+    """The progress bar on stderr (rich is imported only when a bar is shown: not with --json or -q)."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+        TextColumn("{task.fields[failed]} failed"), TimeRemainingColumn(), console=Console(stderr=True),
+        transient=False,
+    )
 
 
 def _label(job: Job) -> str:

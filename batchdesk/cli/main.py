@@ -2,27 +2,50 @@
 
 User mistakes print one clear line on stderr and exit 2; ``--json`` gives machine-readable output
 where scripts want it. The commands live by concern: cli.jobs (a job's life), cli.views (reading),
-cli.desk (desks and workers), cli.watch (drop folders).
+cli.desk (desks and workers), cli.watch (drop folders), cli.search (the index), cli.service
+(the user service).
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 
 import click
 
 from batchdesk import defaults
-from batchdesk.cli import desk, jobs, views
 from batchdesk.cli.context import Group, settings_of
-from batchdesk.cli.search import search
-from batchdesk.cli.service import service
-from batchdesk.cli.watch import watch
 from batchdesk.config import load_settings
 from batchdesk.errors import BatchdeskError
 
+# Every command, by the module that defines it: a command's module (and what it imports) loads only
+# when that command runs, so `batchdesk jobs` does not pay for the desk, the broker client or RQ.
+COMMANDS = {
+    **dict.fromkeys(("run", "submit", "resume", "cancel", "pause", "retry", "failed"), "batchdesk.cli.jobs"),
+    **dict.fromkeys(("jobs", "show", "report", "info", "tasks", "stats", "health"), "batchdesk.cli.views"),
+    **dict.fromkeys(("serve", "stop", "worker", "workers", "cleanup", "samples"), "batchdesk.cli.desk"),
+    "watch": "batchdesk.cli.watch",
+    "search": "batchdesk.cli.search",
+    "service": "batchdesk.cli.service",
+}
 
-@click.group(cls=Group, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(Group):
+    """The main group: its commands are looked up in COMMANDS and imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Every command name, for --help (which then imports them all)."""
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The command, imported from its module the first time it is asked for."""
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            self.add_command(getattr(importlib.import_module(COMMANDS[cmd_name]), cmd_name), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Data folder [env BATCHDESK_DATA_DIR].")
 @click.option("--broker", type=click.Choice(defaults.BROKER_MODES),
               help=f"Broker mode [env BATCHDESK_BROKER; default {defaults.BROKER_MODE}].")
@@ -57,8 +80,3 @@ def ui_command(ctx: click.Context) -> None:
 
     sys.exit(run_app(settings_of(ctx)))
 
-
-for command in (jobs.run, jobs.submit, jobs.resume, jobs.cancel, jobs.pause, jobs.retry, jobs.failed,
-                views.jobs, views.show, views.report, views.info, views.tasks, views.stats, views.health,
-                desk.serve, desk.stop, desk.worker, desk.workers, desk.cleanup, desk.samples, watch, search, service):
-    main.add_command(command)

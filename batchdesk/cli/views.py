@@ -19,7 +19,6 @@ from batchdesk.jobs import control
 from batchdesk.jobs.report import FORMATS, write_report
 from batchdesk.jobs.stats import stats as job_stats
 from batchdesk.jobs.summary import desk_serves
-from batchdesk.tasks import available
 from data.models import Alert, Job, WorkerRow
 from data.store import describe_store, is_store_url
 
@@ -136,6 +135,8 @@ def info(ctx: click.Context, as_json: bool, url_only: bool) -> None:
 @click.pass_context
 def tasks(ctx: click.Context, as_json: bool) -> None:
     """List every task with its options and what each allows."""
+    from batchdesk.tasks import available  # here: the task registry loads every task's libraries
+
     specs = available(settings_of(ctx).plugins)
     data: list[dict[str, Any]] = [
         {"name": s.name, "description": s.description,

@@ -26,12 +26,10 @@ from pathlib import Path
 
 from batchdesk import defaults, locations
 from batchdesk.config import Settings, settings_env
-from batchdesk.desk.desk import Desk
 from batchdesk.desk.info import BACKGROUND, DeskBusy, install_wake_signal
 from batchdesk.errors import BatchdeskError
-from batchdesk.jobs.submit import FOLDER_SOURCE
 from data.models import Job
-from data.states import JOB_BUSY
+from data.states import JOB_BUSY, SourceKind
 from data.store import StoreError, close_store, open_store
 
 # The first word a starting background desk writes to its launcher (see the module docstring).
@@ -147,6 +145,8 @@ def _spawn(settings: Settings, write_fd: int, log_path: Path) -> None:
 def serve_background(settings: Settings, notify_fd: int) -> int:
     """The background desk's life: start, say how it went on ``notify_fd``, run until idle for
     ``linger_seconds`` (or SIGTERM / `batchdesk stop`), stop cleanly. Returns the exit code."""
+    from batchdesk.desk.desk import Desk  # here: the commands that only launch a desk never load it
+
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
@@ -198,4 +198,4 @@ def _linger(linger_seconds: float, stop: threading.Event) -> None:
 def has_work() -> bool:
     """A folder job a desk must still carry, or a job somebody waits for (even a paused one)."""
     return bool(Job.select(Job.id).where(
-        ((Job.status.in_(JOB_BUSY)) & (Job.source_kind == FOLDER_SOURCE)) | Job.has_waiters()).exists())
+        ((Job.status.in_(JOB_BUSY)) & (Job.source_kind == SourceKind.FOLDER)) | Job.has_waiters()).exists())

@@ -23,7 +23,15 @@ from batchdesk.broker.modes import BrokerHandle, start_broker
 from batchdesk.config import Settings
 from batchdesk.desk import sizing
 from batchdesk.desk.feeder import Capacity, Feeder
-from batchdesk.desk.info import BACKGROUND, SERVE, DeskLock, broker_password, on_wake
+from batchdesk.desk.info import (
+    BACKGROUND,
+    SERVE,
+    WAKE_SIGNAL,
+    DeskLock,
+    broker_password,
+    on_wake,
+    wake_handler_installed,
+)
 from batchdesk.desk.monitor import Monitor
 from batchdesk.desk.pool import WorkerPool
 from batchdesk.desk.queues import BatchQueues
@@ -32,10 +40,11 @@ from batchdesk.desk.waiters import pause_abandoned_jobs
 from batchdesk.jobs.cleanup import cleanup
 from batchdesk.notify import job_end_services
 from data.alerts import raise_alert
-from data.models import Batch, WorkerRow
-from data.states import BatchState, WorkerState
+from data.models import Batch, Job, WorkerRow
+from data.states import JOB_BUSY, BatchState, WorkerState
 from data.store import close_store, open_store, write
 from workers import registry
+from workers.zygote import Zygote, can_fork, fork_template
 
 log = logging.getLogger("batchdesk.desk")
 
@@ -87,6 +96,7 @@ class Desk:
         self.data_dir = settings.data_dir
         self.broker: BrokerHandle | None = None
         self.pool: WorkerPool | None = None
+        self.zygote: Zygote | None = None
         self.feeder: Feeder | None = None
         self.reconciler: Reconciler | None = None
         self.monitor = Monitor(self.data_dir)
@@ -113,6 +123,7 @@ class Desk:
         try:
             open_store(self.settings.store_ref)
             registry.load(self.settings.plugins)
+            self.zygote = self._fork_zygote()  # before the broker's and the desk's threads start
             self.broker = start_broker(self.settings.broker, locations.broker_run_dir(self.data_dir),
                                        broker_password(self.data_dir), self.settings.redis_url)
             self._lock.publish(self.broker.url, self.broker.mode, self.kind)
@@ -120,7 +131,9 @@ class Desk:
             self._connection = queues.connection
             self.feeder, self.reconciler = Feeder(self.settings, queues), Reconciler(self.settings, queues)
             self.pool = WorkerPool(self.broker.url, self.settings.store_ref, self.data_dir, self.settings.plugins,
-                                   self.settings.worker_nice)
+                                   self.settings.worker_nice,
+                                   wake_signal=WAKE_SIGNAL if wake_handler_installed() else None,
+                                   zygote=self.zygote)
             self.resize()
             self.reconciler.reconcile(self._gone_workers())
             for service in self.services:
@@ -148,10 +161,23 @@ class Desk:
                 log.exception("stopping %s failed", type(service).__name__)
         if self.pool is not None:
             self.pool.stop(grace)
+        if self.zygote is not None:
+            self.zygote.close()
+            self.zygote = None
         if self.broker is not None:
             self.broker.stop()
             self.broker = None
         self._lock.release()
+
+    def _fork_zygote(self) -> Zygote | None:
+        """The template workers are forked from (workers.zygote), when this process may fork now."""
+        if not can_fork():
+            return None
+        close_store()  # no store connection may cross the fork
+        try:
+            return fork_template(self.settings.plugins, self.settings.worker_nice)
+        finally:
+            open_store(self.settings.store_ref)
 
     def wake(self) -> None:
         """Run a tick now (after a submit) instead of at the next interval."""
@@ -165,10 +191,19 @@ class Desk:
                     self.tick()
                 except Exception:
                     log.exception("desk tick failed; continuing")
-                self._wake.wait(defaults.DESK_TICK_SECONDS)
+                self._wake.wait(self.tick_interval())
                 self._wake.clear()
         finally:
             close_store()
+
+    def tick_interval(self) -> float:
+        """Seconds to the next tick: DESK_TICK_SECONDS while a job or a batch is in hand or drop folders are
+        watched, else DESK_IDLE_TICK_SECONDS (idling costs half the CPU; whatever brings work wakes the desk)."""
+        in_flight = (BatchState.QUEUED, BatchState.RUNNING, BatchState.RETRY_WAIT)
+        if (self.services or Job.select(Job.id).where(Job.status.in_(JOB_BUSY)).exists()
+                or Batch.select(Batch.id).where(Batch.status.in_(in_flight)).exists()):
+            return defaults.DESK_TICK_SECONDS
+        return defaults.DESK_IDLE_TICK_SECONDS
 
     def tick(self) -> None:
         """One round: reap workers, reconcile, feed, sample, resize, tick the services."""

@@ -106,7 +106,7 @@ class DeskLock:
     def publish(self, url: str, mode: str, kind: str) -> None:
         """Tell other processes where this desk's broker is (``desk.json``, 0600: the URL holds the password)."""
         info = DeskInfo(pid=os.getpid(), url=url, mode=mode, started_at=time.time(), kind=kind,
-                        wakeable=_wake_handler_installed())
+                        wakeable=wake_handler_installed())
         fd = os.open(locations.desk_info_path(self.data_dir), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             json.dump(asdict(info), fh)
@@ -158,7 +158,8 @@ def _on_wake_signal(signum: int, frame: object) -> None:
         callback()
 
 
-def _wake_handler_installed() -> bool:
+def wake_handler_installed() -> bool:
+    """Whether this process handles WAKE_SIGNAL (only then may its workers send it: unhandled, it kills)."""
     return WAKE_SIGNAL is not None and signal.getsignal(WAKE_SIGNAL) is _on_wake_signal
 
 

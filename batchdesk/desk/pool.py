@@ -1,8 +1,10 @@
-"""The worker pool: local ``batchdesk worker`` processes that it starts, reaps, respawns and stops.
+"""The worker pool: local worker processes that it starts, reaps, respawns and stops.
 
-Workers are separate processes started from this program's own command (the frozen executable
-re-runs itself with ``worker``). The broker URL, password included, travels in the environment,
-not on the command line, so ``ps`` does not show it.
+Workers are forked from the desk's worker template (:mod:`workers.zygote`) when the desk has one:
+milliseconds and almost no CPU each, the worker side being imported already. Else (the UI's desk,
+not Linux, the template gone) they are started from this program's own command (the frozen
+executable re-runs itself with ``worker``). The broker URL, password included, travels in the
+environment or the template's pipe, never on the command line, so ``ps`` does not show it.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ import psutil
 from batchdesk import defaults, locations
 from workers.priority import lower_priority
 from workers.proctree import kill_tree
-from workers.protocol import HAND_BACK_SIGNAL, worker_name
+from workers.protocol import DESK_WAKE_ENV, HAND_BACK_SIGNAL, worker_name
+from workers.zygote import ForkedWorker, Zygote, ZygoteError
 
 log = logging.getLogger("batchdesk.pool")
 
@@ -31,7 +34,7 @@ class WorkerProcess:
     """A worker process this pool started; ``retiring`` once it was asked to stop (its exit is no death)."""
 
     name: str
-    process: subprocess.Popen
+    process: subprocess.Popen | ForkedWorker
     started_at: float = field(default_factory=time.time)
     retiring: bool = False
 
@@ -56,12 +59,15 @@ class WorkerPool:
     """Keeps ``target`` worker processes alive."""
 
     def __init__(self, redis_url: str, store: Path | str, data_dir: Path, plugins: tuple[str, ...] = (),
-                 nice: int = defaults.WORKER_NICE) -> None:
+                 nice: int = defaults.WORKER_NICE, wake_signal: int | None = None,
+                 zygote: Zygote | None = None) -> None:
         self.redis_url = redis_url
         self.store = store
         self.data_dir = data_dir
         self.plugins = plugins
         self.nice = nice
+        self.wake_signal = wake_signal  # the workers signal this process so when a batch ends (None: never)
+        self.zygote = zygote  # the template workers are forked from (None: they are started as processes)
         self.target = 0
         self.workers: dict[str, WorkerProcess] = {}
         self._seq = 0
@@ -125,18 +131,38 @@ class WorkerPool:
         logs = locations.logs_dir(self.data_dir)
         logs.mkdir(parents=True, exist_ok=True)
         # URLs go by environment, not argv: a store URL, like the broker's, may carry a password.
-        env = dict(os.environ, BATCHDESK_REDIS_URL=self.redis_url, BATCHDESK_STORE=str(self.store),
-                   BATCHDESK_PLUGINS=",".join(self.plugins), BATCHDESK_WORKER_NICE=str(self.nice))
-        command = [*locations.self_command(), "worker", "--name", name, "--desk-pid", str(os.getpid())]
-        with open(logs / "workers.log", "ab") as log_file:
-            process = subprocess.Popen(
-                command, env=env, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-                start_new_session=True,  # Ctrl-C in the terminal goes to the desk, which stops workers warmly
-            )
+        env = {"BATCHDESK_REDIS_URL": self.redis_url, "BATCHDESK_STORE": str(self.store),
+               "BATCHDESK_PLUGINS": ",".join(self.plugins), "BATCHDESK_WORKER_NICE": str(self.nice)}
+        if self.wake_signal is not None:
+            env[DESK_WAKE_ENV] = f"{os.getpid()}:{int(self.wake_signal)}"
+        process = self._fork(name, env, logs / "workers.log") or self._start(name, env, logs / "workers.log")
         lower_priority(self.nice, process.pid)  # at once: its start-up then yields to the desk's own work
         worker = WorkerProcess(name, process)
         self.workers[name] = worker
         return worker
+
+    def _fork(self, name: str, env: dict[str, str], log_path: Path) -> ForkedWorker | None:
+        """A worker forked from the template, or None (no template, or it failed: start a process)."""
+        if self.zygote is None or not self.zygote.alive:
+            return None
+        run = {"redis_url": self.redis_url, "store": str(self.store), "name": name, "plugins": list(self.plugins),
+               "nice": self.nice}
+        try:
+            return self.zygote.spawn(name, env, str(log_path), run)
+        except ZygoteError as exc:  # the desk closes it when it stops; its workers run on meanwhile
+            log.warning("%s; starting workers as new processes from now on", exc)
+            self.zygote = None
+            return None
+
+    def _start(self, name: str, env: dict[str, str], log_path: Path) -> subprocess.Popen:
+        """A worker started as a new ``batchdesk worker`` process."""
+        command = [*locations.self_command(), "worker", "--name", name, "--desk-pid", str(os.getpid())]
+        with open(log_path, "ab") as log_file:
+            return subprocess.Popen(
+                command, env=dict(os.environ, **env), stdin=subprocess.DEVNULL, stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C in the terminal goes to the desk, which stops workers warmly
+            )
 
     @staticmethod
     def _signal(worker: WorkerProcess, sig: signal.Signals) -> None:
