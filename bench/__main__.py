@@ -1,6 +1,6 @@
 """``python -m bench``: every batchdesk benchmark, one after another (never in parallel: they time CPUs).
 
-    python -m bench                       # full sizes (about 3-5 minutes on 2 cores)
+    python -m bench                       # full sizes (about 15-20 minutes on 2 cores)
     python -m bench --quick               # every size / 10
     python -m bench --only throughput,memory --repeat 3 --report /tmp/bench.md
 
@@ -21,6 +21,7 @@ if __package__ in (None, ""):
 from bench import (
     bench_brokers,
     bench_chaos,
+    bench_fairness,
     bench_fixed,
     bench_memory,
     bench_submit,
@@ -32,6 +33,7 @@ from bench import (
 BENCHMARKS = {
     "throughput": (bench_throughput.main, True),
     "fixed": (bench_fixed.main, True),
+    "fairness": (bench_fairness.main, True),
     "submit": (bench_submit.main, True),
     "brokers": (bench_brokers.main, True),
     "memory": (bench_memory.main, False),

@@ -63,7 +63,7 @@ class Tree:
         return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=str(self.root), timeout=timeout)
 
     def submit(self, data_dir: Path, folder: Path, *args: str, workers: int = WORKERS) -> int:
-        out = self.cli(data_dir, "submit", str(folder), "--json", *args, workers=workers)
+        out = self.cli(data_dir, "submit", str(folder), "--json", "--all", *args, workers=workers)
         if out.returncode != 0:
             raise RuntimeError(f"{self.name}: submit failed: {out.stderr[-2000:]}")
         return int(json.loads(out.stdout)["job"])
@@ -120,7 +120,7 @@ def slow_items(tree: Tree, count: int = 40, cmd: str = "sleep 1") -> dict[str, f
     data_dir = common.scratch(f"slow-{tree.name}")
     try:
         out = tree.cli(data_dir, "run", str(folder_of("slow", count)), "--task", "command", "--opt", f"cmd={cmd}",
-                       "--json", "--new")
+                       "--json", "--new", "--all")
         if out.returncode != 0:
             raise RuntimeError(f"{tree.name}: run failed: {out.stderr[-2000:]}")
         job = next(iter(jobs_of(data_dir).values()))
@@ -170,7 +170,7 @@ def big_job(tree: Tree, folder: Path, count: int) -> dict[str, float]:
     """(d) ``run`` checksum on ``count`` small files: steady files/s (first item start to last item end)."""
     data_dir = common.scratch(f"big-{tree.name}")
     try:
-        out = tree.cli(data_dir, "run", str(folder), "--task", "checksum", "--json", "--new", timeout=1800)
+        out = tree.cli(data_dir, "run", str(folder), "--task", "checksum", "--json", "--new", "--all", timeout=1800)
         if out.returncode != 0 or json.loads(out.stdout)["done"] != count:
             raise RuntimeError(f"{tree.name}: run failed: {out.stderr[-2000:]}")
         stats = common.read_store(data_dir)

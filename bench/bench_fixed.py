@@ -230,7 +230,7 @@ def bd_run(tree: Tree, folder: Path, data_dir: Path, expected: int, new: bool) -
     """``batchdesk run FOLDER --json`` (``--new``: beside the jobs already there); checked and measured."""
     before = tree_cpu(desk_pid(data_dir))
     proc = timed(batchdesk(data_dir, "run", str(folder), "--task", "checksum", "--json",
-                           *(["--new"] if new else [])), tree)
+                           *(["--new", "--all"] if new else [])), tree)
     desk_cpu = tree_cpu(desk_pid(data_dir)) - before
     try:
         summary = json.loads(proc.out)
@@ -354,7 +354,7 @@ def small_commands(tree: Tree, rounds: int) -> tuple[dict[str, list[float]], flo
     small: dict[str, list[float]] = {name: [] for name in SMALL_COMMANDS}
     folder = tiny_folder()
     data_dir = common.scratch("small")
-    args = {"jobs": ["jobs"], "show": ["show", "1"], "info": ["info"], "submit": ["submit", str(folder)]}
+    args = {"jobs": ["jobs"], "show": ["show", "1"], "info": ["info"], "submit": ["submit", str(folder), "--all"]}
     try:
         if timed(batchdesk(data_dir, "run", str(folder)), tree).returncode != 0:
             raise RuntimeError("batchdesk run failed")
@@ -410,7 +410,7 @@ def submit_storm(tree: Tree, count: int) -> SubmitStorm:
 
     def shell(n: int) -> None:
         for _ in range(n):
-            proc = timed(batchdesk(data_dir, "submit", str(folder)), tree)
+            proc = timed(batchdesk(data_dir, "submit", str(folder), "--all"), tree)
             with lock:
                 results.append(proc)
 

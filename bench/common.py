@@ -279,7 +279,7 @@ def run_cli(
         cmd += ["--redis-url", redis_url]
     elif broker:
         cmd += ["--broker", broker]
-    cmd += ["run", str(folder), "--task", task, "--json", "--new"]
+    cmd += ["run", str(folder), "--task", task, "--json", "--new", "--all"]  # --all: a dataset is reused
     done = threading.Event()
     env = cli_env()
     foreign = Foreign().__enter__()
