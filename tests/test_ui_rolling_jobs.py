@@ -24,10 +24,15 @@ def row_line(text: str, name: str) -> str:
     return next(line for line in text.splitlines() if f" {name} " in line)
 
 
-async def test_a_watch_job_row_has_no_percentage_and_no_eta(settings, session):
+def app_with_a_watch_job(settings, session):
+    """The seeded store plus a watch's rolling job, and an app on it at FIXED_NOW (no desk)."""
     seed_store(FIXED_NOW)
     job_id = seed_watch_job(FIXED_NOW)
-    app = create_app(settings, session, start_desk=False, clock=lambda: FIXED_NOW)
+    return job_id, create_app(settings, session, start_desk=False, clock=lambda: FIXED_NOW)
+
+
+async def test_a_watch_job_row_has_no_percentage_and_no_eta(settings, session):
+    job_id, app = app_with_a_watch_job(settings, session)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: app.main.applied >= 1, message="the first refresh")
         await pilot.pause()
@@ -41,9 +46,7 @@ async def test_a_watch_job_row_has_no_percentage_and_no_eta(settings, session):
 
 
 async def test_a_watch_jobs_detail_has_no_percentage_and_no_eta(settings, session):
-    seed_store(FIXED_NOW)
-    job_id = seed_watch_job(FIXED_NOW)
-    app = create_app(settings, session, start_desk=False, clock=lambda: FIXED_NOW)
+    job_id, app = app_with_a_watch_job(settings, session)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: app.main.applied >= 1, message="the first refresh")
         app.open_job(job_id)

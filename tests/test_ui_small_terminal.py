@@ -36,6 +36,13 @@ def footer(app) -> str:
     return screen_text(app).rstrip("\n").splitlines()[-1]
 
 
+def assert_fits(app) -> None:
+    """All of the screen shows (nothing below the footer) and the footer keeps the keys a person needs."""
+    assert app.screen.max_scroll_y == 0
+    for key in NEEDED_KEYS:
+        assert key in footer(app)
+
+
 def panel(text: str, title: str) -> str:
     """The lines of the panel titled ``title`` (between its top and bottom border), clipped to its columns."""
     lines = text.splitlines()
@@ -107,9 +114,7 @@ async def test_every_panel_is_readable_at_80x24(settings, seeded, tmp_path):
         assert "/data/inbox/scans" in panel(text, "Watches")
         assert "CPU at 97% (> 95%)" in panel(text, "Alerts & events")
         assert "desk: not running" in text  # the status line
-        assert app.screen.max_scroll_y == 0  # all of it on the screen, nothing below the footer
-        for key in NEEDED_KEYS:
-            assert key in footer(app)
+        assert_fits(app)
 
 
 async def test_the_job_detail_is_readable_at_80x24(settings, seeded, tmp_path):
@@ -127,9 +132,7 @@ async def test_the_job_detail_is_readable_at_80x24(settings, seeded, tmp_path):
             assert value in line, (label, value, summary)
         failed = panel(text, "Failed items")
         assert "dir0/file-02100.pdf" in failed and "37 failed in all" in failed
-        assert app.screen.max_scroll_y == 0  # all of it on the screen, nothing below the footer
-        for key in NEEDED_KEYS:
-            assert key in footer(app)
+        assert_fits(app)
 
 
 async def test_the_new_job_dialog_fits_80x24(settings, seeded, tmp_path):
