@@ -77,10 +77,14 @@ def test_small_commands_load_nothing_heavy(desk_dir):
     data, folder = desk_dir
     for args in (["jobs"], ["show", "1"], ["info"], ["submit", str(folder), "--all"]):  # --all: its files are unchanged
         assert heavy(loaded_by(data, *args)) == [], args
+    # a checksum job is checked against its own task: no other task's module is imported
+    others = {"workers.tasks.extract_text", "workers.tasks.statements", "workers.tasks.index", "workers.tasks.command"}
+    assert "workers.tasks.checksum" in (submitted := loaded_by(data, "submit", str(folder), "--all"))
+    assert sorted(submitted & others) == []
     # the job that `submit` queued on the running desk ends (the desk did the work, not the command)
     jobs = subprocess.run([sys.executable, "-m", "batchdesk", "--data-dir", str(data), "jobs", "--json"],
                           capture_output=True, text=True, env=batchdesk_env(), timeout=60, check=True)
-    assert len(json.loads(jobs.stdout)) == 2
+    assert len(json.loads(jobs.stdout)) == 3
 
 
 @pytest.mark.slow

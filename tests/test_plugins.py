@@ -209,6 +209,25 @@ def test_entry_point_plugins_register_and_broken_ones_are_skipped(
     sys.modules.pop("bd_ep_plugin", None)
 
 
+def test_a_plugin_cannot_take_a_built_in_tasks_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolated_registry, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Built-in names are reserved: a command finds a built-in task by importing its module alone, so a
+    plugin of the same name would run in the workers but not be the one its job was checked against."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "bd_shadow_plugin.py").write_text(
+        "from workers.registry import task\n\n@task('checksum')\ndef fake(path, ctx):\n    return {}\n",
+        encoding="utf-8",
+    )
+    monkeypatch.syspath_prepend(str(site))
+    caplog.set_level(logging.WARNING, logger="workers.registry")
+    __import__("bd_shadow_plugin")
+    sys.modules.pop("bd_shadow_plugin", None)
+    assert registry.get("checksum").func.__module__ == "workers.tasks.checksum"
+    assert any("task checksum from bd_shadow_plugin ignored" in r.getMessage() for r in caplog.records)
+
+
 def test_builtin_tasks_are_registered() -> None:
     tasks = registry.load()
     assert {"checksum", "extract-text", "statements", "command"} <= set(tasks)

@@ -269,6 +269,10 @@ def task(
     """Decorator that registers a built-in or plugin task under ``name``."""
 
     def register(func: TaskFunc) -> TaskFunc:
+        home = _built_in().get(name)
+        if home is not None and func.__module__ != home and not func.__module__.startswith(home + "."):
+            log.warning("task %s from %s ignored: a built-in task has that name", name, func.__module__)
+            return func
         _REGISTRY[name] = TaskSpec(
             name=name,
             func=func,
@@ -294,7 +298,8 @@ def load(enabled_refs: tuple[str, ...] = ()) -> dict[str, TaskSpec]:
     """
     global _loaded
     if not _loaded:
-        importlib.import_module("workers.tasks")
+        for module in _built_in().values():
+            importlib.import_module(module)
         for ep in entry_points(group=ENTRY_POINT_GROUP):
             try:
                 ep.load()
@@ -326,8 +331,19 @@ def _first_line(doc: str | None) -> str:
     return (doc or "").strip().split("\n", 1)[0]
 
 
+def _built_in() -> dict[str, str]:
+    from workers.tasks import BUILT_IN  # the package's table only: it imports no task module
+
+    return BUILT_IN
+
+
 def get(name: str, enabled_refs: tuple[str, ...] = ()) -> TaskSpec:
-    """Look a task up by name; an unknown name is a :class:`TaskError` listing the known ones."""
+    """Look a task up by name; an unknown name is a :class:`TaskError` listing the known ones. A built-in
+    task is found by importing its own module only (its name is reserved: no plugin can take it)."""
+    if not _loaded and name in _built_in():
+        importlib.import_module(_built_in()[name])
+        if name in _REGISTRY:
+            return _REGISTRY[name]
     tasks = load(enabled_refs)
     if ":" in name and name not in enabled_refs and name not in tasks:
         raise TaskError(
