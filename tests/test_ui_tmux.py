@@ -89,12 +89,17 @@ def test_batchdesk_ui_in_tmux(tmp_path):
                              capture_output=True, text=True, check=False, env=env, timeout=scaled(60))
         assert out.returncode == 0, out.stderr
         job_id = json.loads(out.stdout)["job"]
-        tmux.wait_for(lambda s: "running" in s and "/0/300" in s, timeout=60, what="the job running in the jobs panel")
+        def job_row(screen: str) -> str:
+            return next((line for line in screen.splitlines() if f" {job_id} in " in line), "")
+
+        # its own row says running (the status line's "desk: running" must not count)
+        tmux.wait_for(lambda s: "running" in job_row(s) and "/0/300" in job_row(s), timeout=60,
+                      what="the job running in the jobs panel")
         # An 80x24 terminal: the job's row keeps its key columns, the workers their full pids, the footer its keys.
         tmux.resize(80, 24)
         screen = tmux.wait_for(lambda s: len(s.splitlines()[0]) <= 80 and "q Quit" in s.splitlines()[-1],
                                what="the app redrawn at 80x24")
-        row = next(line for line in screen.splitlines() if f" {job_id} in " in line)
+        row = job_row(screen)
         assert "running" in row and "%" in row and "/0/300" in row, screen
         pids = [str(p.pid) for p in psutil.Process(int(json.loads(out.stdout)["desk"])).children()
                 if "worker" in " ".join(p.cmdline())]
