@@ -36,6 +36,9 @@ MAX_WORKERS = 32  # the pool never grows past this
 WORKER_RAM_BUDGET = 200 * 1024 * 1024  # free RAM each worker should have before the planner adds one
 WORKER_NICE = 10  # workers' niceness (0: as the desk), below the user's own programs
 STOP_GRACE_SECONDS = 10.0  # a stopping worker whose item in hand takes longer than this is killed
+# A headless desk whose stop takes longer than this is hung: its stacks go to its log and its processes are killed
+# (shorter than DESK_STOP_WAIT_SECONDS, so `batchdesk stop` still sees it let go).
+STOP_STALL_SECONDS = 25.0
 
 # -- the desk's loop -----------------------------------------------------------------------------------
 DESK_TICK_SECONDS = 0.2  # the desk feeds batches at least this often (a submit wakes it at once)

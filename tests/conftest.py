@@ -293,3 +293,35 @@ def desk_pid(data: Path) -> int | None:
         return json.loads((data / "desk.json").read_text())["pid"]
     except (OSError, ValueError):
         return None
+
+
+def desk_diagnosis(data: Path) -> str:
+    """What a desk of ``data`` that seems stuck is doing: its threads' stacks (asked with SIGQUIT, which a
+    headless desk answers in its log) and the tail of its and its workers' logs, for a failure message."""
+    import signal
+
+    pid = desk_pid(data)
+    log = data / "logs" / "desk.log"
+    if pid is not None and process_alive(pid):
+        size = log.stat().st_size if log.exists() else 0
+        os.kill(pid, signal.SIGQUIT)
+        deadline = Deadline(5, "the desk's stacks")
+        while (log.stat().st_size if log.exists() else 0) == size and time.monotonic() < deadline.end:
+            time.sleep(0.05)
+    tails = [f"jobs: {query_store(data, 'SELECT id, status, paused_by, waiters FROM job')}",
+             f"batches: {query_store(data, 'SELECT kind, status, COUNT(*) FROM batch GROUP BY kind, status')}"]
+    for name in ("desk.log", "workers.log"):
+        path = data / "logs" / name
+        text = path.read_text(errors="replace")[-6000:] if path.exists() else "(none)"
+        tails.append(f"--- {name} (tail) ---\n{text}")
+    return "\n".join(tails)
+
+
+def wait_desk_gone(data: Path, timeout: float, message: str) -> None:
+    """Wait until no desk holds data dir ``data``; on timeout fail with :func:`desk_diagnosis`."""
+    from batchdesk.desk.info import read_desk_info
+
+    try:
+        wait_for(lambda: read_desk_info(data) is None, timeout, 0.05, message)
+    except AssertionError as timeout_error:
+        raise AssertionError(f"{timeout_error}\n{desk_diagnosis(data)}") from None

@@ -14,9 +14,8 @@ from rq import Queue
 from rq.serializers import JSONSerializer
 
 from batchdesk.desk.desk import Desk
-from batchdesk.desk.info import read_desk_info
 from batchdesk.jobs.submit import JobRequest, submit_folder
-from conftest import TESTS, batchdesk_env, make_files, process_alive, scaled, wait_for
+from conftest import TESTS, batchdesk_env, make_files, process_alive, scaled, wait_desk_gone, wait_for
 from data.models import Alert, Batch, Job
 from fixture_tasks import set_pace
 
@@ -90,7 +89,7 @@ def test_desk_stopped_then_restarted_completes_job(tmp_path, plugin_path, sig):
     first.send_signal(sig)
     code = first.wait(scaled(60))
     assert code == (-signal.SIGKILL if sig == signal.SIGKILL else 130), "SIGTERM stops cleanly, like Ctrl-C"
-    wait_for(lambda: read_desk_info(data) is None, 10, message="the lock to be released")
+    wait_desk_gone(data, 10, "the lock to be released")
     set_pace(pace, 0)  # the second run goes at full speed
     second = subprocess.run(args, env=env, capture_output=True, text=True, timeout=scaled(180))
     assert second.returncode == 0, second.stderr

@@ -26,6 +26,7 @@ def serve(ctx: click.Context, background: bool, notify_fd: int | None) -> None:
     """Run a headless desk (broker, workers, watches) until Ctrl-C or SIGTERM."""
     from batchdesk.cli.follow import sigterm_as_interrupt  # imports here: `stop` and `worker` stay light
     from batchdesk.desk.session import Session
+    from batchdesk.desk.stall import dump_stacks_on_sigquit, stop_within
 
     if background:
         from batchdesk.desk.background import serve_background
@@ -42,6 +43,7 @@ def serve(ctx: click.Context, background: bool, notify_fd: int | None) -> None:
         raise BatchdeskError(f"a desk is already running for this data dir ({running.kind}, pid {running.pid})")
     session = Session(settings, kind=SERVE)
     install_wake_signal()
+    dump_stacks_on_sigquit()
     try:
         with sigterm_as_interrupt():
             session.ensure_desk()
@@ -52,7 +54,7 @@ def serve(ctx: click.Context, background: bool, notify_fd: int | None) -> None:
     except KeyboardInterrupt:
         click.echo("stopping: workers stop after the item in hand; the rest resumes at the next start", err=True)
     finally:
-        session.close()
+        stop_within(defaults.STOP_STALL_SECONDS, session.close)
 
 
 @click.command()

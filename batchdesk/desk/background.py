@@ -146,11 +146,13 @@ def serve_background(settings: Settings, notify_fd: int) -> int:
     """The background desk's life: start, say how it went on ``notify_fd``, run until idle for
     ``linger_seconds`` (or SIGTERM / `batchdesk stop`), stop cleanly. Returns the exit code."""
     from batchdesk.desk.desk import Desk  # here: the commands that only launch a desk never load it
+    from batchdesk.desk.stall import dump_stacks_on_sigquit, stop_within
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
     install_wake_signal()
+    dump_stacks_on_sigquit()
     desk = Desk(settings, kind=BACKGROUND)
     try:
         desk.start()
@@ -164,7 +166,7 @@ def serve_background(settings: Settings, notify_fd: int) -> int:
     try:
         _linger(settings.linger_seconds, stop)
     finally:
-        desk.stop()
+        stop_within(defaults.STOP_STALL_SECONDS, desk.stop)
         close_store()
     return 0
 
