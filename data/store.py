@@ -146,6 +146,11 @@ def open_store(ref: Path | str) -> Database:
     return database
 
 
+def is_postgres() -> bool:
+    """Whether the open store is PostgreSQL (for the few statements whose SQL differs from SQLite's)."""
+    return isinstance(db.obj, PostgresStore)
+
+
 def close_store() -> None:
     """Close this thread's connection to the store, if any."""
     if db.obj is not None and not db.obj.is_closed():

@@ -15,9 +15,14 @@ from dataclasses import dataclass, replace
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workers.defaults import TASK_COST_PER_BYTE, TASK_COST_PER_ITEM
+
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
+    from data.results_table import ResultsTable
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +198,18 @@ class JobContext:
     output_dir: Path
     source_root: Path
     results: Callable[[], Any]  # iterates (rel_path, status, result dict | None, error | None)
+    # The done rows of results() as a table of the store, given the result fields to pull out (see table()).
+    results_table: Callable[[Mapping[str, type]], AbstractContextManager[ResultsTable]] | None = None
+
+    def table(self, fields: Mapping[str, type]) -> AbstractContextManager[ResultsTable]:
+        """The done results as a table ``path, <fields>`` to group and sort in SQL (``with job.table(
+        {"sha256": str, "size": int}) as t: t.rows("SELECT ... FROM {table} ...")``): a temporary table
+        of the store, filled by the store itself; built from results() when the context has no store."""
+        if self.results_table is not None:
+            return self.results_table(fields)
+        from data.results_table import rows_table
+
+        return rows_table(self.results, fields)
 
 
 TaskFunc = Callable[[Path, TaskContext], dict]

@@ -29,6 +29,7 @@ from data import queries, transitions
 from data.alerts import raise_alert
 from data.models import Batch, Job, WorkerRow, db
 from data.queries import Outcome, PendingRow
+from data.results_table import folder_results_table
 from data.states import (
     BATCH_UNFINISHED,
     BatchKind,
@@ -124,6 +125,7 @@ def _run_end_step(batch: Batch, job: Job, spec: registry.TaskSpec) -> dict[str, 
     context = registry.JobContext(
         job_id=job.id, options=job.options or {}, output_dir=Path(job.output_dir), source_root=Path(job.source),
         results=lambda: queries.iter_folder_results(job.id, _earlier_jobs(job), job.source),
+        results_table=lambda fields: folder_results_table(job.id, _earlier_jobs(job), job.source, fields),
     )
     try:
         written = spec.finalize(context) if spec.finalize is not None else None

@@ -12,8 +12,9 @@ small file). The type is sniffed from the first 64 KiB already read. Larger file
 
 Job report (finalize): ``duplicates.csv`` in the job's output folder, one row per file that shares
 its sha256 with at least one other file: ``group, sha256, size, copies, path``, biggest groups by
-size first. Empty files are left out (they are all "identical"). Grouping runs in a temporary
-SQLite database, so a job of millions of files does not hold them all in memory.
+size first. Empty files are left out (they are all "identical"). The grouping is one SQL query over
+the job's results as a table of the store (``JobContext.table``): a job of millions of files is never
+held in memory, and no result is decoded in Python.
 """
 
 from __future__ import annotations
@@ -21,13 +22,10 @@ from __future__ import annotations
 import csv
 import logging
 import os
-import sqlite3
-import tempfile
 import threading
 from hashlib import sha256
 from pathlib import Path
 
-from data.states import ItemState
 from workers.registry import ItemError, JobContext, Option, TaskContext, task
 from workers.tasks._common import sniff_type
 
@@ -54,39 +52,27 @@ def write_duplicates(job: JobContext) -> Path | None:
     out_dir = Path(job.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / DUPLICATES_FILE
-    with tempfile.TemporaryDirectory(prefix="batchdesk-dups-") as tmp:
-        db = sqlite3.connect(os.path.join(tmp, "dups.sqlite3"))
-        try:
-            db.execute("PRAGMA journal_mode=OFF")
-            db.execute("PRAGMA synchronous=OFF")
-            db.execute("CREATE TABLE f (sha TEXT, size INTEGER, path TEXT)")
-            done = ItemState.DONE
-            rows = (
-                (result["sha256"], int(result.get("size") or 0), rel)
-                for rel, status, result, _error in job.results()
-                if status == done and result and result.get("sha256") and result.get("size")
-            )
-            db.executemany("INSERT INTO f VALUES (?, ?, ?)", rows)
-            db.execute("CREATE INDEX f_sha ON f (sha)")
-            query = db.execute(
-                "SELECT f.sha, f.size, d.n, f.path FROM f "
-                "JOIN (SELECT sha, COUNT(*) AS n FROM f GROUP BY sha HAVING n > 1) AS d USING (sha) "
-                "ORDER BY f.size DESC, f.sha, f.path"
-            )
-            part = target.with_name(f".{target.name}.part")
-            with open(part, "w", newline="", encoding="utf-8") as fh:
-                writer = csv.writer(fh)
-                writer.writerow(["group", "sha256", "size", "copies", "path"])
-                group, last = 0, None
-                for sha, size, copies, rel in query:
-                    if sha != last:
-                        group, last = group + 1, sha
-                    writer.writerow([group, sha, size, copies, rel])
-            os.replace(part, target)
-        finally:
-            db.close()
+    part = target.with_name(f".{target.name}.part")
+    group = 0
+    with job.table({"sha256": str, "size": int}) as table, open(part, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["group", "sha256", "size", "copies", "path"])
+        last = None
+        for sha, size, copies, rel in table.rows(_DUPLICATES_SQL):
+            if sha != last:
+                group, last = group + 1, sha
+            writer.writerow([group, sha, size, copies, rel])
+    os.replace(part, target)
     log.info("job %s: %d duplicate groups written to %s", job.job_id, group, target)
     return target
+
+
+# Files of a size > 0 whose sha256 another such file shares, biggest first, each group's paths in order.
+_DUPLICATES_SQL = (
+    "SELECT f.sha256, f.size, d.copies, f.path FROM {table} f "
+    "JOIN (SELECT sha256, COUNT(*) AS copies FROM {table} WHERE size > 0 GROUP BY sha256 HAVING COUNT(*) > 1) d "
+    "ON d.sha256 = f.sha256 WHERE f.size > 0 ORDER BY f.size DESC, f.sha256, f.path"
+)
 
 
 _readv = getattr(os, "readv", None)  # POSIX; Windows falls back to os.read
