@@ -59,7 +59,8 @@ DESK_STOP_WAIT_SECONDS = 30.0  # how long `stop` (and `serve` taking over) waits
 # A desk on another host (a PostgreSQL store) counts as running while its latest resource sample is this fresh.
 DESK_SEEN_SECONDS = 10.0
 FOLLOW_POLL_SECONDS = 0.1  # how often `run` reads its job's counters for the progress bar
-FOLLOW_END_POLL_SECONDS = 0.01  # ... and while its end step runs (short): `run` exits as soon as it is done
+FOLLOW_END_POLL_SECONDS = 0.01  # ... and while its job is about to end (short): `run` exits as soon as it is done
+FOLLOW_END_WINDOW_SECONDS = 0.5  # "about to end": the end step runs, or the items left end within this, at their pace
 
 # -- failure handling ----------------------------------------------------------------------------------
 BATCH_RETRIES = 3  # retries of a failed batch before it is dead (the dead-letter list)

@@ -54,12 +54,23 @@ def test_workers_wake_the_desk_when_a_batch_ends(tmp_path, settings, monkeypatch
         desk.stop()
 
 
-def test_a_follower_reads_a_finishing_job_often():
-    """While the end step runs, `run` looks at its job every 10 ms: it exits as soon as the job is done."""
+def test_a_follower_reads_a_job_about_to_end_often():
+    """While the end step runs, or once the items left end within half a second at their pace so far, `run`
+    looks at its job every 10 ms: it exits as soon as the job is done, not up to a progress-bar poll later."""
     from batchdesk.cli.follow import poll_interval
 
-    assert poll_interval(Job(status="finishing")) == defaults.FOLLOW_END_POLL_SECONDS < 0.05
-    assert poll_interval(Job(status="running")) == defaults.FOLLOW_POLL_SECONDS
+    fast, slow = defaults.FOLLOW_END_POLL_SECONDS, defaults.FOLLOW_POLL_SECONDS
+    assert fast < 0.05 < slow
+    assert poll_interval(Job(status="finishing")) == fast
+    # 9,000 of 10,000 items in 0.9 s: the last 1,000 take ~0.1 s.
+    assert poll_interval(Job(status="running", started_at=100.0, items_total=10_000, items_done=8_990,
+                             items_failed=10), now=100.9) == fast
+    # 1,000 of 10,000 in 0.9 s: ~8 s left; nothing ended yet; not started; queued.
+    early = Job(status="running", started_at=100.0, items_total=10_000, items_done=1_000)
+    assert poll_interval(early, now=100.9) == slow
+    assert poll_interval(Job(status="running", started_at=100.0, items_total=10, items_done=0), now=100.9) == slow
+    assert poll_interval(Job(status="running", started_at=None, items_total=10, items_done=9), now=100.9) == slow
+    assert poll_interval(Job(status="queued", items_total=10)) == slow
 
 
 # -- workers forked from the desk's template (workers.zygote) ----------------------------------------

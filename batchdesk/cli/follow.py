@@ -56,10 +56,18 @@ def follow(link: DeskLink, job_id: int, show: bool = True,
             time.sleep(poll_interval(job))
 
 
-def poll_interval(job: Job) -> float:
-    """How long a follower waits before it reads its job again: briefly while the end step runs (the
-    job is about to be done and the command to exit), else at the progress bar's pace."""
-    return defaults.FOLLOW_END_POLL_SECONDS if job.status == JobState.FINISHING else defaults.FOLLOW_POLL_SECONDS
+def poll_interval(job: Job, now: float | None = None) -> float:
+    """How long a follower waits before it reads its job again: briefly once the job is about to end
+    (its end step runs, or its items at their pace so far end within FOLLOW_END_WINDOW_SECONDS), so the
+    command exits as soon as the job is done, not up to a poll later; else at the progress bar's pace."""
+    if job.status == JobState.FINISHING:
+        return defaults.FOLLOW_END_POLL_SECONDS
+    ended, total = job.items_ended, job.items_total
+    if job.status == JobState.RUNNING and job.started_at and ended > 0 and total:
+        elapsed = (time.time() if now is None else now) - job.started_at
+        if (total - ended) * elapsed / ended < defaults.FOLLOW_END_WINDOW_SECONDS:
+            return defaults.FOLLOW_END_POLL_SECONDS
+    return defaults.FOLLOW_POLL_SECONDS
 
 
 def _progress_bar() -> Progress:
