@@ -156,19 +156,21 @@ def _as_paths(written: registry.Written) -> list[Path]:
 class _Interrupt:
     """Why the batch should stop after the item in hand: set by the hand-back signal (the worker is
     stopping) or by the watch thread (the job was cancelled or paused while an item runs long).
-    The loop reads one Event per item."""
+    The loop reads it once per item. A plain attribute, no lock: the signal's handler runs on the
+    loop's own thread, and a lock that thread held at that moment (a threading.Event's, in clear())
+    would have it wait for itself forever."""
 
     def __init__(self) -> None:
-        self.event = threading.Event()
         self.reason: str | None = None
 
     def set(self, reason: str) -> None:
         self.reason = reason
-        self.event.set()
+
+    def is_set(self) -> bool:
+        return self.reason is not None
 
     def clear(self) -> None:
         self.reason = None
-        self.event.clear()
 
 
 _interrupt = _Interrupt()
@@ -223,7 +225,7 @@ def _process(batch: Batch, job: Job, spec: registry.TaskSpec, results: _Results)
     add, waiting = results.pending.append, results.pending
     clock, monotonic = time.time, time.monotonic
     interrupted: str | None = None
-    stop_asked = _interrupt.event.is_set
+    stop_asked = _interrupt.is_set
     rereads = _rereads(job, add)
     rows = _pending(batch) if rereads is None else rereads.rows(_pending(batch))
     span = _Span(batch.id, batch.last_item, rereads is None)
@@ -435,7 +437,7 @@ def _watch_batch(batch_id: int, job_id: int, results: _Results, stop: threading.
     try:
         while not stop.wait(CONTROL_CHECK_SECONDS):
             now = time.monotonic()
-            if now - results.checked >= 2 * CONTROL_CHECK_SECONDS and not _interrupt.event.is_set():
+            if now - results.checked >= 2 * CONTROL_CHECK_SECONDS and not _interrupt.is_set():
                 status = db.execute_sql("SELECT status FROM job WHERE id=?", (job_id,)).fetchone()[0]
                 if status in (JobState.CANCELLING, JobState.CANCELLED):
                     _interrupt.set(JobState.CANCELLED)

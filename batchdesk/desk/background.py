@@ -19,7 +19,6 @@ import select
 import signal
 import subprocess
 import sys
-import threading
 import time
 import traceback
 from pathlib import Path
@@ -27,6 +26,7 @@ from pathlib import Path
 from batchdesk import defaults, locations
 from batchdesk.config import Settings, settings_env
 from batchdesk.desk.info import BACKGROUND, DeskBusy, install_wake_signal
+from batchdesk.desk.wakeup import Wakeup
 from batchdesk.errors import BatchdeskError
 from data.models import Job
 from data.states import JOB_BUSY, SourceKind
@@ -148,7 +148,7 @@ def serve_background(settings: Settings, notify_fd: int) -> int:
     from batchdesk.desk.desk import Desk  # here: the commands that only launch a desk never load it
     from batchdesk.desk.stall import dump_stacks_on_sigquit, stop_within
 
-    stop = threading.Event()
+    stop = Wakeup()  # set by signal handlers: a threading.Event there could deadlock (batchdesk.desk.wakeup)
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
     install_wake_signal()
@@ -179,7 +179,7 @@ def _notify(fd: int, message: str) -> None:
         pass
 
 
-def _linger(linger_seconds: float, stop: threading.Event) -> None:
+def _linger(linger_seconds: float, stop: Wakeup) -> None:
     idle_since: float | None = None
     while not stop.wait(defaults.IDLE_CHECK_SECONDS):
         try:

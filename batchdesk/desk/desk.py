@@ -37,6 +37,7 @@ from batchdesk.desk.pool import WorkerPool
 from batchdesk.desk.queues import BatchQueues
 from batchdesk.desk.reconciler import Reconciler
 from batchdesk.desk.waiters import pause_abandoned_jobs
+from batchdesk.desk.wakeup import Wakeup
 from batchdesk.jobs.cleanup import cleanup
 from batchdesk.notify import job_end_services
 from data.alerts import raise_alert
@@ -109,7 +110,7 @@ class Desk:
         self._connection: redis.Redis | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-        self._wake = threading.Event()
+        self._wake = Wakeup()  # set by the wake signal's handler: a threading.Event there could deadlock
         self._stop_waking: Callable[[], None] | None = None
         self._reconcile, self._resize = _Every(defaults.RECONCILE_SECONDS), _Every(defaults.RESIZE_SECONDS)
         self._monitor, self._cleanup = _Every(defaults.MONITOR_SECONDS), _Every(defaults.CLEANUP_SECONDS)
@@ -154,6 +155,8 @@ class Desk:
             self._stop_waking()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()
+        if self._thread is None or not self._thread.is_alive():
+            self._wake.close()  # nothing waits on it, and the wake callback is gone
         for service in self.services:
             try:
                 service.stop()
