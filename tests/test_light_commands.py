@@ -97,3 +97,23 @@ def test_run_attaching_to_a_running_desk_loads_no_broker_client(desk_dir):
 
 def test_jobs_on_a_fresh_data_dir_loads_nothing_heavy(tmp_path):
     assert heavy(loaded_by(tmp_path / "data", "jobs")) == []
+
+
+def test_a_headless_desk_starts_its_embedded_broker_without_numpy(tmp_path):
+    """fakeredis imports numpy (0.1 s) only for vector-set commands, which no client of the broker sends: a desk
+    with one thread loads the broker without it, and numpy still imports afterwards (the index needs it)."""
+    probe = """
+import sys, tempfile
+from pathlib import Path
+from batchdesk.broker.modes import start_broker
+broker = start_broker("embedded", Path(sys.argv[1]), "pw", None)
+client = broker.connection()
+client.set("k", "v")
+print("numpy loaded:", "numpy" in sys.modules)
+import numpy
+broker.stop()
+"""
+    out = subprocess.run([sys.executable, "-c", probe, str(tmp_path)], capture_output=True, text=True,
+                         env=batchdesk_env(), timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "numpy loaded: False" in out.stdout

@@ -6,8 +6,32 @@ If they are gone (another fakeredis), the import fails here with the fakeredis v
 
 from __future__ import annotations
 
+import contextlib
+import sys
+import threading
+from collections.abc import Iterator
+
+
+@contextlib.contextmanager
+def _as_if_not_installed(module: str) -> Iterator[None]:
+    """fakeredis imports numpy, when it can, only for the vector-set commands (VADD ...), which no client of
+    the broker sends: 0.1 s of every desk's start. While fakeredis loads, ``module`` reads as not installed,
+    so fakeredis leaves those commands out. Only in a process with one thread (a headless desk starting its
+    broker), where no other import of it can run meanwhile, and only if it was not imported already."""
+    if module in sys.modules or threading.active_count() > 1:
+        yield
+        return
+    sys.modules[module] = None  # type: ignore[assignment]  # None in sys.modules: "import numpy" fails
+    try:
+        yield
+    finally:
+        if sys.modules.get(module) is None:
+            del sys.modules[module]
+
+
 try:
-    import fakeredis
+    with _as_if_not_installed("numpy"):
+        import fakeredis
     import lupa  # noqa: F401  (RQ runs Lua scripts; fakeredis runs them with lupa)
     from fakeredis import FakeRedisConnection, FakeServer
     from fakeredis._clients._tcp_server import encode_reply
