@@ -181,3 +181,17 @@ def test_the_summary_times_the_whole_command_start_up_included(tmp_path):
                    "--new", "--all", env=env, timeout=90)
     took = re.search(r"in ([0-9.]+) s .*; the command took ([0-9.]+) s$", text.stdout.splitlines()[0])
     assert took and float(took[2]) >= 4.0 > float(took[1]), text.stdout
+
+
+def test_a_shell_that_became_batchdesk_is_not_timed_from_its_own_start(tmp_path):
+    """`sh -c 'pip install ... && batchdesk run ...'` runs its last command in the shell's own process (by
+    exec): "the command took" must not count what the shell ran before (here 4 s of `sleep`)."""
+    make_files(tmp_path / "in", 3, 1, 16)
+    command = (f"sleep 4; exec {sys.executable} -m batchdesk --data-dir {tmp_path / 'data'} --broker embedded "
+               f"--workers 1 run {tmp_path / 'in'} --json")
+    began = time.monotonic()
+    result = subprocess.run(["sh", "-c", command], capture_output=True, text=True, env=batchdesk_env(),
+                            timeout=scaled(120))
+    wall = time.monotonic() - began
+    assert result.returncode == 0, result.stderr
+    assert wall - json.loads(result.stdout)["command_s"] >= 4.0, (wall, result.stdout)

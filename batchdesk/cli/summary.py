@@ -14,6 +14,7 @@ from typing import Any
 import click
 import psutil
 
+import batchdesk
 from batchdesk.jobs.changed import UNCHANGED_KEY, describe_unchanged
 from batchdesk.jobs.summary import failed_items, summarize
 from data.models import Job
@@ -50,10 +51,13 @@ def skipped_text(s: dict[str, Any]) -> str | None:
 def command_began() -> float:
     """When this command started, on the ``time.monotonic`` clock: the process's own start (in a frozen
     one-file build, its bootloader's, which unpacked it), so the interpreter's start-up and the imports count
-    in "the command took"."""
+    in "the command took"; but when a shell ran other programs in this process before it became batchdesk
+    (``sh -c 'pip install ... && batchdesk run ...'``), from batchdesk's first import."""
     pid = os.getpid()
     if getattr(sys, "frozen", False):
         pid = _bootloader(pid)
+    elif batchdesk.RAN_PROGRAMS_BEFORE:
+        return batchdesk.IMPORTED_AT
     try:
         age = _age_from_proc(pid)
     except (OSError, ValueError, IndexError):
