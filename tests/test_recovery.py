@@ -198,3 +198,23 @@ def test_a_stopping_desk_hands_running_batches_back(tmp_path, settings, plugin_p
         assert_exactly_once(job.id, 60)
     finally:
         desk.stop()
+
+
+def test_a_worker_killed_before_it_could_say_so_leaves_the_workers_list(tmp_path, settings):
+    """A worker killed (or stopped by a signal before its handlers were in place) never marks its row
+    stopped: the desk that reaps it does, so the UI's workers panel and `info` stop listing it."""
+    from dataclasses import replace
+
+    from batchdesk.dashboard import workers
+    from data.models import WorkerRow
+
+    desk = Desk(replace(settings, workers=1)).start()
+    try:
+        ((name, pid),) = desk.pool.pids().items()
+        wait_for(lambda: [w.name for w in workers()] == [name], 30, message="the worker's row")
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: name not in [w.name for w in workers()] and len(workers()) == 1, 60, 0.1,
+                 "the killed worker gone from the list and its replacement in it")
+        assert WorkerRow.get(WorkerRow.name == name).state == "dead"
+    finally:
+        desk.stop()

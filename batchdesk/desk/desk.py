@@ -212,7 +212,9 @@ class Desk:
         """One round: reap workers, reconcile, feed, sample, resize, tick the services."""
         assert self.pool is not None and self.feeder is not None and self.reconciler is not None
         now = time.monotonic()
+        running = set(self.pool.pids())
         deaths = self.pool.reap()
+        self._mark_exited(running - set(self.pool.pids()))
         if self._reconcile.due(now) or deaths:
             self.reconciler.reconcile({d.name: d.reason for d in deaths})
             for death in deaths:
@@ -281,6 +283,16 @@ class Desk:
                 except psutil.Error:
                     continue
                 WorkerRow.update(rss=rss, heartbeat_at=now).where(WorkerRow.name == name).execute()
+
+    @staticmethod
+    def _mark_exited(names: set[str]) -> None:
+        """Workers of this pool that exited without saying so in their row (killed, or stopped by a
+        signal before their handlers were in place): no longer listed as idle or busy."""
+        if names:
+            with write():
+                WorkerRow.update(state=WorkerState.DEAD).where(
+                    WorkerRow.name.in_(list(names)) & WorkerRow.state.in_([WorkerState.IDLE, WorkerState.BUSY])
+                ).execute()
 
     @staticmethod
     def _gone_workers() -> dict[str, str]:
