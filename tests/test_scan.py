@@ -71,6 +71,28 @@ def test_symlink_loops_are_skipped_with_a_warning(tmp_path):
     assert result.skipped == 4
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_a_named_pipe_or_a_socket_is_skipped_with_a_warning(tmp_path):
+    """Reading a named pipe would block a worker for good; a socket has nothing to read: neither becomes an item,
+    and the user is told, not left to wonder why the count is one short."""
+    import socket
+
+    (tmp_path / "a.txt").write_text("text")
+    os.mkfifo(tmp_path / "pipe")
+    (tmp_path / "sub").mkdir()
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(tmp_path / "sub" / "sock"))
+    try:
+        result = scan_folder(tmp_path)
+    finally:
+        server.close()
+    assert [rel for rel, _, _ in result.files] == ["a.txt"]
+    assert sorted(result.warnings) == [
+        "skipped pipe: not a regular file (a named pipe, a socket or a device)",
+        "skipped sub/sock: not a regular file (a named pipe, a socket or a device)"]
+    assert result.skipped == 2
+
+
 @pytest.mark.slow
 def test_run_on_a_folder_with_symlink_loops(tmp_path):
     make_loops(tmp_path / "in")

@@ -17,6 +17,7 @@ from stat import S_ISREG
 from batchdesk.errors import BatchdeskError
 
 _NOT_A_FILE_INSIDE = "it points outside the folder or not to a file"
+_NOT_A_REGULAR_FILE = "not a regular file (a named pipe, a socket or a device)"
 
 
 class ScanError(BatchdeskError):
@@ -114,6 +115,9 @@ def _walk(root: Path, directory: Path | str, prefix: str, hidden: bool,
                 _walk(root, entry.path, rel + "/", hidden, keep, result)
             elif entry.is_symlink():
                 _add_symlink(root, entry.path, rel, keep, result)
+            else:  # reading a pipe would block a worker; a socket or a device has no content to process
+                result.skipped += 1
+                result.warnings.append(f"skipped {rel}: {_NOT_A_REGULAR_FILE}")
         except OSError as exc:  # vanished between listing and stat, or unreadable
             result.warnings.append(f"skipped {rel}: {exc.strerror}")
 
