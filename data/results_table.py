@@ -73,7 +73,7 @@ def folder_results_table(job_id: int, earlier: Sequence[int], source: str,
         if earlier:
             _add_earlier(earlier, source, values)
         db.execute_sql(f"DELETE FROM {TABLE} WHERE status <> ?", (_DONE,))
-        yield ResultsTable(lambda sql, params: db.execute_sql(sql, params))
+        yield ResultsTable(db.execute_sql)
     finally:
         db.execute_sql(f"DROP TABLE IF EXISTS {TABLE}")
 

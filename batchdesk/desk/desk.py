@@ -212,9 +212,8 @@ class Desk:
         """One round: reap workers, reconcile, feed, sample, resize, tick the services."""
         assert self.pool is not None and self.feeder is not None and self.reconciler is not None
         now = time.monotonic()
-        running = set(self.pool.pids())
-        deaths = self.pool.reap()
-        self._mark_exited(running - set(self.pool.pids()))
+        exited, deaths = self.pool.reap()
+        self._mark_exited(exited)
         if self._reconcile.due(now) or deaths:
             self.reconciler.reconcile({d.name: d.reason for d in deaths})
             for death in deaths:
@@ -285,7 +284,7 @@ class Desk:
                 WorkerRow.update(rss=rss, heartbeat_at=now).where(WorkerRow.name == name).execute()
 
     @staticmethod
-    def _mark_exited(names: set[str]) -> None:
+    def _mark_exited(names: list[str]) -> None:
         """Workers of this pool that exited without saying so in their row (killed, or stopped by a
         signal before their handlers were in place): no longer listed as idle or busy."""
         if names:

@@ -92,20 +92,22 @@ class WorkerPool:
             self._signal(worker, signal.SIGTERM)
             self._hand_back(worker)
 
-    def reap(self) -> list[Death]:
-        """Collect ended workers; respawn the ones that died unexpectedly. Returns those deaths."""
-        deaths = []
+    def reap(self) -> tuple[list[str], list[Death]]:
+        """Collect ended workers; respawn the ones that died unexpectedly. Returns the names of every
+        worker collected (retired ones too) and the deaths among them."""
+        exited, deaths = [], []
         for name, worker in list(self.workers.items()):
             code = worker.process.poll()
             if code is None:
                 continue
             del self.workers[name]
+            exited.append(name)
             if not worker.retiring:
                 deaths.append(Death(name, worker.process.pid, code))
                 log.warning(deaths[-1].reason)
         if deaths:
             self.resize(self.target)
-        return deaths
+        return exited, deaths
 
     def stop(self, grace: float = defaults.STOP_GRACE_SECONDS) -> None:
         """Warm-stop every worker: it takes no new batch, and the one in hand stops after its current

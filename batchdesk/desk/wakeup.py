@@ -31,9 +31,6 @@ class Wakeup:
             with contextlib.suppress(BlockingIOError, OSError):
                 os.write(self._write, b"\0")
 
-    def is_set(self) -> bool:
-        return self.wait(0)
-
     def wait(self, timeout: float) -> bool:
         """Block until set or ``timeout`` seconds passed; True if set."""
         return bool(select.select([self._read], [], [], max(0.0, timeout))[0])
